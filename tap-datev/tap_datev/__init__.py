@@ -1,0 +1,1 @@
+"""tap-datev: a Singer tap for DATEV."""

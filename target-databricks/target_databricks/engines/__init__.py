@@ -1,0 +1,1 @@
+"""Engines: where the target's tables live."""

@@ -1,0 +1,148 @@
+"""The one small interface both engines implement (local Delta on disk; a Databricks workspace).
+
+The sink turns a drained batch into one Arrow table typed by the stream's schema and hands it to
+an engine as a `Load`. Everything an engine does is keyed by the deterministic `load_id`, so a
+crash followed by a rerun of the same input converges instead of duplicating rows.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime as dt
+import typing as t
+
+if t.TYPE_CHECKING:
+    import pyarrow as pa
+
+LoadMethod = t.Literal["upsert", "append-only", "overwrite"]
+LoadStatus = t.Literal["staged", "committed", "failed", "skipped"]
+
+LEDGER_TABLE = "_ml_connector_loads"
+LEDGER_VIEW = "_ml_connector_loads_current"
+
+# Upserts replace a row only with a newer version: newer RECORD time_extracted first, then the
+# later input position. Both columns are written by the sink into every row.
+EXTRACTED_AT_COLUMN = "_sdc_extracted_at"
+POSITION_COLUMN = "_ml_position"
+
+
+class EngineError(Exception):
+    """A load cannot proceed; the message says what the user should fix."""
+
+
+class SchemaChangeError(EngineError):
+    """An incompatible type change of an existing column; no data was changed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TableRef:
+    """Conformed (lower-case, valid) names; build SQL with schema.quote_identifier only."""
+
+    catalog: str
+    schema: str
+    name: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.catalog}.{self.schema}.{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    name: str  # conformed
+    sql_type: str  # Databricks SQL type, e.g. "DECIMAL(15,2)", "TIMESTAMP", "STRING"
+    arrow_type: pa.DataType
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    ref: TableRef
+    columns: tuple[Column, ...]
+    key_properties: tuple[str, ...]  # conformed column names; empty means no key
+
+    def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=True) for c in self.columns])
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Load:
+    load_id: str  # deterministic: see audit.load_id
+    stream: str
+    table: TableSpec
+    method: LoadMethod
+    rows: int
+    staged: str  # engine-specific location of the staged Parquet file
+    attempt: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerEntry:
+    """One row of the append-only loads ledger: one row per status change of a load."""
+
+    load_id: str
+    stream: str
+    table: str  # full name
+    method: str
+    status: LoadStatus
+    rows: int
+    attempt: int
+    staged_file: str | None
+    error: str | None
+    recorded_at: dt.datetime  # UTC
+    started_at: dt.datetime | None = None
+    duration_ms: int | None = None
+
+
+class Engine(abc.ABC):
+    """Where tables live. Implementations: engines.local.LocalEngine, engines.workspace.WorkspaceEngine."""
+
+    name: t.ClassVar[str]
+
+    @abc.abstractmethod
+    def preflight(self) -> None:
+        """Check everything a load needs up front; raise EngineError naming the fix."""
+
+    @abc.abstractmethod
+    def ensure_table(self, spec: TableSpec) -> None:
+        """Create the table, or add new columns; an incompatible type change raises SchemaChangeError."""
+
+    @abc.abstractmethod
+    def stage(self, load_id: str, data: pa.Table) -> str:
+        """Persist the batch as Parquet under a name derived from load_id; return its location."""
+
+    @abc.abstractmethod
+    def apply(self, load: Load) -> int:
+        """Commit the staged rows at most once per load_id (ordered upsert / append once / overwrite)."""
+
+    @abc.abstractmethod
+    def unstage(self, staged: str) -> None:
+        """Remove a staged file once the ledger no longer needs it."""
+
+    @abc.abstractmethod
+    def activate_version(self, spec: TableSpec, version: int, *, hard_delete: bool) -> None:
+        """ACTIVATE_VERSION: rows of older _sdc_table_version are soft- or hard-deleted."""
+
+    @abc.abstractmethod
+    def ledger_append(self, entries: t.Sequence[LedgerEntry]) -> None:
+        """Append status rows to the ledger table (created on first use)."""
+
+    @abc.abstractmethod
+    def ledger_read(self) -> list[LedgerEntry]:
+        """All ledger rows, oldest first."""
+
+    @abc.abstractmethod
+    def read_table(self, ref: TableRef) -> pa.Table:
+        """The table's current rows (tests, reports, parity checks)."""
+
+    @abc.abstractmethod
+    def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
+        """Compact/OPTIMIZE and VACUUM; return a line per action for the log."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
