@@ -1,0 +1,544 @@
+"""The workspace engine: Unity Catalog Delta tables in a Databricks workspace, via databricks-sdk.
+
+One data path: a batch is staged as Parquet in a Unity Catalog volume (Files API) and applied with
+ONE statement (ordered MERGE, COPY INTO, or INSERT OVERWRITE) through the SQL Statement Execution
+API, or the same statement as a one-time Jobs run (`load_via: jobs`). The SDK retries 429/503 and
+lost connections, POSTs included, so a statement may run twice: every statement here converges.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import decimal
+import io
+import json
+import logging
+import re
+import time
+import typing as t
+
+from target_databricks.engines import workspace_sql as sql
+from target_databricks.engines.base import (
+    Column,
+    Engine,
+    EngineError,
+    LedgerEntry,
+    Load,
+    SchemaChangeError,
+    TableRef,
+    TableSpec,
+)
+from target_databricks.engines.workspace_auth import make_client, warehouse_id
+from target_databricks.engines.workspace_jobs import run_sql
+
+if t.TYPE_CHECKING:
+    import pyarrow as pa
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.sql import StatementResponse
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STAGING_VOLUME = "_ml_connector_staging"
+DEFAULT_JOBS_DIR = "/Shared/ml-connector"
+# Databricks refuses VACUUM below 7 days unless a Spark conf is set, which SQL warehouses do not allow.
+MIN_VACUUM_RETENTION_HOURS = 168
+_LEDGER_CHUNK = 200
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class StatementFailedError(EngineError):
+    """A statement ended FAILED / CANCELED / CLOSED; carries Databricks' error code and message."""
+
+    def __init__(self, message: str, *, error_code: str | None = None, sql_state: str | None = None):
+        super().__init__(message)
+        self.error_code = error_code
+        self.sql_state = sql_state
+
+
+class Result(t.NamedTuple):
+    columns: list[tuple[str, str]]  # (name, Databricks type text)
+    rows: list[list[str | None]]  # JSON_ARRAY: every value a string or None
+
+
+def _sleeps(first: float, cap: float) -> t.Iterator[float]:
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)
+
+
+def _error_code(exc: Exception) -> str:
+    return str(getattr(exc, "error_code", "") or "")
+
+
+class WorkspaceEngine(Engine):
+    name = "workspace"
+
+    def __init__(self, config: t.Mapping[str, t.Any], *, client: WorkspaceClient | None = None) -> None:
+        self._settings = dict(config)
+        self.catalog = str(config.get("catalog") or "")
+        self.schema = str(config.get("schema") or "")
+        if not self.catalog or not self.schema:
+            raise EngineError("The workspace engine needs catalog and schema (the Unity Catalog target).")
+        self.create_catalog = bool(config.get("create_catalog", False))
+        self.staging_volume = str(config.get("staging_volume") or DEFAULT_STAGING_VOLUME)
+        self.load_via = str(config.get("load_via") or "statements")
+        if self.load_via not in ("statements", "jobs"):
+            raise EngineError(f"load_via {self.load_via!r} is not supported: use 'statements' or 'jobs'.")
+        self.warehouse_id = warehouse_id(config)
+        self.warehouse_start_timeout = float(config.get("warehouse_start_timeout_seconds") or 600)
+        self.statement_timeout = float(config.get("statement_timeout_seconds") or 3600)
+        self.jobs_workspace_dir = str(config.get("jobs_workspace_dir") or DEFAULT_JOBS_DIR)
+        # Upper bound of the polling back-off (statements, warehouse start, job runs).
+        self.poll_seconds = float(config.get("poll_interval_seconds") or 2.0)
+        self._client = client
+        self._tables: dict[TableRef, TableSpec] = {}  # effective specs: the table's own column types
+        self._ledger_ready = False
+        self._staging_dir_ready = False
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> WorkspaceClient:
+        # Built on first use: the SDK resolves OAuth endpoints when its Config is made.
+        if self._client is None:
+            self._client = make_client(self._settings)
+        return self._client
+
+    def execute(self, statement: str, parameters: t.Mapping[str, tuple[object, str]] | None = None) -> Result:
+        """Run one statement and wait for a terminal state; FAILED raises with Databricks' message.
+
+        parameters: name -> (value, Databricks type), bound as named markers (:name).
+        """
+        from databricks.sdk.service.sql import (
+            Disposition,
+            ExecuteStatementRequestOnWaitTimeout,
+            Format,
+            StatementParameterListItem,
+            StatementState,
+        )
+
+        params = [
+            StatementParameterListItem(name=name, value=sql.parameter_text(value), type=sql_type)
+            for name, (value, sql_type) in (parameters or {}).items()
+        ]
+        logger.debug("Statement: %s", statement)
+        w = self.client
+        response = w.statement_execution.execute_statement(
+            statement=statement,
+            warehouse_id=self.warehouse_id,
+            catalog=self.catalog,
+            schema=self.schema,
+            parameters=params or None,
+            wait_timeout="10s",
+            on_wait_timeout=ExecuteStatementRequestOnWaitTimeout.CONTINUE,
+            disposition=Disposition.INLINE,
+            format=Format.JSON_ARRAY,
+        )
+        statement_id = response.statement_id or ""
+        deadline = time.monotonic() + self.statement_timeout
+        sleeps = _sleeps(0.05, self.poll_seconds)
+        while self._state(response) in (StatementState.PENDING, StatementState.RUNNING):
+            if time.monotonic() > deadline:
+                w.statement_execution.cancel_execution(statement_id)
+                raise StatementFailedError(
+                    f"Statement {statement_id} did not finish within {self.statement_timeout:.0f} s "
+                    "(statement_timeout_seconds) and was cancelled: " + _summary(statement)
+                )
+            time.sleep(next(sleeps))
+            response = w.statement_execution.get_statement(statement_id)
+        state = self._state(response)
+        if state != StatementState.SUCCEEDED:
+            status = response.status
+            error = status.error if status else None
+            code = error.error_code.value if error and error.error_code else None
+            message = (error.message if error else None) or f"statement ended {state}"
+            sql_state = status.sql_state if status else None
+            raise StatementFailedError(
+                f"Databricks statement failed [{code or state}]"
+                + (f" (SQLSTATE {sql_state})" if sql_state else "")
+                + f": {message} -- in: {_summary(statement)}",
+                error_code=code,
+                sql_state=sql_state,
+            )
+        return self._result(response)
+
+    @staticmethod
+    def _state(response: StatementResponse) -> t.Any:
+        return response.status.state if response.status else None
+
+    def _result(self, response: StatementResponse) -> Result:
+        manifest = response.manifest
+        columns = [
+            (c.name or "", c.type_text or (c.type_name.value if c.type_name else "STRING"))
+            for c in ((manifest.schema.columns or []) if manifest and manifest.schema else [])
+        ]
+        if manifest and manifest.truncated:
+            raise EngineError("A result was truncated by the Statement Execution API (over 25 MiB inline).")
+        rows: list[list[str | None]] = []
+        chunk = response.result
+        while chunk is not None:
+            rows.extend(t.cast("list[list[str | None]]", chunk.data_array or []))
+            if chunk.next_chunk_index is None:
+                break
+            chunk = self.client.statement_execution.get_statement_result_chunk_n(
+                response.statement_id or "", chunk.next_chunk_index
+            )
+        return Result(columns, rows)
+
+    # --- pre-flight ------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        from databricks.sdk.errors import NotFound, PermissionDenied
+
+        self._check_metastore()
+        self._ensure_warehouse_running()
+        w = self.client
+        try:
+            w.catalogs.get(self.catalog)
+        except NotFound:
+            if not self.create_catalog:
+                raise EngineError(
+                    f"Catalog {self.catalog!r} does not exist: create it in Catalog Explorer (or "
+                    f"CREATE CATALOG {self.catalog}), or set create_catalog: true to let the target "
+                    "create it (that needs the CREATE CATALOG privilege on the metastore)."
+                ) from None
+            logger.info("Creating catalog %s (create_catalog is true)", self.catalog)
+            self._create(
+                sql.create_catalog(self.catalog),
+                f"Cannot create catalog {self.catalog!r}: the principal needs the CREATE CATALOG "
+                "privilege on the metastore (or create the catalog yourself and grant USE CATALOG)",
+            )
+        except PermissionDenied as exc:
+            raise EngineError(
+                f"No access to catalog {self.catalog!r}: grant the principal USE CATALOG on it ({exc})."
+            ) from exc
+        try:
+            w.schemas.get(f"{self.catalog}.{self.schema}")
+        except NotFound:
+            logger.info("Creating schema %s.%s", self.catalog, self.schema)
+            self._create(
+                sql.create_schema(self.catalog, self.schema),
+                f"Cannot create schema {self.catalog}.{self.schema}: grant the principal CREATE SCHEMA "
+                f"on catalog {self.catalog}",
+            )
+        try:
+            w.volumes.read(f"{self.catalog}.{self.schema}.{self.staging_volume}")
+        except NotFound:
+            logger.info("Creating staging volume %s.%s.%s", self.catalog, self.schema, self.staging_volume)
+            self._create(
+                sql.create_volume(self.catalog, self.schema, self.staging_volume),
+                f"Cannot create the staging volume {self.staging_volume!r}: grant the principal CREATE "
+                f"VOLUME on schema {self.catalog}.{self.schema}",
+            )
+
+    def _create(self, statement: str, fix: str) -> None:
+        try:
+            self.execute(statement)
+        except StatementFailedError as exc:
+            raise EngineError(f"{fix}. Databricks said: {exc}") from exc
+
+    def _check_metastore(self) -> None:
+        from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied, Unauthenticated
+
+        try:
+            self.client.metastores.summary()
+        except NotFound as exc:
+            raise EngineError(
+                "Unity Catalog is not enabled for this workspace: assign a metastore to it (account "
+                "console → Catalog → metastore → Assign to workspace); the target writes Unity Catalog "
+                f"tables and volumes only. ({_error_code(exc) or 'NOT_FOUND'}: {exc})"
+            ) from exc
+        except Unauthenticated as exc:
+            raise EngineError(
+                "Databricks rejected the credentials: check host and client_id/client_secret "
+                f"(OAuth M2M) or token (PAT). ({exc})"
+            ) from exc
+        except PermissionDenied:
+            # The summary may be restricted; the current assignment tells the same for any principal.
+            try:
+                self.client.metastores.current()
+            except DatabricksError as exc:
+                raise EngineError(
+                    f"Cannot verify that Unity Catalog is enabled for this workspace: {exc}"
+                ) from exc
+
+    def _ensure_warehouse_running(self) -> None:
+        from databricks.sdk.errors import NotFound, PermissionDenied
+        from databricks.sdk.service.sql import State
+
+        w = self.client
+        try:
+            state = w.warehouses.get(self.warehouse_id).state
+        except (NotFound, PermissionDenied) as exc:
+            raise EngineError(
+                f"SQL warehouse {self.warehouse_id!r} not found or not visible: check http_path / "
+                f"warehouse_id and grant the principal CAN USE on the warehouse. ({exc})"
+            ) from exc
+        if state == State.RUNNING:
+            return
+        if state in (State.DELETED, State.DELETING):
+            raise EngineError(
+                f"SQL warehouse {self.warehouse_id!r} is {state.value}: configure a live warehouse."
+            )
+        logger.info(
+            "SQL warehouse %s is %s: starting it and waiting up to %.0f s for RUNNING",
+            self.warehouse_id,
+            state.value if state else "in an unknown state",
+            self.warehouse_start_timeout,
+        )
+        started = time.monotonic()
+        deadline = started + self.warehouse_start_timeout
+        sleeps = _sleeps(0.05, self.poll_seconds)
+        while state != State.RUNNING:
+            if state == State.STOPPED:
+                w.warehouses.start(self.warehouse_id)  # idempotent; we poll ourselves
+            if state in (State.DELETED, State.DELETING):
+                raise EngineError(f"SQL warehouse {self.warehouse_id!r} was deleted while starting.")
+            if time.monotonic() >= deadline:
+                raise EngineError(
+                    f"SQL warehouse {self.warehouse_id!r} is still {state.value if state else '?'} after "
+                    f"{self.warehouse_start_timeout:.0f} s: start it in the Databricks UI (SQL "
+                    "Warehouses) or raise warehouse_start_timeout_seconds."
+                )
+            time.sleep(min(next(sleeps), max(deadline - time.monotonic(), 0)))
+            state = w.warehouses.get(self.warehouse_id).state
+        logger.info("SQL warehouse %s is RUNNING after %.1f s", self.warehouse_id, time.monotonic() - started)
+
+    # --- tables ----------------------------------------------------------------------------------
+
+    def _existing_columns(self, ref: TableRef) -> dict[str, str] | None:
+        """Column name (lower case) -> Databricks type text, or None when the table does not exist."""
+        from databricks.sdk.errors import NotFound
+
+        try:
+            info = self.client.tables.get(ref.full_name)
+        except NotFound:
+            return None
+        return {
+            (c.name or "").lower(): c.type_text or (c.type_name.value if c.type_name else "")
+            for c in info.columns or []
+        }
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        existing = self._existing_columns(spec.ref)
+        if existing is None:
+            self.execute(sql.create_table(spec))
+            # Read back: a concurrent writer may have created it first, with other columns.
+            existing = self._existing_columns(spec.ref) or {c.name: c.sql_type for c in spec.columns}
+        conflicts = [
+            f"{c.name}: table has {existing[c.name]}, stream now sends {c.sql_type}"
+            for c in spec.columns
+            if c.name in existing and not sql.holds(existing[c.name], c.sql_type)
+        ]
+        if conflicts:
+            raise SchemaChangeError(
+                f"Incompatible type change in {spec.ref.full_name} ({'; '.join(conflicts)}); no data was "
+                "changed. Alter or rename the column in Databricks (or load into a new table) and rerun."
+            )
+        new = [c for c in spec.columns if c.name not in existing]
+        if new:
+            logger.info("Adding columns to %s: %s", spec.ref.full_name, ", ".join(c.name for c in new))
+            self.execute(sql.add_columns(spec.ref, new))
+        # Load with the table's own (wider or equal) types from now on.
+        effective = tuple(
+            Column(c.name, existing[c.name].upper(), c.arrow_type) if c.name in existing else c
+            for c in spec.columns
+        )
+        self._tables[spec.ref] = TableSpec(spec.ref, effective, spec.key_properties)
+
+    def _effective(self, spec: TableSpec) -> TableSpec:
+        known = self._tables.get(spec.ref)
+        if known is None or {c.name for c in known.columns} != {c.name for c in spec.columns}:
+            self.ensure_table(spec)
+            known = self._tables[spec.ref]
+        return known
+
+    # --- loads -----------------------------------------------------------------------------------
+
+    def staged_path(self, load_id: str) -> str:
+        name = _UNSAFE.sub("_", load_id).strip("._") or "load"
+        return sql.volume_path(self.catalog, self.schema, self.staging_volume, "loads", f"{name}.parquet")
+
+    def stage(self, load_id: str, data: pa.Table) -> str:
+        import pyarrow.parquet as pq
+
+        path = self.staged_path(load_id)
+        if not self._staging_dir_ready:
+            self.client.files.create_directory(path.rsplit("/", 1)[0])  # mkdir -p, idempotent
+            self._staging_dir_ready = True
+        buffer = io.BytesIO()
+        pq.write_table(data, buffer)
+        buffer.seek(0)
+        # Same load id -> same path, overwritten: a rerun stages the same rows under the same name.
+        self.client.files.upload(path, buffer, overwrite=True)
+        return path
+
+    def statement_for(self, load: Load) -> str:
+        """The one statement that applies a staged load (also what a Jobs run executes)."""
+        spec = self._effective(load.table)
+        if load.method == "upsert" and spec.key_properties:
+            return sql.merge(spec, load.staged)
+        if load.method == "overwrite":
+            return sql.overwrite(spec, load.staged)
+        if load.method == "upsert":
+            logger.info("%s has no key properties: appending instead of upserting", spec.ref.full_name)
+        return sql.copy_into(spec, load.staged)
+
+    def apply(self, load: Load) -> int:
+        statement = self.statement_for(load)
+        if self.load_via == "jobs":
+            run_sql(
+                self.client,
+                sql=statement,
+                load_id=load.load_id,
+                attempt=load.attempt,
+                warehouse_id=self.warehouse_id,
+                workspace_dir=self.jobs_workspace_dir,
+                timeout_seconds=self.statement_timeout,
+                poll_seconds=self.poll_seconds,
+            )
+            return load.rows
+        result = self.execute(statement)
+        # MERGE / COPY INTO / INSERT answer with num_affected_rows (0 when a rerun changed nothing).
+        names = [name for name, _ in result.columns]
+        if result.rows and "num_affected_rows" in names:
+            value = result.rows[0][names.index("num_affected_rows")]
+            return int(value) if value is not None else load.rows
+        return load.rows
+
+    def unstage(self, staged: str) -> None:
+        from databricks.sdk.errors import NotFound
+
+        with contextlib.suppress(NotFound):  # already gone: unstage is idempotent
+            self.client.files.delete(staged)
+
+    def activate_version(self, spec: TableSpec, version: int, *, hard_delete: bool) -> None:
+        existing = self._existing_columns(spec.ref)
+        if existing is None:
+            return  # nothing loaded yet, nothing to retire
+        needed = [Column(sql.VERSION_COLUMN, "BIGINT", _arrow("int64"))]
+        if not hard_delete:
+            needed.append(Column(sql.SOFT_DELETE_COLUMN, "TIMESTAMP", _arrow("timestamp")))
+        missing = [c for c in needed if c.name not in existing]
+        if missing:
+            self.execute(sql.add_columns(spec.ref, missing))
+        self._tables.pop(spec.ref, None)
+        params: dict[str, tuple[object, str]] = {"version": (version, "BIGINT")}
+        if not hard_delete:
+            params["deleted_at"] = (dt.datetime.now(dt.UTC), "TIMESTAMP")
+        self.execute(sql.activate_version(spec.ref, hard_delete=hard_delete), params)
+
+    # --- ledger ----------------------------------------------------------------------------------
+
+    def _ensure_ledger(self) -> None:
+        if self._ledger_ready:
+            return
+        self.execute(sql.create_ledger(self.catalog, self.schema))
+        self.execute(sql.create_ledger_view(self.catalog, self.schema))
+        self._ledger_ready = True
+
+    def ledger_append(self, entries: t.Sequence[LedgerEntry]) -> None:
+        if not entries:
+            return
+        self._ensure_ledger()
+        for start in range(0, len(entries), _LEDGER_CHUNK):
+            self.execute(sql.ledger_insert(self.catalog, self.schema, entries[start : start + _LEDGER_CHUNK]))
+
+    def ledger_read(self) -> list[LedgerEntry]:
+        self._ensure_ledger()
+        result = self.execute(sql.ledger_select(self.catalog, self.schema))
+        types = dict(sql.LEDGER_COLUMNS)
+        entries = []
+        for row in result.rows:
+            values = {
+                name: _python_value(text, sql.arrow_type(types[name]))
+                for (name, _), text in zip(result.columns, row, strict=True)
+            }
+            entries.append(LedgerEntry(**values))  # type: ignore[arg-type]
+        return entries
+
+    # --- reads and maintenance -------------------------------------------------------------------
+
+    def read_table(self, ref: TableRef) -> pa.Table:
+        import pyarrow as pa
+
+        result = self.execute(sql.select_all(ref))
+        spec = self._tables.get(ref)
+        fields = []
+        for name, type_text in result.columns:
+            column = spec.column(name) if spec else None
+            fields.append(pa.field(name, column.arrow_type if column else sql.arrow_type(type_text)))
+        schema = pa.schema(fields)
+        arrays = [
+            pa.array([_python_value(row[i], field.type) for row in result.rows], type=field.type)
+            for i, field in enumerate(schema)
+        ]
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
+        lines = []
+        hours = int(vacuum_retention_hours)
+        if hours < MIN_VACUUM_RETENTION_HOURS:
+            lines.append(
+                f"vacuum retention raised from {hours} to {MIN_VACUUM_RETENTION_HOURS} hours "
+                "(Databricks' minimum on SQL warehouses)"
+            )
+            hours = MIN_VACUUM_RETENTION_HOURS
+        for ref in refs:
+            self.execute(sql.optimize(ref))
+            lines.append(f"OPTIMIZE {ref.full_name}")
+            self.execute(sql.vacuum(ref, hours))
+            lines.append(f"VACUUM {ref.full_name} RETAIN {hours} HOURS")
+        return lines
+
+    def close(self) -> None:
+        self._client = None
+
+
+def _arrow(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return pa.int64() if kind == "int64" else pa.timestamp("us", tz="UTC")
+
+
+def _summary(statement: str) -> str:
+    flat = " ".join(statement.split())
+    return flat if len(flat) <= 200 else flat[:197] + "..."
+
+
+def _timestamp(text: str, tz: str | None) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text.strip().replace(" ", "T", 1))
+    if tz is None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # session time zone is UTC
+
+
+def _python_value(text: str | None, arrow_type: pa.DataType) -> object:
+    """A JSON_ARRAY string (the API sends every value as text) as a Python value of arrow_type."""
+    import pyarrow as pa
+
+    types = pa.types
+    if text is None:
+        return None
+    if types.is_string(arrow_type) or types.is_large_string(arrow_type):
+        return text
+    if types.is_boolean(arrow_type):
+        return text.strip().lower() == "true"
+    if types.is_integer(arrow_type):
+        return int(text)
+    if types.is_floating(arrow_type):
+        return float(text)
+    if types.is_decimal(arrow_type):
+        return decimal.Decimal(text)
+    if types.is_timestamp(arrow_type):
+        return _timestamp(text, arrow_type.tz)
+    if types.is_date(arrow_type):
+        return dt.date.fromisoformat(text.strip()[:10])
+    if types.is_binary(arrow_type) or types.is_large_binary(arrow_type):
+        return base64.b64decode(text)
+    if types.is_nested(arrow_type):
+        return json.loads(text)
+    return text

@@ -1,0 +1,139 @@
+"""databricks-sdk Config / WorkspaceClient from the target's settings.
+
+Authentication is left to the SDK: OAuth M2M (client credentials, scope all-apis, renewed by the
+SDK ahead of the one-hour expiry on every request), a PAT, or the SDK's default chain (DATABRICKS_*
+environment variables, a ~/.databrickscfg profile). This module never caches a bare token and never
+puts a secret into a message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import typing as t
+
+from target_databricks.engines.base import EngineError
+
+if t.TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+
+DEFAULT_KEY_ENV = "ML_CONNECTOR_CREDENTIALS_KEY"
+DEFAULT_CREDENTIALS_ENTRY = "databricks"
+_AUTH_TYPES = {"oauth-m2m": "oauth-m2m", "oauth_m2m": "oauth-m2m", "pat": "pat"}
+_WAREHOUSE_PATH = re.compile(r"/sql/\d+\.\d+/warehouses/([^/?#]+)")
+
+
+def resolve_host(settings: t.Mapping[str, t.Any]) -> str | None:
+    """`host`, or `server_hostname` as Databricks shows it (no scheme) made into https://<name>."""
+    host = settings.get("host") or settings.get("server_hostname")
+    if not host:
+        return None
+    host = str(host).strip().rstrip("/")
+    return host if "://" in host else f"https://{host}"
+
+
+def warehouse_id(settings: t.Mapping[str, t.Any]) -> str:
+    """`warehouse_id`, or the id at the end of `http_path` (/sql/1.0/warehouses/<id>)."""
+    if settings.get("warehouse_id"):
+        return str(settings["warehouse_id"])
+    http_path = str(settings.get("http_path") or "")
+    match = _WAREHOUSE_PATH.search(http_path)
+    if match:
+        return match.group(1)
+    if http_path:
+        raise EngineError(
+            f"http_path {http_path!r} is not a SQL warehouse path: copy it from the warehouse's "
+            "Connection details (/sql/1.0/warehouses/<id>) or set warehouse_id."
+        )
+    raise EngineError(
+        "No SQL warehouse configured: set warehouse_id, or http_path from the warehouse's "
+        "Connection details (/sql/1.0/warehouses/<id>)."
+    )
+
+
+def _stored_secrets(settings: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """client_secret / token (and optionally client_id, host) from the shared encrypted store."""
+    path = settings.get("credentials_path")
+    if not path:
+        return {}
+    from ml_credentials.store import CredentialStore, CredentialStoreError
+
+    key_env = settings.get("credentials_key_env") or DEFAULT_KEY_ENV
+    entry = settings.get("credentials_entry") or DEFAULT_CREDENTIALS_ENTRY
+    try:
+        value = CredentialStore.from_env(path, key_env).get(entry)
+    except CredentialStoreError as exc:
+        raise EngineError(str(exc)) from exc
+    if value is None:
+        raise EngineError(
+            f"The credential store {path} has no entry {entry!r}: add it with the ml-credentials CLI "
+            "(keys client_secret and/or token) or set credentials_entry."
+        )
+    return {k: value[k] for k in ("client_id", "client_secret", "token", "host") if value.get(k)}
+
+
+def config_kwargs(settings: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """The keyword arguments for databricks.sdk Config (inline settings win over the store)."""
+    stored = _stored_secrets(settings)
+    kwargs: dict[str, t.Any] = {}
+    host = resolve_host(settings) or resolve_host(stored)
+    if host:
+        kwargs["host"] = host
+    raw_auth = str(settings.get("auth_type") or "").strip().lower()
+    if raw_auth and raw_auth not in _AUTH_TYPES:
+        raise EngineError(
+            f"auth_type {raw_auth!r} is not supported: use 'oauth-m2m' (service principal), 'pat', "
+            "or leave it empty for the SDK's default chain (DATABRICKS_* variables, config profile)."
+        )
+    auth_type = _AUTH_TYPES.get(raw_auth)
+    for name in ("client_id", "client_secret", "token"):
+        value = settings.get(name) or stored.get(name)
+        # An explicit auth type takes only its own credentials, so a stray env token cannot win.
+        if value and (auth_type is None or (auth_type == "pat") == (name == "token")):
+            kwargs[name] = value
+    if auth_type:
+        kwargs["auth_type"] = auth_type
+        needed = ("token",) if auth_type == "pat" else ("client_id", "client_secret")
+        # The SDK also reads DATABRICKS_* variables and a profile for attributes left unset.
+        missing = [n for n in needed if not kwargs.get(n) and not os.environ.get(f"DATABRICKS_{n.upper()}")]
+        if missing and not settings.get("profile"):
+            raise EngineError(
+                f"auth_type {auth_type} needs {' and '.join(missing)}: set it in the target's settings "
+                "(or its DATABRICKS_* variable) or in the credential store entry."
+            )
+    for name in ("profile", "discovery_url", "retry_timeout_seconds", "http_timeout_seconds"):
+        if settings.get(name):
+            kwargs[name] = settings[name]
+    return kwargs
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("target-databricks")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def build_config(settings: t.Mapping[str, t.Any]) -> Config:
+    """A databricks-sdk Config; authentication problems become an EngineError naming the fix."""
+    from databricks.sdk.config import Config
+
+    kwargs = config_kwargs(settings)
+    try:
+        return Config(product="target-databricks", product_version=_version(), **kwargs)
+    except ValueError as exc:
+        # The SDK's message names the attributes it tried (secrets masked) and the auth types.
+        raise EngineError(
+            "Cannot authenticate to Databricks: set host plus either client_id/client_secret "
+            "(auth_type oauth-m2m, a service principal's OAuth secret) or token (auth_type pat), "
+            f"or a DATABRICKS_CONFIG_PROFILE. Details: {exc}"
+        ) from exc
+
+
+def make_client(settings: t.Mapping[str, t.Any]) -> WorkspaceClient:
+    from databricks.sdk import WorkspaceClient
+
+    return WorkspaceClient(config=build_config(settings))

@@ -1,0 +1,128 @@
+"""load_via: jobs — one load's SQL as a workspace file, run once as a one-time Jobs run.
+
+The run carries an idempotency_token derived from (load id, attempt): a submit retried after a
+lost response returns the run that already exists instead of loading twice, while a replay (a new
+attempt number, recorded in the ledger) gets a new token and really runs again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import time
+import typing as t
+
+from target_databricks.engines.base import EngineError
+
+if t.TYPE_CHECKING:
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.jobs import Run, SubmitRunResponse
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def idempotency_token(load_id: str, attempt: int) -> str:
+    """At most 64 characters (the Jobs API limit): a SHA-256 of the load id and the attempt."""
+    return hashlib.sha256(f"{load_id}\n{attempt}".encode()).hexdigest()
+
+
+def sql_file_path(workspace_dir: str, load_id: str, attempt: int) -> str:
+    name = _UNSAFE.sub("_", load_id).strip("._")[:180] or "load"
+    return f"{workspace_dir.rstrip('/')}/{name}-attempt{attempt}.sql"
+
+
+def _run_failure(w: WorkspaceClient, run: Run) -> str:
+    """The run's state message, plus the first task's error when the API has one."""
+    state = run.state
+    parts = [
+        str(state.result_state.value if state and state.result_state else "no result"),
+        (state.state_message if state else None) or "",
+    ]
+    for task in run.tasks or []:
+        if task.run_id is None:
+            continue
+        try:
+            output = w.jobs.get_run_output(task.run_id)
+        except Exception:  # the message is a courtesy; the failure is raised anyway
+            continue
+        if output.error:
+            parts.append(output.error)
+    return ": ".join(p for p in parts if p)
+
+
+def run_sql(
+    w: WorkspaceClient,
+    *,
+    sql: str,
+    load_id: str,
+    attempt: int,
+    warehouse_id: str,
+    workspace_dir: str,
+    timeout_seconds: float,
+    poll_seconds: float = 0.5,
+) -> int:
+    """Import the SQL as a workspace file, submit one run for it and wait; return the run id."""
+    from databricks.sdk.service.jobs import (
+        RunLifeCycleState,
+        RunResultState,
+        Source,
+        SqlTask,
+        SqlTaskFile,
+        SubmitTask,
+    )
+    from databricks.sdk.service.workspace import ImportFormat
+
+    path = sql_file_path(workspace_dir, load_id, attempt)
+    w.workspace.mkdirs(workspace_dir)
+    # AUTO with a .sql name and no notebook header makes a workspace file, which a SQL file task runs.
+    w.workspace.import_(
+        path,
+        content=base64.b64encode(sql.encode("utf-8")).decode("ascii"),
+        format=ImportFormat.AUTO,
+        overwrite=True,
+    )
+    token = idempotency_token(load_id, attempt)
+    waiter = w.jobs.submit(
+        run_name=f"ml-connector load {load_id} attempt {attempt}"[:4096],
+        tasks=[
+            SubmitTask(
+                task_key="load",
+                sql_task=SqlTask(
+                    warehouse_id=warehouse_id,
+                    file=SqlTaskFile(path=path, source=Source.WORKSPACE),
+                ),
+            )
+        ],
+        idempotency_token=token,
+        timeout_seconds=int(timeout_seconds),
+    )
+    run_id = int(t.cast("SubmitRunResponse", waiter.response).run_id or 0)
+    logger.info("Load %s attempt %d runs as Jobs run %d", load_id, attempt, run_id)
+
+    deadline = time.monotonic() + timeout_seconds
+    sleep = min(0.05, poll_seconds)
+    terminal = {RunLifeCycleState.TERMINATED, RunLifeCycleState.SKIPPED, RunLifeCycleState.INTERNAL_ERROR}
+    while True:
+        run = w.jobs.get_run(run_id)
+        life = run.state.life_cycle_state if run.state else None
+        if life in terminal:
+            break
+        if time.monotonic() > deadline:
+            w.jobs.cancel_run(run_id)
+            raise EngineError(
+                f"Jobs run {run_id} for load {load_id} did not finish within {timeout_seconds:.0f} s "
+                "(statement_timeout_seconds); it was cancelled."
+            )
+        time.sleep(sleep)
+        sleep = min(sleep * 2, poll_seconds)
+    if run.state is None or run.state.result_state != RunResultState.SUCCESS:
+        raise EngineError(f"Jobs run {run_id} for load {load_id} failed: {_run_failure(w, run)}")
+    try:
+        w.workspace.delete(path)
+    except Exception as exc:  # a leftover file is harmless; the load is committed
+        logger.warning("Could not remove the workspace file %s: %s", path, exc)
+    return run_id

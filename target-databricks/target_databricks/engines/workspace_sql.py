@@ -1,0 +1,351 @@
+"""Databricks SQL text for the workspace engine (pure: strings in, strings out, no I/O).
+
+Identifiers are quoted only by `schema.quote_identifier`; values inside statement text are made
+only by `literal` (bookkeeping values: ledger rows, staged paths). Row data never travels inside
+SQL text: it is staged as Parquet and read with `read_files` / `COPY INTO`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+
+from target_databricks.engines.base import (
+    EXTRACTED_AT_COLUMN,
+    LEDGER_TABLE,
+    LEDGER_VIEW,
+    POSITION_COLUMN,
+    Column,
+    TableRef,
+    TableSpec,
+)
+from target_databricks.schema import quote_identifier as q
+
+if t.TYPE_CHECKING:
+    import pyarrow as pa
+
+    from target_databricks.engines.base import LedgerEntry
+
+SOFT_DELETE_COLUMN = "_sdc_deleted_at"
+VERSION_COLUMN = "_sdc_table_version"
+
+# The ledger's columns, in LedgerEntry field order (the field name is the column name).
+LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("load_id", "STRING"),
+    ("stream", "STRING"),
+    ("table", "STRING"),
+    ("method", "STRING"),
+    ("status", "STRING"),
+    ("rows", "BIGINT"),
+    ("attempt", "INT"),
+    ("staged_file", "STRING"),
+    ("error", "STRING"),
+    ("recorded_at", "TIMESTAMP"),
+    ("started_at", "TIMESTAMP"),
+    ("duration_ms", "BIGINT"),
+)
+
+
+# --- names -------------------------------------------------------------------------------------
+
+
+def table_name(ref: TableRef) -> str:
+    return ".".join(q(part) for part in (ref.catalog, ref.schema, ref.name))
+
+
+def volume_path(catalog: str, schema: str, volume: str, *parts: str) -> str:
+    """A Files API / read_files path inside a Unity Catalog volume."""
+    return "/".join(["/Volumes", catalog, schema, volume, *parts])
+
+
+# --- literals ----------------------------------------------------------------------------------
+
+
+def string_literal(text: str) -> str:
+    # Databricks string literals treat backslash as the escape character (and adjacent literals
+    # concatenate, so doubling quotes is not an escape): escape both characters with a backslash.
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _timestamp_text(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime: bookkeeping timestamps must be timezone-aware (UTC)")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+
+
+def literal(value: object, sql_type: str) -> str:
+    """The one place a value becomes SQL text: a typed literal (`CAST(... AS type)`), NULL typed too."""
+    if value is None:
+        return f"CAST(NULL AS {sql_type})"
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dt.datetime):
+        text = _timestamp_text(value)
+    elif isinstance(value, dt.date):
+        text = value.isoformat()
+    elif isinstance(value, int | float | str):
+        text = str(value)
+    else:
+        raise TypeError(f"no SQL literal for {type(value).__name__}")
+    return f"CAST({string_literal(text)} AS {sql_type})"
+
+
+def parameter_text(value: object) -> str | None:
+    """A value as the Statement Execution API wants a named parameter's value (a string, or null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return _timestamp_text(value)
+    return str(value)
+
+
+# --- types -------------------------------------------------------------------------------------
+
+_ALIASES = {
+    "INTEGER": "INT",
+    "LONG": "BIGINT",
+    "SHORT": "SMALLINT",
+    "BYTE": "TINYINT",
+    "REAL": "FLOAT",
+    "TIMESTAMP_LTZ": "TIMESTAMP",
+    "DEC": "DECIMAL",
+    "NUMERIC": "DECIMAL",
+    "VARCHAR": "STRING",
+    "CHAR": "STRING",
+}
+_DECIMAL = re.compile(r"^DECIMAL(?:\((\d+)(?:,(\d+))?\))?$")
+_INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+_INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
+
+
+def normalize_type(sql_type: str) -> str:
+    """Canonical spelling of a Databricks type (upper case, no spaces, aliases resolved)."""
+    text = re.sub(r"\s+", "", sql_type).upper()
+    text = re.sub(r"[A-Z_]+", lambda m: _ALIASES.get(m.group(0), m.group(0)), text)
+    text = re.sub(r"STRING\(\d+\)", "STRING", text)  # VARCHAR(n)/CHAR(n) are strings to Delta
+    match = _DECIMAL.match(text)
+    if match:
+        precision = int(match.group(1) or 10)
+        scale = int(match.group(2) or 0)
+        return f"DECIMAL({precision},{scale})"
+    return text
+
+
+def _decimal(sql_type: str) -> tuple[int, int] | None:
+    match = _DECIMAL.match(sql_type)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def holds(existing: str, incoming: str) -> bool:
+    """True when every value of type `incoming` fits a column of type `existing` without loss."""
+    old, new = normalize_type(existing), normalize_type(incoming)
+    if old == new:
+        return True
+    if old in _INTEGERS and new in _INTEGERS:
+        return _INTEGERS.index(old) >= _INTEGERS.index(new)
+    if (old, new) == ("DOUBLE", "FLOAT"):
+        return True
+    old_dec = _decimal(old)
+    if old_dec is None:
+        return False
+    new_dec = _decimal(new) or ((_INTEGER_DIGITS[new], 0) if new in _INTEGER_DIGITS else None)
+    if new_dec is None:
+        return False
+    (old_p, old_s), (new_p, new_s) = old_dec, new_dec
+    return old_s >= new_s and old_p - old_s >= new_p - new_s
+
+
+def arrow_type(sql_type: str) -> pa.DataType:
+    """The Arrow type for a result column of a Databricks type (complex types come back as JSON text)."""
+    import pyarrow as pa
+
+    text = normalize_type(sql_type)
+    simple: dict[str, pa.DataType] = {
+        "STRING": pa.string(),
+        "BOOLEAN": pa.bool_(),
+        "TINYINT": pa.int8(),
+        "SMALLINT": pa.int16(),
+        "INT": pa.int32(),
+        "BIGINT": pa.int64(),
+        "FLOAT": pa.float32(),
+        "DOUBLE": pa.float64(),
+        "DATE": pa.date32(),
+        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+        "TIMESTAMP_NTZ": pa.timestamp("us"),
+        "BINARY": pa.binary(),
+    }
+    if text in simple:
+        return simple[text]
+    dec = _decimal(text)
+    if dec:
+        return pa.decimal128(*dec)
+    return pa.string()
+
+
+# --- DDL ---------------------------------------------------------------------------------------
+
+
+def column_definitions(columns: t.Iterable[Column]) -> str:
+    return ", ".join(f"{q(c.name)} {c.sql_type}" for c in columns)
+
+
+def create_catalog(catalog: str) -> str:
+    return f"CREATE CATALOG IF NOT EXISTS {q(catalog)}"
+
+
+def create_schema(catalog: str, schema: str) -> str:
+    return f"CREATE SCHEMA IF NOT EXISTS {q(catalog)}.{q(schema)}"
+
+
+def create_volume(catalog: str, schema: str, volume: str) -> str:
+    return f"CREATE VOLUME IF NOT EXISTS {q(catalog)}.{q(schema)}.{q(volume)}"
+
+
+def create_table(spec: TableSpec) -> str:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table_name(spec.ref)} ({column_definitions(spec.columns)}) USING DELTA"
+    )
+
+
+def add_columns(ref: TableRef, columns: t.Sequence[Column]) -> str:
+    return f"ALTER TABLE {table_name(ref)} ADD COLUMNS ({column_definitions(columns)})"
+
+
+# --- loads -------------------------------------------------------------------------------------
+
+
+def _read_files(path: str) -> str:
+    return f"read_files({string_literal(path)}, format => 'parquet')"
+
+
+def _typed_projection(columns: t.Sequence[Column]) -> str:
+    # Cast to the table's types so Parquet's physical types never decide the column type.
+    return ", ".join(f"CAST({q(c.name)} AS {c.sql_type}) AS {q(c.name)}" for c in columns)
+
+
+def _order_terms(spec: TableSpec) -> list[str]:
+    terms = []
+    if spec.column(EXTRACTED_AT_COLUMN):
+        terms.append(f"{q(EXTRACTED_AT_COLUMN)} DESC NULLS LAST")
+    if spec.column(POSITION_COLUMN):
+        terms.append(f"{q(POSITION_COLUMN)} DESC NULLS LAST")
+    if not terms:
+        raise ValueError(f"an upsert needs {EXTRACTED_AT_COLUMN!r} or {POSITION_COLUMN!r} in the table")
+    return terms
+
+
+def _greater(left: str, right: str) -> str:
+    # NULLS LAST in a descending order means NULL is the oldest: a value beats NULL.
+    return f"({left} > {right} OR ({left} IS NOT NULL AND {right} IS NULL))"
+
+
+def _newer(spec: TableSpec) -> str:
+    """s is newer than t: (_sdc_extracted_at, _ml_position) compared as a tuple."""
+    ordering = [c for c in (EXTRACTED_AT_COLUMN, POSITION_COLUMN) if spec.column(c)]
+    condition = ""
+    for name in reversed(ordering):
+        s_col, t_col = f"s.{q(name)}", f"t.{q(name)}"
+        here = _greater(s_col, t_col)
+        condition = here if not condition else f"({here} OR ({s_col} <=> {t_col} AND {condition}))"
+    return condition
+
+
+def merge(spec: TableSpec, path: str) -> str:
+    """Ordered upsert: dedupe the batch by key (newest wins), then replace only older target rows."""
+    if not spec.key_properties:
+        raise ValueError("a merge needs key properties")
+    keys = ", ".join(q(k) for k in spec.key_properties)
+    names = [q(c.name) for c in spec.columns]
+    on = " AND ".join(f"t.{q(k)} <=> s.{q(k)}" for k in spec.key_properties)
+    updates = ", ".join(f"{n} = s.{n}" for n in names)
+    return (
+        f"MERGE INTO {table_name(spec.ref)} AS t\n"
+        f"USING (\n"
+        f"  SELECT {_typed_projection(spec.columns)}\n"
+        f"  FROM {_read_files(path)}\n"
+        f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {', '.join(_order_terms(spec))}) = 1\n"
+        f") AS s\n"
+        f"ON {on}\n"
+        f"WHEN MATCHED AND {_newer(spec)} THEN UPDATE SET {updates}\n"
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) VALUES ({', '.join('s.' + n for n in names)})"
+    )
+
+
+def copy_into(spec: TableSpec, path: str) -> str:
+    """Append once: COPY INTO remembers the files it loaded into a table and skips them on a rerun."""
+    return f"COPY INTO {table_name(spec.ref)}\nFROM {string_literal(path)}\nFILEFORMAT = PARQUET"
+
+
+def overwrite(spec: TableSpec, path: str) -> str:
+    names = ", ".join(q(c.name) for c in spec.columns)
+    return (
+        f"INSERT OVERWRITE {table_name(spec.ref)} ({names})\n"
+        f"SELECT {_typed_projection(spec.columns)}\nFROM {_read_files(path)}"
+    )
+
+
+def activate_version(ref: TableRef, *, hard_delete: bool) -> str:
+    """Rows of an older _sdc_table_version go (named parameters :version and :deleted_at)."""
+    older = f"{q(VERSION_COLUMN)} < :version"
+    if hard_delete:
+        return f"DELETE FROM {table_name(ref)} WHERE {older}"
+    return (
+        f"UPDATE {table_name(ref)} SET {q(SOFT_DELETE_COLUMN)} = :deleted_at "
+        f"WHERE {older} AND {q(SOFT_DELETE_COLUMN)} IS NULL"
+    )
+
+
+def select_all(ref: TableRef) -> str:
+    return f"SELECT * FROM {table_name(ref)}"
+
+
+def optimize(ref: TableRef) -> str:
+    return f"OPTIMIZE {table_name(ref)}"
+
+
+def vacuum(ref: TableRef, retention_hours: int) -> str:
+    return f"VACUUM {table_name(ref)} RETAIN {int(retention_hours)} HOURS"
+
+
+# --- ledger ------------------------------------------------------------------------------------
+
+
+def ledger_ref(catalog: str, schema: str) -> TableRef:
+    return TableRef(catalog, schema, LEDGER_TABLE)
+
+
+def create_ledger(catalog: str, schema: str) -> str:
+    columns = ", ".join(f"{q(name)} {sql_type}" for name, sql_type in LEDGER_COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {table_name(ledger_ref(catalog, schema))} ({columns}) USING DELTA"
+
+
+def create_ledger_view(catalog: str, schema: str) -> str:
+    """The latest row per load id (ties: the later attempt, then the more final status)."""
+    rank = f"CASE {q('status')} WHEN 'committed' THEN 3 WHEN 'skipped' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END"
+    view = table_name(TableRef(catalog, schema, LEDGER_VIEW))
+    return (
+        f"CREATE VIEW IF NOT EXISTS {view} AS\n"
+        f"SELECT * FROM {table_name(ledger_ref(catalog, schema))}\n"
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {q('load_id')} "
+        f"ORDER BY {q('recorded_at')} DESC, {q('attempt')} DESC, {rank} DESC) = 1"
+    )
+
+
+def ledger_insert(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -> str:
+    names = ", ".join(q(name) for name, _ in LEDGER_COLUMNS)
+    rows = ",\n".join(
+        "(" + ", ".join(literal(getattr(entry, name), sql_type) for name, sql_type in LEDGER_COLUMNS) + ")"
+        for entry in entries
+    )
+    return f"INSERT INTO {table_name(ledger_ref(catalog, schema))} ({names}) VALUES\n{rows}"
+
+
+def ledger_select(catalog: str, schema: str) -> str:
+    names = ", ".join(q(name) for name, _ in LEDGER_COLUMNS)
+    return (
+        f"SELECT {names} FROM {table_name(ledger_ref(catalog, schema))} "
+        f"ORDER BY {q('recorded_at')}, {q('attempt')}, {q('load_id')}"
+    )
