@@ -1,0 +1,95 @@
+"""`tap-datev`: the Singer command, plus `login`, `logout` and `submit`.
+
+singer-sdk's `Tap.cli` takes options only (--about, --discover, --config, --catalog, --state …),
+so `main()` looks at the first argument: a subcommand name goes to the click group below,
+anything else to the Singer command.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing as t
+
+import click
+from singer_sdk.plugin_base import _ConfigInput
+
+from tap_datev.errors import DatevAuthError, DatevConfigError
+from tap_datev.login import login, logout
+from tap_datev.submit import submit
+from tap_datev.tap import TapDatev
+
+SUBCOMMANDS = ("login", "logout", "submit")
+
+
+def load_config(config_args: tuple[str, ...]) -> dict[str, t.Any]:
+    """Config as the Singer command reads it: JSON files and/or `ENV` (TAP_DATEV_* variables).
+
+    Without --config the environment is read, as Meltano sets it for `meltano invoke`. Validated
+    against the tap's settings schema.
+    """
+    parsed = _ConfigInput.from_cli_args(*(config_args or ("ENV",)))
+    try:
+        tap = TapDatev(config=parsed.config, parse_env_config=parsed.parse_env, validate_config=True)
+    except Exception as exc:  # the SDK raises its own ConfigValidationError
+        raise click.ClickException(f"Invalid tap-datev config: {exc}") from None
+    return dict(tap.config)
+
+
+config_option = click.option(
+    "--config",
+    "config_args",
+    multiple=True,
+    metavar="PATH|ENV",
+    help="Config JSON file (repeatable, later files win) or ENV for TAP_DATEV_* variables "
+    "(the default when no --config is given).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def commands() -> None:
+    """tap-datev subcommands. Run `tap-datev --help` for the Singer command (--discover, --config …)."""
+
+
+@commands.command("login")
+@config_option
+def login_command(config_args: tuple[str, ...]) -> None:
+    """Log in to DATEV in a browser (authorization code + PKCE) and store the token pair.
+
+    With an http loopback redirect_uri (DATEV's sandbox, the local emulator) the command catches
+    the redirect itself; otherwise (production's https redirect URI) it prints the URL and asks
+    you to paste the URL the browser was redirected to. Tokens go to the encrypted credential
+    store under `state_dir`; the store key comes from the variable named by credentials_key_env.
+    """
+    config = load_config(config_args)
+    try:
+        result = login(config)
+    except (DatevAuthError, DatevConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(result.describe(), err=True)
+
+
+@commands.command("logout")
+@config_option
+def logout_command(config_args: tuple[str, ...]) -> None:
+    """Revoke the stored DATEV access and refresh token and delete them from the store."""
+    config = load_config(config_args)
+    try:
+        result = logout(config)
+    except (DatevAuthError, DatevConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.had_tokens:
+        click.echo(f"Revoked {' and '.join(result.revoked)}; deleted {result.entry}.", err=True)
+    else:
+        click.echo(f"No DATEV login stored as {result.entry}; nothing to revoke.", err=True)
+
+
+commands.add_command(submit)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console script entry point `tap-datev`."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        commands.main(args=args, prog_name="tap-datev")
+    else:
+        TapDatev.cli.main(args=args, prog_name="tap-datev")
