@@ -1,0 +1,281 @@
+"""Turning one parsed booking line into a `booking_lines` record (shared by EXTF and DXSO).
+
+Values in: raw text as the file holds it. Values out: JSON-ready record fields, money as strings with
+exactly two decimals (never float), dates as ISO strings, signed amounts for both sides so that the
+spend per GL account is a plain SUM over `account_amount_eur` (plus `contra_account_amount_eur` for
+the contra side).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from tap_datev.extf_columns import BUCHUNGSSTAPEL_V13, Column
+
+CENT = Decimal("0.01")
+EUR = "EUR"
+_ZERO = Decimal(0)
+
+_UNSIGNED = re.compile(r"\d{1,15}(?:,\d+)?")
+_TTMM = re.compile(r"\d{3,4}")
+_DATE8 = re.compile(r"\d{8}")
+
+#: Fields every booking_lines record carries besides the EXTF columns.
+DERIVED_FIELDS: tuple[str, ...] = (
+    "client_id",
+    "batch_id",
+    "job_id",
+    "job_result",
+    "kind",
+    "line_number",
+    "booking_date",
+    "currency",
+    "amount",
+    "debit_credit",
+    "account_amount",
+    "contra_account_amount",
+    "account_amount_eur",
+    "contra_account_amount_eur",
+    "is_general_reversal",
+    "account_label",
+    "contra_account_label",
+    "partner_name",
+    "extra",
+)
+
+#: All EXTF column fields of the one booking_lines schema (v13; older versions leave the rest null).
+COLUMN_FIELDS: tuple[str, ...] = tuple(c.field for c in BUCHUNGSSTAPEL_V13)
+
+
+# --- raw value parsers (raise ValueError with a message a user can act on) ------------------------
+
+
+def parse_unsigned(raw: str) -> Decimal:
+    """EXTF number: digits with an optional decimal comma, no sign, no thousands separator."""
+    if not _UNSIGNED.fullmatch(raw):
+        raise ValueError(f"{raw!r} is not a number like 1234,50 (decimal comma, no thousands separator)")
+    return Decimal(raw.replace(",", "."))
+
+
+def parse_signed_dot(raw: str) -> Decimal:
+    """XML decimal (DXSO): optional sign, decimal point."""
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ValueError(f"{raw!r} is not a decimal number like -1234.50") from None
+    if not value.is_finite():
+        raise ValueError(f"{raw!r} is not a finite number")
+    return value
+
+
+def money(value: Decimal) -> str:
+    """Exactly two decimals, half-up; never '-0.00'."""
+    q = value.quantize(CENT, ROUND_HALF_UP)
+    return "0.00" if q == 0 else str(q)
+
+
+def scaled(value: Decimal, scale: int) -> str:
+    q = value.quantize(Decimal(1).scaleb(-scale), ROUND_HALF_UP)
+    return str(q)
+
+
+def parse_int(raw: str) -> int:
+    if not raw.isdigit() or not raw.isascii():
+        raise ValueError(f"{raw!r} is not a whole number (digits only)")
+    return int(raw)
+
+
+def parse_date8(raw: str) -> str:
+    """TTMMJJJJ -> ISO date."""
+    if not _DATE8.fullmatch(raw):
+        raise ValueError(f"{raw!r} is not a date TTMMJJJJ")
+    try:
+        return date(int(raw[4:]), int(raw[2:4]), int(raw[:2])).isoformat()
+    except ValueError:
+        raise ValueError(f"{raw!r} is an impossible date (TTMMJJJJ)") from None
+
+
+def column_converter(col: Column) -> Callable[[str], Any] | None:
+    """Record value from raw text for one typed column; None for text columns (kept as is)."""
+    if col.kind == "int":
+        return parse_int
+    if col.kind == "date":
+        return parse_date8
+    if col.kind in ("amount", "decimal"):
+        scale = col.scale
+
+        def convert(raw: str) -> str:
+            return scaled(parse_unsigned(raw), scale)
+
+        return convert
+    return None
+
+
+# --- Belegdatum (TTMM) -> full date --------------------------------------------------------------
+
+
+def _add_year(d: date) -> date:
+    try:
+        return d.replace(year=d.year + 1)
+    except ValueError:  # 29 Feb
+        return d.replace(year=d.year + 1, day=28)
+
+
+class DateResolver:
+    """Resolves TTMM to the full date inside the batch period.
+
+    The header's `Datum vom`..`Datum bis` lie within one fiscal year starting at `WJ-Beginn`, which
+    need not start in January (vom 20250701 / bis 20260630: 0101 -> 2026-01-01, 1507 -> 2025-07-15).
+    Results are cached per TTMM value: a batch has at most 366 distinct ones.
+    """
+
+    def __init__(self, date_from: date | None, date_to: date | None, fiscal_year_start: date | None) -> None:
+        self.date_from = date_from
+        self.date_to = date_to
+        if date_from and date_to and date_from <= date_to:
+            self._window: tuple[date, date] | None = (date_from, date_to)
+        elif fiscal_year_start:
+            self._window = (fiscal_year_start, _add_year(fiscal_year_start))
+        else:
+            self._window = None
+        self._cache: dict[str, tuple[str | None, str | None, bool]] = {}
+
+    def resolve(self, raw: str) -> tuple[str | None, str | None, bool]:
+        """(ISO date or None, problem or None, outside the Datum vom..bis period)."""
+        hit = self._cache.get(raw)
+        if hit is None:
+            hit = self._cache[raw] = self._resolve(raw)
+        return hit
+
+    def _resolve(self, raw: str) -> tuple[str | None, str | None, bool]:
+        if not _TTMM.fullmatch(raw):
+            return None, f"{raw!r} is not a date TTMM (day and month, 4 digits)", False
+        ttmm = raw.zfill(4)
+        day, month = int(ttmm[:2]), int(ttmm[2:])
+        if self._window is None:
+            return None, "the header has neither Datum vom/bis nor WJ-Beginn to supply the year", False
+        start, end = self._window
+        possible = False
+        for year in range(start.year, end.year + 1):
+            try:
+                candidate = date(year, month, day)
+            except ValueError:
+                continue
+            possible = True
+            if start <= candidate <= end:
+                return candidate.isoformat(), None, False
+        if not possible:
+            return None, f"{ttmm} is an impossible date (day {day}, month {month})", False
+        # Possible but outside the period: take the year of the period start, flag it.
+        try:
+            fallback: str | None = date(start.year, month, day).isoformat()
+        except ValueError:
+            fallback = date(end.year, month, day).isoformat()
+        return (
+            fallback,
+            f"{ttmm} lies outside the header period Datum vom {start:%d.%m.%Y} .. Datum bis {end:%d.%m.%Y}",
+            True,
+        )
+
+
+# --- the record ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RecordContext:
+    """Per-file settings of the records and where warnings go."""
+
+    client_id: str
+    batch_id: str
+    job_id: str | None
+    job_result: str | None
+    kind: str
+    default_currency: str | None
+    labels: Mapping[str, str] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def base(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "batch_id": self.batch_id,
+            "job_id": self.job_id,
+            "job_result": self.job_result,
+            "kind": self.kind,
+        }
+
+
+def eur_amount(
+    amount: Decimal,
+    currency: str | None,
+    rate: Decimal | None,
+    base_amount: Decimal | None,
+    base_currency: str | None,
+) -> Decimal | None:
+    """EUR value of an unsigned amount: Basis-Umsatz, else Umsatz / Kurs, else Umsatz when in EUR."""
+    if base_amount is not None and base_currency in (None, EUR):
+        return base_amount
+    if currency == EUR:
+        return amount
+    if rate:
+        return (amount / rate).quantize(CENT, ROUND_HALF_UP)
+    return None
+
+
+def fill_derived(
+    rec: dict[str, Any],
+    ctx: RecordContext,
+    *,
+    line_number: int,
+    amount: Decimal | None,
+    debit_credit: str | None,
+    currency: str | None,
+    rate: Decimal | None,
+    base_amount: Decimal | None,
+    base_currency: str | None,
+    booking_date: str | None,
+    where: str,
+) -> None:
+    """Adds the derived fields to `rec` (which already holds the column fields)."""
+    rec.update(ctx.base())
+    rec["line_number"] = line_number
+    rec["booking_date"] = booking_date
+    currency = currency or ctx.default_currency
+    rec["currency"] = currency
+    rec["debit_credit"] = debit_credit
+    signed: Decimal | None = None
+    signed_eur: Decimal | None = None
+    if amount is not None:
+        rec["amount"] = money(amount)
+        eur = eur_amount(amount, currency, rate, base_amount, base_currency)
+        if eur is None:
+            ctx.warnings.append(
+                f"{where}: no EUR amount for {money(amount)} {currency or '(no currency)'}"
+                " (neither Basis-Umsatz nor Kurs given)"
+            )
+        if debit_credit == "S":
+            signed, signed_eur = amount, eur
+        elif debit_credit == "H":
+            signed = -amount
+            signed_eur = None if eur is None else -eur
+    else:
+        rec["amount"] = None
+    rec["account_amount"] = None if signed is None else money(signed)
+    rec["contra_account_amount"] = None if signed is None else money(-signed)
+    rec["account_amount_eur"] = None if signed_eur is None else money(signed_eur)
+    rec["contra_account_amount_eur"] = None if signed_eur is None else money(-signed_eur)
+    # Generalumkehr: DATEV's file already carries the flipped S/H, so only flag it (no second negation).
+    rec["is_general_reversal"] = rec.get("generalumkehr") == "1"
+    labels = ctx.labels
+    if labels:
+        konto, gegenkonto = rec.get("konto"), rec.get("gegenkonto")
+        rec["account_label"] = None if konto is None else labels.get(str(konto))
+        rec["contra_account_label"] = None if gegenkonto is None else labels.get(str(gegenkonto))
+    else:
+        rec["account_label"] = rec["contra_account_label"] = None
+    rec.setdefault("partner_name", None)
+    rec.setdefault("extra", None)
