@@ -21,7 +21,7 @@ CENT = Decimal("0.01")
 EUR = "EUR"
 _ZERO = Decimal(0)
 
-_UNSIGNED = re.compile(r"\d{1,15}(?:,\d+)?")
+_UNSIGNED = re.compile(r"\d{1,13}(?:,\d+)?")  # 13 digits: fits DECIMAL(15, 2)
 _TTMM = re.compile(r"\d{3,4}")
 _DATE8 = re.compile(r"\d{8}")
 
