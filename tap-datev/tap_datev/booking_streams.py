@@ -1,13 +1,380 @@
 """Streams built from what the user submits: booking batches, booking lines, documents, labels.
 
-(Being built; tap.py registers every class listed in BOOKING_STREAMS.)
+DATEV offers no way to read these back, so they come from the submissions ledger (see
+ledger.py) and the files kept there, plus the label files and settings the user gives:
+
+- documents         every tracked document, incremental on upload_date, per client
+- booking_batches   EXTF and DXSO jobs; open jobs are polled first; incremental on updated_at
+- booking_lines     child of booking_batches: the lines of each batch emitted in this run
+- gl_accounts       labels from the `gl_accounts` setting and EXTF category 20 files, full table
+- business_partners EXTF category 16 files, full table
+
+Every stream is partitioned by client_id (state per client). Syncs that write the ledger hold
+its lock, so a `submit` never runs alongside them.
 """
 
 from __future__ import annotations
 
+import functools
 import typing as t
+from pathlib import Path
+
+from singer_sdk import Stream
+
+from tap_datev import settings
+from tap_datev.arrow_batches import ArrowBatchesMixin
+from tap_datev.ledger import Ledger, Submission, format_ts
+from tap_datev.streams import load_schema
+from tap_datev.submit import refresh_open_jobs
 
 if t.TYPE_CHECKING:
-    from singer_sdk import Stream
+    from collections.abc import Iterable, Mapping
 
-BOOKING_STREAMS: list[type[Stream]] = []
+    from singer_sdk.helpers.types import Context
+
+    from tap_datev.client import DatevClient
+
+EXTF_SCOPE = "datev:accounting:extf-files-import"
+DXSO_SCOPES = ("accounting:clients:read", "accounting:dxso-jobs")
+BATCH_KINDS = ("extf", "dxso")
+
+
+def _ledger_exists(config: Mapping[str, t.Any]) -> bool:
+    return (settings.state_dir(config) / "ledger.sqlite").exists()
+
+
+def _wanted(config: Mapping[str, t.Any], client_ids: Iterable[str]) -> list[dict[str, t.Any]]:
+    only = settings.client_ids(config)
+    return [{"client_id": c} for c in sorted(set(client_ids)) if only is None or c in only]
+
+
+class _LedgerStream(ArrowBatchesMixin, Stream):
+    """A stream read from the ledger, one state partition per client found there."""
+
+    kinds: t.ClassVar[tuple[str, ...]] = ()
+    scopes: t.ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def partitions(self) -> list[dict[str, t.Any]] | None:
+        if not _ledger_exists(self.config):
+            return []
+        with Ledger.open(settings.state_dir(self.config)) as ledger:
+            return _wanted(self.config, ledger.client_ids(self.kinds))
+
+    def _since(self, context: Context | None) -> str | None:
+        start = self.get_starting_timestamp(context)
+        return format_ts(start) if start is not None else None
+
+
+class DocumentsStream(_LedgerStream):
+    """Documents uploaded with `tap-datev submit document` (DATEV cannot list them)."""
+
+    name = "documents"
+    primary_keys: t.ClassVar[list[str]] = ["client_id", "guid"]
+    replication_key = "upload_date"
+    is_sorted = True
+    kinds = ("document",)
+    schema = load_schema("documents")
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        if not context or not _ledger_exists(self.config):
+            return
+        with Ledger.open(settings.state_dir(self.config)) as ledger:
+            rows = ledger.changed_since(
+                context["client_id"], self.kinds, self._since(context), column="uploaded_at"
+            )
+        for row in rows:
+            yield document_record(row)
+
+
+def document_record(row: Submission) -> dict[str, t.Any]:
+    answer = row.answer if isinstance(row.answer, dict) else {}
+    files = answer.get("files") or [{}]
+    first = files[0] if isinstance(files[0], dict) else {}
+    return {
+        "client_id": row.client_id,
+        "guid": row.batch_id,
+        "document_type": row.document_type,
+        "note": row.note,
+        "file_name": row.file_name,
+        "size": row.size,
+        "sha256": row.sha256,
+        "status": row.status,
+        "result": row.result,
+        "error": row.error,
+        "upload_date": row.uploaded_at,
+        "datev_upload_date": first.get("upload_date"),
+        "datev_file_id": first.get("id"),
+        "created_at": row.created_at,
+    }
+
+
+class BookingBatchesStream(_LedgerStream):
+    """EXTF and DXSO submissions with DATEV's job status. Open jobs are polled before reading.
+
+    A batch is emitted when it is new or its status (or DATEV's answer) changed since the
+    bookmark: the ledger moves `updated_at` only then, so an unchanged pending job stays quiet.
+    """
+
+    name = "booking_batches"
+    primary_keys: t.ClassVar[list[str]] = ["batch_id"]
+    replication_key = "updated_at"
+    is_sorted = True
+    kinds = BATCH_KINDS
+    scopes = (EXTF_SCOPE, *DXSO_SCOPES)
+    schema = load_schema("booking_batches")
+
+    _client: DatevClient | None = None
+    polls: int = 0  # DATEV requests made by polling in this run (for logs and tests)
+
+    def _datev(self) -> DatevClient:
+        # Only created when a job is open: a run with nothing pending touches no token.
+        from tap_datev.client import shared_client
+
+        return shared_client(self._tap)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        if not context or not _ledger_exists(self.config):
+            return
+        client_id = str(context["client_id"])
+        with Ledger.open(settings.state_dir(self.config)) as ledger:
+            made = refresh_open_jobs(ledger, client_id, self.kinds, self._datev)
+            self.polls += made
+            if made:
+                self.logger.info("Polled %d open DATEV job request(s) for client %s", made, client_id)
+            rows = ledger.changed_since(client_id, self.kinds, self._since(context))
+            for row in rows:
+                yield batch_record(row)
+
+    def get_child_context(self, record: dict[str, t.Any], context: Context | None) -> dict[str, t.Any] | None:
+        # Lines only for batches that reached DATEV as a job; the rest have no job_result to carry.
+        if not record.get("job_id"):
+            return None
+        return {"client_id": record["client_id"], "batch_id": record["batch_id"]}
+
+    def _sync_children(self, child_context: Context | None) -> None:
+        if child_context is None:  # quietly: the SDK would warn for every batch without a job
+            return
+        super()._sync_children(child_context)
+
+
+def _validation_code(details: t.Any) -> str | None:
+    if not isinstance(details, dict) or not details.get("type"):
+        return None
+    return str(details["type"]).rstrip("/").rsplit("/", 1)[-1] or None
+
+
+def batch_record(row: Submission) -> dict[str, t.Any]:
+    return {
+        "batch_id": row.batch_id,
+        "client_id": row.client_id,
+        "kind": row.kind,
+        "file_name": row.file_name,
+        "sha256": row.sha256,
+        "size": row.size,
+        "reference_id": row.reference_id,
+        "status": row.status,
+        "job_id": row.job_id,
+        "result": row.result,
+        "number_of_accounting_records": row.number_of_accounting_records,
+        "validation_details": row.validation_details,
+        "validation_code": _validation_code(row.validation_details),
+        "dxso_status": row.dxso_status,
+        "protocol_entries": row.protocol,
+        "import_type": row.import_type,
+        "accounting_month": row.accounting_month,
+        "error": row.error,
+        "created_at": row.created_at,
+        "uploaded_at": row.uploaded_at,
+        "last_polled_at": row.last_polled_at,
+        "final_at": row.final_at,
+        "updated_at": row.updated_at,
+    }
+
+
+class BookingLinesStream(ArrowBatchesMixin, Stream):
+    """The lines of each batch booking_batches emits, parsed from the kept file.
+
+    The whole file is parsed before the first line goes out, so a batch is never emitted in
+    part; a parse error ends the stream naming file, line and field. When a batch's status
+    changes, booking_batches emits it again and its lines follow with the new job_result.
+    """
+
+    name = "booking_lines"
+    primary_keys: t.ClassVar[list[str]] = ["client_id", "batch_id", "line_number"]
+    replication_key = None
+    parent_stream_type = BookingBatchesStream
+    state_partitioning_keys: t.ClassVar[list[str]] = ["client_id"]
+    scopes: t.ClassVar[tuple[str, ...]] = ()
+    schema = load_schema("booking_lines")
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        if not context or "batch_id" not in context:
+            return
+        with Ledger.open(settings.state_dir(self.config)) as ledger:
+            row = ledger.require(str(context["batch_id"]))
+            labels = label_map(self._tap, row.client_id)
+            lines = parse_batch_lines(ledger, row, labels, self.logger.warning)
+        yield from lines
+
+
+def parse_batch_lines(
+    ledger: Ledger,
+    row: Submission,
+    labels: Mapping[str, str],
+    warn: t.Callable[..., None],
+) -> list[dict[str, t.Any]]:
+    """All booking lines of one batch (EXTF file or the DXSO package's ledger XMLs)."""
+    if row.kind == "extf":
+        from tap_datev import extf
+
+        parsed = extf.read_extf(ledger.kept_file(row.sha256), row.file_name)
+        lines = list(
+            extf.booking_lines(
+                parsed,
+                client_id=row.client_id,
+                batch_id=row.batch_id,
+                job_id=row.job_id,
+                job_result=row.result,
+                labels=labels,
+            )
+        )
+        for message in parsed.warnings:
+            warn("%s", message)
+        return lines
+    from tap_datev import dxso
+
+    ledger_lines: list[t.Any] = []
+    for kept in ledger.files(row.batch_id):
+        if kept.role == "ledger":
+            ledger_lines.extend(dxso.read_ledger_xml(ledger.kept_file(kept.sha256), kept.file_name))
+    return list(
+        dxso.booking_lines(
+            ledger_lines,
+            client_id=row.client_id,
+            batch_id=row.batch_id,
+            job_id=row.job_id,
+            job_result=row.result,
+            labels=labels,
+        )
+    )
+
+
+# Labels: the gl_accounts setting, category 20 files, category 16 files -------------------------
+
+
+@functools.cache
+def _read_file(path: str, mtime: float) -> t.Any:
+    from tap_datev import extf
+
+    return extf.read_extf(Path(path).read_bytes(), Path(path).name)
+
+
+def _extf_file(path: str) -> t.Any:
+    p = Path(path).expanduser()
+    return _read_file(str(p), p.stat().st_mtime)
+
+
+def gl_account_records(config: Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    """Files first, then the setting (a setting entry wins over a file's label for the same key)."""
+    from tap_datev import extf
+
+    found: dict[tuple[str, str, str], dict[str, t.Any]] = {}
+    for path in config.get("gl_account_files") or ():
+        f = _extf_file(path)
+        for rec in extf.gl_accounts(f, client_id=f.header.client_id):
+            found[(rec["client_id"], str(rec["account_number"]), rec["language"])] = rec
+    for entry in config.get("gl_accounts") or ():
+        language = entry.get("language") or "de-DE"
+        rec = {
+            "client_id": str(entry["client_id"]),
+            "account_number": _account_number(entry["account_number"]),
+            "language": language,
+            "label": entry["label"],
+            "label_long": None,
+            "line_number": None,
+        }
+        found[(rec["client_id"], str(rec["account_number"]), language)] = rec
+    return list(found.values())
+
+
+def _account_number(value: t.Any) -> t.Any:
+    text = str(value).strip()
+    return int(text) if text.isdigit() else text
+
+
+def business_partner_records(config: Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    from tap_datev import extf
+
+    found: dict[tuple[str, str], dict[str, t.Any]] = {}
+    for path in config.get("business_partner_files") or ():
+        f = _extf_file(path)
+        for rec in extf.business_partners(f, client_id=f.header.client_id):
+            found[(rec["client_id"], str(rec["account_number"]))] = rec
+    return list(found.values())
+
+
+def label_map(tap: t.Any, client_id: str) -> dict[str, str]:
+    """Account number → label for one client: GL labels (German first) and partner names."""
+    cache: dict[str, dict[str, str]] = tap.__dict__.setdefault("_datev_labels", {})
+    if client_id in cache:
+        return cache[client_id]
+    labels: dict[str, str] = {}
+    gl = [r for r in gl_account_records(tap.config) if r["client_id"] == client_id and r.get("label")]
+    for rec in sorted(gl, key=lambda r: r["language"] != "de-DE"):  # German wins, others fill gaps
+        labels.setdefault(str(rec["account_number"]), str(rec["label"]))
+    for rec in business_partner_records(tap.config):
+        if rec["client_id"] == client_id and rec.get("name"):
+            labels.setdefault(str(rec["account_number"]), str(rec["name"]))
+    cache[client_id] = labels
+    return labels
+
+
+class _LabelStream(ArrowBatchesMixin, Stream):
+    """Full-table stream from config and files; partitioned by client like the others."""
+
+    replication_key = None
+    scopes: t.ClassVar[tuple[str, ...]] = ()
+
+    def _all(self) -> list[dict[str, t.Any]]:
+        raise NotImplementedError
+
+    @property
+    def partitions(self) -> list[dict[str, t.Any]] | None:
+        return _wanted(self.config, (r["client_id"] for r in self._all()))
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        if not context:
+            return
+        yield from (r for r in self._all() if r["client_id"] == context["client_id"])
+
+
+class GlAccountsStream(_LabelStream):
+    """General ledger account labels (Kontenbeschriftungen)."""
+
+    name = "gl_accounts"
+    primary_keys: t.ClassVar[list[str]] = ["client_id", "account_number", "language"]
+    schema = load_schema("gl_accounts")
+
+    def _all(self) -> list[dict[str, t.Any]]:
+        return gl_account_records(self.config)
+
+
+class BusinessPartnersStream(_LabelStream):
+    """Debtors and creditors (Debitoren/Kreditoren) from EXTF category 16 files."""
+
+    name = "business_partners"
+    primary_keys: t.ClassVar[list[str]] = ["client_id", "account_number"]
+    schema = load_schema("business_partners")
+
+    def _all(self) -> list[dict[str, t.Any]]:
+        return business_partner_records(self.config)
+
+
+BOOKING_STREAMS: list[type[Stream]] = [
+    DocumentsStream,
+    BookingBatchesStream,
+    BookingLinesStream,
+    GlAccountsStream,
+    BusinessPartnersStream,
+]

@@ -1,13 +1,729 @@
 """`tap-datev submit extf|dxso|document`: upload to DATEV, recording every step in the ledger first.
 
-(Being built; cli.py adds this group to the tap-datev command.)
+Order of every submission: check locally (nothing is recorded or sent on a refusal) → keep the
+file → write the ledger row → send → record DATEV's answer. Requests that may have reached DATEV
+without us hearing back ("unclear": dropped connection, timeout, 5xx after the body was sent) are
+never blindly repeated when a repeat could create a second job: an EXTF upload is first looked up
+in DATEV's job list by its Reference-Id; a document PUT is idempotent by its GUID (409 = there).
+
+The same module polls open jobs for the booking_batches stream (`refresh_open_jobs`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
+import re
+import typing as t
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
 import click
+import requests
+
+from tap_datev import settings
+from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
+from tap_datev.errors import DatevAPIError
+from tap_datev.ledger import (
+    ACCEPTED,
+    CANCELLED,
+    FAILED,
+    PARTIALLY_SUCCEEDED,
+    PENDING,
+    RECORDED,
+    SUCCEEDED,
+    TICK,
+    UNCLEAR,
+    UPLOADING,
+    Ledger,
+    Submission,
+    format_ts,
+    parse_ts,
+    sha256_hex,
+    utc_now,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from tap_datev.client import DatevClient
+
+logger = logging.getLogger("tap-datev.submit")
+
+EXTF_FILENAME = re.compile(r"EXTF_.{0,51}\.csv")
+REFERENCE_ID = re.compile(r"[-0-9A-Za-z_äöüÄÖÜß_. +?;]{0,254}")
+DXSO_IMPORT_TYPES = ("accountsPayableLedgerImport", "accountsReceivableLedgerImport", "cashLedgerImport")
+MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+MAX_429_RETRIES = 5
+MAX_RESENDS = 3  # after an unclear outcome that DATEV's job list shows never arrived
+DEFAULT_RETRY_AFTER = 5.0
+JOB_LIST_PAGES = 100
+
+# DXSO job status (DATEV's integers) → (result word, ledger status; None = not final yet)
+DXSO_STATUS: dict[int, tuple[str, str | None]] = {
+    0: ("open", None),
+    1: ("processing", None),
+    2: ("succeeded", SUCCEEDED),
+    3: ("not_processed", FAILED),
+    4: ("partially_processed", PARTIALLY_SUCCEEDED),
+    5: ("cancelled", CANCELLED),
+    6: ("cancel_refused", None),
+}
+EXTF_RESULT_STATUS = {"pending": PENDING, "succeeded": SUCCEEDED, "failed": FAILED}
+
+
+class SubmitRefused(click.ClickException):
+    """A local check failed: nothing was recorded and nothing was sent."""
+
+
+class SubmitFailed(click.ClickException):
+    """DATEV refused the submission or its outcome is unclear; the ledger row says which."""
+
+
+@dataclass
+class Outcome:
+    """One request's end: a response, a DATEV error, or no answer at all (unclear)."""
+
+    response: requests.Response | None = None
+    error: DatevAPIError | None = None
+    unclear: str | None = None
+    retry_after: float | None = None
+
+
+def _send_once(
+    client: DatevClient,
+    method: str,
+    api: str,
+    path: str,
+    **kwargs: t.Any,
+) -> Outcome:
+    """One attempt without the client's own retries (a blind POST retry could create two jobs).
+
+    A response hook keeps the last response so a 429's Retry-After can be honoured here.
+    """
+    seen: list[requests.Response] = []
+
+    def keep(response: requests.Response, *_: t.Any, **__: t.Any) -> requests.Response:
+        seen.append(response)
+        return response
+
+    headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+    request = requests.Request(
+        method, client.base_url(api) + path, headers=headers, hooks={"response": [keep]}, **kwargs
+    )
+    try:
+        return Outcome(response=client.send(request, retry=False))
+    except DatevAPIError as exc:
+        retry_after = None
+        if seen:
+            from tap_datev.client import parse_retry_after
+
+            retry_after = parse_retry_after(seen[-1].headers.get("Retry-After"), client.clock())
+        if exc.status >= 500:
+            return Outcome(error=exc, unclear=str(exc), retry_after=retry_after)
+        return Outcome(error=exc, retry_after=retry_after)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        return Outcome(unclear=f"no answer from DATEV ({type(exc).__name__})")
+
+
+def _send(
+    client: DatevClient,
+    method: str,
+    api: str,
+    path: str,
+    **kwargs: t.Any,
+) -> Outcome:
+    """`_send_once`, repeated after a 429 (the request was not processed) honouring Retry-After."""
+    for attempt in range(MAX_429_RETRIES + 1):
+        outcome = _send_once(client, method, api, path, **kwargs)
+        if outcome.error is None or outcome.error.status != 429 or attempt == MAX_429_RETRIES:
+            return outcome
+        delay = outcome.retry_after if outcome.retry_after is not None else DEFAULT_RETRY_AFTER
+        logger.warning("DATEV answered 429 for %s %s; retrying in %.1f s", method, path, delay)
+        client.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+# Clients ---------------------------------------------------------------------------------------
+
+
+def known_client_ids(client: DatevClient) -> Iterator[dict[str, t.Any]]:
+    """Every client of `GET /clients` (clients API), paged with skip/top."""
+    skip = 0
+    while True:
+        page = client.request("GET", "clients", "/clients", params={"skip": skip, "top": 100}).json()
+        if not isinstance(page, list):
+            return
+        yield from page
+        if len(page) < 100:
+            return
+        skip += 100
+
+
+def client_for_header(client: DatevClient, consultant_number: int, client_number: int) -> str:
+    for entry in known_client_ids(client):
+        if int(entry.get("consultant_number", -1)) == int(consultant_number) and int(
+            entry.get("client_number", -1)
+        ) == int(client_number):
+            return str(entry.get("id") or f"{consultant_number}-{client_number}")
+    raise SubmitRefused(
+        f"The file's header names consultant number {consultant_number} and client number "
+        f"{client_number}, but no such client is among the DATEV clients this login can see "
+        "(GET /clients)"
+    )
+
+
+# EXTF ------------------------------------------------------------------------------------------
+
+
+def reference_id_for(batch_id: str) -> str:
+    """Reference-Id sent with an EXTF upload: the ledger id, within DATEV's pattern."""
+    reference = f"mlc_{batch_id}"
+    assert REFERENCE_ID.fullmatch(reference)
+    return reference
+
+
+def apply_extf_job(ledger: Ledger, row: Submission, job: Mapping[str, t.Any]) -> Submission:
+    """Record DATEV's Job object (result, validation details, counts) in the ledger."""
+    result = str(job.get("result") or "pending")
+    fields: dict[str, t.Any] = {
+        "job_id": str(job.get("id") or row.job_id or ""),
+        "result": result,
+        "status": EXTF_RESULT_STATUS.get(result, PENDING),
+        "validation_details": job.get("validation_details"),
+        "number_of_accounting_records": job.get("number_of_accounting_records"),
+        "answer": dict(job),
+        "error": None,
+    }
+    if row.uploaded_at is None:
+        fields["uploaded_at"] = TICK
+    return ledger.update(row.batch_id, **fields)
+
+
+def find_extf_job(client: DatevClient, row: Submission) -> dict[str, t.Any] | None:
+    """Look our upload up in DATEV's job list by its Reference-Id (and file name)."""
+    for page in range(JOB_LIST_PAGES):
+        jobs = client.request(
+            "GET",
+            "extf",
+            f"/clients/{row.client_id}/extf-files/jobs",
+            params={"skip": page * 100, "top": 100},
+        ).json()
+        if not isinstance(jobs, list):
+            return None
+        for job in jobs:
+            if job.get("reference_id") == row.reference_id and job.get("filename") in (None, row.file_name):
+                return dict(job)
+        if len(jobs) < 100:
+            return None
+    return None
+
+
+def _job_id_from_location(location: str | None) -> str | None:
+    if not location:
+        return None
+    return location.rstrip("/").rsplit("/", 1)[-1] or None
+
+
+def _retry_after_seconds(response: requests.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "0")))
+    except ValueError:
+        return 0.0
+
+
+def submit_extf(
+    client: DatevClient,
+    ledger: Ledger,
+    file_name: str,
+    data: bytes,
+    *,
+    force: bool = False,
+    add_bom: bool = False,
+) -> Submission:
+    """Check, record, upload one EXTF file; returns the ledger row (pending, or final)."""
+    from tap_datev import extf
+
+    file_name = unicodedata.normalize("NFC", file_name)
+    if not EXTF_FILENAME.fullmatch(file_name):
+        raise SubmitRefused(f"{file_name}: DATEV needs the file name to match EXTF_<up to 51 characters>.csv")
+    if add_bom:
+        data = extf.add_bom(data)
+    try:
+        checked = extf.check_for_submit(data, file_name)
+    except extf.ExtfError as exc:
+        raise SubmitRefused(str(exc)) from exc
+    header = checked.header
+    client_id = client_for_header(client, header.consultant_number, header.client_number)
+    digest = sha256_hex(data)
+    if not force:
+        live = ledger.live_with_sha256("extf", digest)
+        if live:
+            shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)
+            raise SubmitRefused(
+                f"{file_name}: the same file (sha256 {digest[:12]}…) was already submitted: {shown}. "
+                "Use --force to send it again."
+            )
+
+    ledger.keep_file(data)
+    batch_id = str(uuid.uuid4())
+    row = ledger.record(
+        kind="extf",
+        client_id=client_id,
+        file_name=file_name,
+        sha256=digest,
+        size=len(data),
+        reference_id=reference_id_for(batch_id),
+        batch_id=batch_id,
+    )
+    headers = {
+        "Filename": file_name,
+        "Reference-Id": row.reference_id or "",
+        "Content-Type": "application/octet-stream",
+    }
+    path = f"/clients/{client_id}/extf-files/import"
+    for _ in range(MAX_RESENDS + 1):
+        row = ledger.update(batch_id, status=UPLOADING)
+        outcome = _send(client, "POST", "extf", path, headers=headers, data=data)
+        if outcome.response is not None:
+            response = outcome.response
+            now = utc_now()
+            next_poll = now + dt.timedelta(seconds=_retry_after_seconds(response))
+            return ledger.update(
+                batch_id,
+                status=PENDING,
+                result="pending",
+                job_id=_job_id_from_location(response.headers.get("Location")),
+                uploaded_at=TICK,
+                next_poll_at=format_ts(next_poll),
+                error=None,
+            )
+        if outcome.unclear is None:
+            assert outcome.error is not None
+            ledger.update(batch_id, status=FAILED, error=str(outcome.error), uploaded_at=TICK)
+            raise SubmitFailed(f"{file_name}: {outcome.error}")
+        # Unclear: the job may exist. Look before sending again, so there is never a second job.
+        ledger.update(batch_id, status=UNCLEAR, error=outcome.unclear)
+        logger.warning("%s: %s; looking the upload up in DATEV's job list", file_name, outcome.unclear)
+        try:
+            job = find_extf_job(client, ledger.require(batch_id))
+        except (DatevAPIError, requests.RequestException) as exc:
+            raise SubmitFailed(
+                f"{file_name}: the upload's outcome is unclear ({outcome.unclear}) and DATEV's job list "
+                f"could not be read ({exc}); ledger row {batch_id} stays 'unclear', the next sync "
+                "looks it up again"
+            ) from exc
+        if job is not None:
+            return apply_extf_job(ledger, ledger.require(batch_id), job)
+        logger.warning("%s: no job with Reference-Id %s; sending again", file_name, row.reference_id)
+    raise SubmitFailed(
+        f"{file_name}: no answer from DATEV after {MAX_RESENDS + 1} attempts; ledger row {batch_id} "
+        "stays 'unclear'"
+    )
+
+
+# Documents -------------------------------------------------------------------------------------
+
+
+def document_types(client: DatevClient, client_id: str) -> list[str]:
+    answer = client.request("GET", "documents", f"/clients/{client_id}/document-types").json()
+    return [str(d.get("name")) for d in answer if isinstance(d, dict)] if isinstance(answer, list) else []
+
+
+def submit_document(
+    client: DatevClient,
+    ledger: Ledger,
+    client_id: str,
+    file_name: str,
+    data: bytes,
+    *,
+    document_type: str | None = None,
+    note: str | None = None,
+) -> Submission:
+    """Check DATEV's file rules, record a GUID, PUT the document; a 409 means it is already there."""
+    try:
+        checked = check_document(file_name, len(data), document_type=document_type, note=note)
+    except DocumentRuleError as exc:
+        raise SubmitRefused(f"{unicodedata.normalize('NFC', file_name)}: {exc}") from exc
+    if checked.document_type is not None:
+        types = document_types(client, client_id)
+        if checked.document_type not in types:
+            raise SubmitRefused(
+                f"Client {client_id} has no document type {checked.document_type!r}; "
+                f"its document types are: {', '.join(types) or '(none)'}"
+            )
+    digest = ledger.keep_file(data)
+    row = ledger.record(
+        kind="document",
+        client_id=client_id,
+        file_name=checked.file_name,
+        sha256=digest,
+        size=len(data),
+        document_type=checked.document_type,
+        note=checked.note,
+    )
+    guid = row.batch_id
+    metadata = {k: v for k, v in {"document_type": checked.document_type, "note": checked.note}.items() if v}
+    files: dict[str, t.Any] = {"file": (checked.file_name, data, checked.media_type)}
+    if metadata:
+        files["metadata"] = (None, json.dumps(metadata, ensure_ascii=False).encode(), "application/json")
+    path = f"/clients/{client_id}/documents/{guid}"
+    outcome = Outcome()
+    for _ in range(MAX_RESENDS + 1):
+        ledger.update(guid, status=UPLOADING)
+        outcome = _send(client, "PUT", "documents", path, files=files)
+        if outcome.response is not None:
+            answer = outcome.response.json() if outcome.response.content else {}
+            return ledger.update(
+                guid, status=SUCCEEDED, result="created", answer=answer, uploaded_at=TICK, error=None
+            )
+        if outcome.error is not None and outcome.error.status == 409:
+            # The GUID is ours: an earlier attempt whose answer we lost did arrive.
+            return ledger.update(
+                guid, status=SUCCEEDED, result="already_present", uploaded_at=TICK, error=None
+            )
+        if outcome.unclear is None:
+            assert outcome.error is not None
+            ledger.update(guid, status=FAILED, result="rejected", error=str(outcome.error), uploaded_at=TICK)
+            raise SubmitFailed(f"{checked.file_name}: {outcome.error}")
+        ledger.update(guid, status=UNCLEAR, error=outcome.unclear)
+        logger.warning("%s: %s; sending again (the GUID makes this safe)", checked.file_name, outcome.unclear)
+    raise SubmitFailed(f"{checked.file_name}: {outcome.unclear}; ledger row {guid} stays 'unclear'")
+
+
+# DXSO ------------------------------------------------------------------------------------------
+
+
+def _dxso_role(name: str, data: bytes) -> str:
+    if name.lower() == "document.xml":
+        return "index"
+    if name.lower().endswith(".xml") and b"LedgerImport" in data[:4096]:
+        return "ledger"
+    return "attachment"
+
+
+def package_digest(files: Sequence[tuple[str, bytes]]) -> str:
+    """One sha256 for a DXSO package: over its sorted (name, file sha256) pairs."""
+    listing = "\n".join(sorted(f"{name}\0{sha256_hex(data)}" for name, data in files))
+    return sha256_hex(listing.encode())
+
+
+def submit_dxso(
+    client: DatevClient,
+    ledger: Ledger,
+    client_id: str,
+    *,
+    import_type: str,
+    month: str,
+    files: Sequence[tuple[str, bytes]],
+    force: bool = False,
+) -> Submission:
+    """Create a DXSO job, upload each file of the package, mark it ready; every step recorded."""
+    from tap_datev import dxso
+
+    if import_type not in DXSO_IMPORT_TYPES:
+        raise SubmitRefused(f"--import-type must be one of {', '.join(DXSO_IMPORT_TYPES)}")
+    if not MONTH.fullmatch(month):
+        raise SubmitRefused(f"--month must be YYYY-MM, not {month!r}")
+    files = [(unicodedata.normalize("NFC", name), data) for name, data in files]
+    names = [name for name, _ in files]
+    if "document.xml" not in {n.lower() for n in names}:
+        raise SubmitRefused("A DXSO package needs its index file document.xml")
+    if len(set(names)) != len(names):
+        raise SubmitRefused("The package names one file twice")
+    roles = []
+    for name, data in files:
+        try:
+            check_file_name(name)  # DATEV's NFC + whitelist rule holds for DXSO file names too
+        except DocumentRuleError as exc:
+            raise SubmitRefused(str(exc)) from exc
+        role = _dxso_role(name, data)
+        if role == "ledger":
+            try:
+                dxso.read_ledger_xml(data, name)
+            except Exception as exc:
+                raise SubmitRefused(f"{name}: {exc}") from exc
+        roles.append(role)
+    if "ledger" not in roles:
+        raise SubmitRefused("The package has no ledger XML (root element LedgerImport)")
+    digest = package_digest(files)
+    if not force and (live := ledger.live_with_sha256("dxso", digest)):
+        shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)
+        raise SubmitRefused(
+            f"This DXSO package was already submitted: {shown}. Use --force to send it again."
+        )
+
+    kept = [
+        (name, ledger.keep_file(data), len(data), role)
+        for (name, data), role in zip(files, roles, strict=True)
+    ]
+    row = ledger.record(
+        kind="dxso",
+        client_id=client_id,
+        file_name=", ".join(names),
+        sha256=digest,
+        size=sum(len(d) for _, d in files),
+        import_type=import_type,
+        accounting_month=month,
+        files=kept,
+    )
+    batch_id = row.batch_id
+    ledger.update(batch_id, status=UPLOADING)
+
+    created = _send(
+        client,
+        "POST",
+        "dxso",
+        f"/clients/{client_id}/dxso-jobs",
+        json={"import_type": import_type, "accounting_month": month},
+    )
+    if created.response is None:
+        _dxso_stop(ledger, batch_id, created, "creating the job")
+    assert created.response is not None
+    job = created.response.json()
+    job_id = str(job["id"])
+    ledger.update(batch_id, job_id=job_id, answer=job, status=UPLOADING)
+
+    for position, (name, data) in enumerate(files):
+        sent = _send(
+            client,
+            "POST",
+            "dxso",
+            f"/clients/{client_id}/dxso-jobs/{job_id}/files",
+            files={"files": (name, data, _dxso_media_type(name))},
+        )
+        if sent.response is None:
+            ledger.set_file_status(batch_id, position, UNCLEAR if sent.unclear else FAILED)
+            _dxso_stop(ledger, batch_id, sent, f"uploading {name}")
+        ledger.set_file_status(batch_id, position, "uploaded")
+
+    for _ in range(MAX_RESENDS + 1):  # marking ready is idempotent: repeat after an unclear outcome
+        ready = _send(
+            client,
+            "PUT",
+            "dxso",
+            f"/clients/{client_id}/dxso-jobs/{job_id}",
+            data=json.dumps({"ready": True}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        if ready.response is not None:
+            return ledger.update(batch_id, status=PENDING, result="processing", uploaded_at=TICK, error=None)
+        if ready.unclear is None:
+            break
+    _dxso_stop(ledger, batch_id, ready, "marking the job ready")
+    raise AssertionError("unreachable")
+
+
+def _dxso_media_type(name: str) -> str:
+    import mimetypes
+
+    if name.lower().endswith(".xml"):
+        return "application/xml"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _dxso_stop(ledger: Ledger, batch_id: str, outcome: Outcome, step: str) -> t.NoReturn:
+    status = UNCLEAR if outcome.unclear else FAILED
+    reason = outcome.unclear or str(outcome.error)
+    ledger.update(batch_id, status=status, error=f"{step}: {reason}")
+    raise SubmitFailed(f"DXSO job {batch_id}: {step} failed: {reason} (ledger status {status})")
+
+
+# Polling (used by the booking_batches stream) --------------------------------------------------
+
+
+def apply_dxso_status(
+    ledger: Ledger, row: Submission, status: int, protocol: list[t.Any] | None
+) -> Submission:
+    result, final = DXSO_STATUS.get(status, (f"status_{status}", None))
+    fields: dict[str, t.Any] = {"dxso_status": status, "result": result, "status": final or PENDING}
+    if protocol is not None:
+        fields["protocol"] = protocol
+    return ledger.update(row.batch_id, **fields)
+
+
+def refresh_open_jobs(
+    ledger: Ledger,
+    client_id: str,
+    kinds: Sequence[str],
+    get_client: Callable[[], DatevClient],
+) -> int:
+    """Poll the jobs of one client whose outcome is open; returns the number of DATEV requests.
+
+    Final jobs are never fetched again. EXTF jobs are not polled before the Retry-After DATEV gave
+    with the upload. Rows left "recorded"/"uploading" can only mean a crashed submit (submit holds
+    the lock while sending), so they are treated like unclear ones.
+    """
+    requests_made = 0
+    now = utc_now()
+    open_rows = list(ledger.open_jobs(client_id, kinds))
+    open_rows += [
+        r
+        for r in _stale_in_flight(ledger, client_id, kinds)
+        if r.batch_id not in {o.batch_id for o in open_rows}
+    ]
+    for open_row in open_rows:
+        row = open_row
+        polled = format_ts(utc_now())
+        if row.kind == "extf":
+            if row.job_id and row.status in {PENDING, ACCEPTED}:
+                if row.next_poll_at and parse_ts(row.next_poll_at) > now:
+                    logger.info("EXTF job %s: DATEV asked to wait until %s", row.job_id, row.next_poll_at)
+                    continue
+                job = (
+                    get_client()
+                    .request("GET", "extf", f"/clients/{client_id}/extf-files/jobs/{row.job_id}")
+                    .json()
+                )
+                requests_made += 1
+                row = apply_extf_job(ledger, row, job)
+            else:
+                job = find_extf_job(get_client(), row)
+                requests_made += 1
+                if job is None:
+                    logger.warning(
+                        "EXTF upload %s (%s) is not in DATEV's job list; it never arrived. "
+                        "Submit the file again with --force.",
+                        row.batch_id,
+                        row.file_name,
+                    )
+                    ledger.update(row.batch_id, status=FAILED, error="never arrived at DATEV")
+                    continue
+                row = apply_extf_job(ledger, row, job)
+            ledger.update(row.batch_id, last_polled_at=polled)
+        elif row.kind == "dxso" and row.job_id and row.status in {PENDING, ACCEPTED}:
+            client = get_client()
+            base = f"/clients/{client_id}/dxso-jobs/{row.job_id}"
+            status = int(client.request("GET", "dxso", base).json().get("status", 0))
+            requests_made += 1
+            protocol = None
+            if status != row.dxso_status or DXSO_STATUS.get(status, ("", None))[1] is not None:
+                protocol = client.request("GET", "dxso", f"{base}/protocol-entries").json()
+                requests_made += 1
+            apply_dxso_status(ledger, row, status, protocol)
+            ledger.update(row.batch_id, last_polled_at=polled)
+    return requests_made
+
+
+def _stale_in_flight(ledger: Ledger, client_id: str, kinds: Sequence[str]) -> list[Submission]:
+    return [
+        r
+        for r in ledger.changed_since(client_id, [k for k in kinds if k == "extf"], None)
+        if r.status in {RECORDED, UPLOADING}
+    ]
+
+
+# CLI -------------------------------------------------------------------------------------------
+
+
+def load_config(config_args: Sequence[str]) -> dict[str, t.Any]:
+    """The tap's own config loading (files and/or ENV, validated), shared with login."""
+    from tap_datev.cli import load_config as shared_loader
+
+    return shared_loader(tuple(config_args))
+
+
+def _client_and_state(config_args: Sequence[str]) -> tuple[DatevClient, Path]:
+    from tap_datev.client import DatevClient
+
+    config = load_config(config_args)
+    return DatevClient(config), settings.state_dir(config)
+
+
+_config_option = click.option(
+    "--config",
+    "config_args",
+    multiple=True,
+    metavar="PATH|ENV",
+    help="Config JSON file (repeatable, later files win) or ENV for TAP_DATEV_* variables "
+    "(the default when no --config is given).",
+)
+
+
+def _echo(row: Submission) -> None:
+    facts = [f"ledger id {row.batch_id}", f"client {row.client_id}", f"status {row.status}"]
+    if row.job_id:
+        facts.append(f"DATEV job {row.job_id}")
+    if row.result:
+        facts.append(f"result {row.result}")
+    click.echo(f"{row.file_name}: " + ", ".join(facts))
 
 
 @click.group()
 def submit() -> None:
     """Submit EXTF batches, DXSO jobs or documents to DATEV (recorded in the ledger)."""
+
+
+@submit.command("extf")
+@_config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Send even if the same file is already pending or succeeded.")
+@click.option("--add-bom", is_flag=True, help="Prefix a UTF-8 BOM (DATEV reads BOM-less files as CP1252).")
+def submit_extf_command(config_args: tuple[str, ...], file: Path, force: bool, add_bom: bool) -> None:
+    """Upload one EXTF file (e.g. a Buchungsstapel) to DATEV's EXTF import."""
+    client, state = _client_and_state(config_args)
+    with Ledger.open(state) as ledger:
+        _echo(submit_extf(client, ledger, file.name, file.read_bytes(), force=force, add_bom=add_bom))
+
+
+@submit.command("document")
+@_config_option
+@click.option("--client", "client_id", required=True, help="DATEV client id, e.g. 29098-55003.")
+@click.option(
+    "--type", "document_type", help="Document type (Belegtyp) of the client, e.g. Rechnungseingang."
+)
+@click.option("--note", help="Note for the tax consultant (at most 255 characters).")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def submit_document_command(
+    config_args: tuple[str, ...], client_id: str, document_type: str | None, note: str | None, file: Path
+) -> None:
+    """Upload one document (Beleg) to Belege online."""
+    client, state = _client_and_state(config_args)
+    with Ledger.open(state) as ledger:
+        _echo(
+            submit_document(
+                client,
+                ledger,
+                client_id,
+                file.name,
+                file.read_bytes(),
+                document_type=document_type,
+                note=note,
+            )
+        )
+
+
+@submit.command("dxso")
+@_config_option
+@click.option("--client", "client_id", required=True, help="DATEV client id, e.g. 29098-55003.")
+@click.option("--import-type", required=True, type=click.Choice(DXSO_IMPORT_TYPES))
+@click.option("--month", required=True, help="Accounting month, YYYY-MM.")
+@click.option("--force", is_flag=True, help="Send even if the same package is already pending or succeeded.")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+def submit_dxso_command(  # noqa: PLR0917 (click passes options as arguments)
+    config_args: tuple[str, ...],
+    client_id: str,
+    import_type: str,
+    month: str,
+    force: bool,
+    files: tuple[Path, ...],
+) -> None:
+    """Send a DXSO package (document.xml, ledger XMLs, images) as one job."""
+    client, state = _client_and_state(config_args)
+    with Ledger.open(state) as ledger:
+        _echo(
+            submit_dxso(
+                client,
+                ledger,
+                client_id,
+                import_type=import_type,
+                month=month,
+                files=[(f.name, f.read_bytes()) for f in files],
+                force=force,
+            )
+        )
