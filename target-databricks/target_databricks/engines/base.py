@@ -25,6 +25,23 @@ LEDGER_VIEW = "_ml_connector_loads_current"
 # later input position. Both columns are written by the sink into every row.
 EXTRACTED_AT_COLUMN = "_sdc_extracted_at"
 POSITION_COLUMN = "_ml_position"
+# A RECORD without time_extracted is ordered by when the target received it instead, i.e. the
+# ordering key is (coalesce(_sdc_extracted_at, _sdc_received_at), _ml_position). Taps should send
+# time_extracted (singer-sdk taps do): only then is a late replay of old input never newer.
+RECEIVED_AT_COLUMN = "_sdc_received_at"
+TABLE_VERSION_COLUMN = "_sdc_table_version"
+DELETED_AT_COLUMN = "_sdc_deleted_at"
+LOAD_ID_COLUMN = "_ml_load_id"
+
+# `Engine.apply` returns this instead of a row count when the load_id was committed before.
+ALREADY_APPLIED = -1
+
+# Schema metadata keys of a staged Parquet file: enough to re-apply it (replay) without the stream.
+STAGED_META_STREAM = b"ml_connector.stream"
+STAGED_META_TABLE = b"ml_connector.table"
+STAGED_META_KEYS = b"ml_connector.key_properties"
+STAGED_META_METHOD = b"ml_connector.method"
+STAGED_META_SQL_TYPES = b"ml_connector.sql_types"
 
 
 class EngineError(Exception):
@@ -118,7 +135,10 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def apply(self, load: Load) -> int:
-        """Commit the staged rows at most once per load_id (ordered upsert / append once / overwrite)."""
+        """Commit the staged rows at most once per load_id (ordered upsert / append once / overwrite).
+
+        Returns the number of rows written, or ALREADY_APPLIED when load_id was committed before.
+        """
 
     @abc.abstractmethod
     def unstage(self, staged: str) -> None:
@@ -143,6 +163,10 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
         """Compact/OPTIMIZE and VACUUM; return a line per action for the log."""
+
+    def read_staged(self, staged: str) -> pa.Table:
+        """The staged file's rows and schema metadata (STAGED_META_*); used by `replay`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read staged files back")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -1,0 +1,283 @@
+"""One drained batch → one Arrow table typed by the stream's schema (no I/O).
+
+Columns are converted vectorised by Arrow (strings → timestamps/dates/decimals by casts); only when a
+column holds values Arrow cannot take as they are (e.g. a JSON number where a string is declared)
+does that one column fall back to a per-value Python conversion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import typing as t
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from singer_sdk.singerlib.json import serialize_json
+
+from target_databricks import schema as sch
+
+if t.TYPE_CHECKING:
+    from target_databricks.schema import FieldPlan, Kind, StreamPlan
+
+# An input position: message line number, times this, plus the row inside a BATCH file.
+POSITION_STRIDE = 10**9
+
+_pc: t.Any = pc  # kernels pyarrow's stubs do not declare
+
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError)
+
+
+class BatchTypeError(ValueError):
+    """A value does not fit its column's declared type; the message names stream column and value."""
+
+
+# --- per-value fallbacks -------------------------------------------------------------------------
+
+
+def _json_text(value: t.Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return serialize_json(value)  # Decimal and friends, exact
+
+
+def _to_int(value: t.Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    number = decimal.Decimal(str(value))
+    if number != number.to_integral_value():
+        raise ValueError(f"{value!r} is not an integer")
+    return int(number)
+
+
+def _to_float(value: t.Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _to_decimal(value: t.Any) -> decimal.Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return decimal.Decimal(repr(value))  # shortest round-trip text, not the binary expansion
+    return decimal.Decimal(str(value))
+
+
+def _to_bool(value: t.Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ValueError(f"{value!r} is not a boolean")
+    return bool(value)
+
+
+def _to_datetime(value: t.Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        parsed = dt.datetime.combine(value, dt.time())
+    else:
+        parsed = dt.datetime.fromisoformat(str(value).strip())
+    # A timestamp without offset is taken as UTC (the SDK's convention, and Databricks' session default).
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def _to_date(value: t.Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value).strip()[:10])
+
+
+_PER_VALUE: dict[str, t.Callable[[t.Any], t.Any]] = {
+    "string": _json_text,
+    "json": _json_text,
+    "bigint": _to_int,
+    "double": _to_float,
+    "decimal": _to_decimal,
+    "boolean": _to_bool,
+    "timestamp": _to_datetime,
+    "date": _to_date,
+}
+
+
+# --- vectorised conversion -----------------------------------------------------------------------
+
+
+def _strings_to_timestamps(arr: pa.Array) -> pa.Array:
+    try:
+        return pc.cast(arr, sch.TIMESTAMP_TYPE)
+    except _ARROW_ERRORS:
+        naive = pc.cast(arr, pa.timestamp("us"))  # no offset anywhere: UTC by convention
+        return _pc.assume_timezone(naive, "UTC").cast(sch.TIMESTAMP_TYPE)
+
+
+def _convert_array(kind: Kind, target: pa.DataType, arr: pa.Array) -> pa.Array:
+    """Arrow array → target type, vectorised; raises an Arrow error when it cannot."""
+    if arr.type == target:
+        return arr
+    if pa.types.is_null(arr.type):
+        return pa.nulls(len(arr), target)
+    if kind == "timestamp" and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return _strings_to_timestamps(arr)
+    if kind == "json" and not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise pa.ArrowTypeError("nested values become JSON text per value")
+    if kind == "string" and not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise pa.ArrowTypeError("non-string values become text per value")
+    return pc.cast(arr, target)
+
+
+def _column_from_values(kind: Kind, target: pa.DataType, values: list[t.Any]) -> pa.Array:
+    try:
+        if kind in ("timestamp", "date"):
+            # Strings straight from JSON; Arrow parses ISO 8601 in C.
+            return _convert_array(kind, target, pa.array(values, pa.string()))
+        if kind == "decimal":
+            return pa.array(values, target)  # Decimal objects, exact
+        return pa.array(values, target)
+    except _ARROW_ERRORS:
+        pass
+    try:
+        if kind == "decimal":
+            return pc.cast(pa.array(values, pa.string()), target)
+    except _ARROW_ERRORS:
+        pass
+    convert = _PER_VALUE[kind]
+    return pa.array([convert(v) for v in values], target)
+
+
+def _column_from_array(kind: Kind, target: pa.DataType, arr: pa.Array) -> pa.Array:
+    try:
+        return _convert_array(kind, target, arr)
+    except _ARROW_ERRORS:
+        return _column_from_values(kind, target, arr.to_pylist())
+
+
+def _checked(stream: str, field: FieldPlan, build: t.Callable[..., pa.Array], source: t.Any) -> pa.Array:
+    try:
+        return t.cast(pa.Array, build(field.kind, field.column.arrow_type, source))
+    except (*_ARROW_ERRORS, decimal.InvalidOperation, OverflowError) as exc:
+        raise BatchTypeError(
+            f"stream {stream!r} property {field.source!r} ({field.column.sql_type}): {exc}"
+        ) from exc
+
+
+# --- tables --------------------------------------------------------------------------------------
+
+# Record-level metadata the sink writes into every record dict (see sinks.DatabricksSink).
+RECORD_METADATA = (sch.EXTRACTED_AT, sch.DELETED_AT, sch.TABLE_VERSION, sch.POSITION)
+_META_BY_NAME = {c.name: (c, k) for c, k in sch.METADATA_COLUMNS}
+
+
+def records_to_table(stream: str, plan: StreamPlan, records: t.Sequence[t.Mapping[str, t.Any]]) -> pa.Table:
+    """RECORD path: data columns plus the record-level metadata columns, typed."""
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    for field in plan.fields:
+        values = [r.get(field.source) for r in records]
+        arrays.append(_checked(stream, field, _column_from_values, values))
+        names.append(field.column.name)
+    for name in RECORD_METADATA:
+        column, kind = _META_BY_NAME[name]
+        values = [r.get(name) for r in records]
+        field = sch.FieldPlan(name, column, kind)
+        arrays.append(_checked(stream, field, _column_from_values, values))
+        names.append(name)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def file_to_table(
+    stream: str,
+    plan: StreamPlan,
+    data: pa.Table,
+    *,
+    first_position: int,
+    extracted_at: str | None,
+    table_version: int | None,
+) -> pa.Table:
+    """BATCH path: a tap's Parquet/JSONL file (source column names) → the same typed table."""
+    rows = data.num_rows
+    arrays: list[pa.Array] = []
+    names: list[str] = []
+    for field in plan.fields:
+        if field.source in data.column_names:
+            arr = data.column(field.source).combine_chunks()
+            arrays.append(_checked(stream, field, _column_from_array, arr))
+        else:
+            arrays.append(pa.nulls(rows, field.column.arrow_type))
+        names.append(field.column.name)
+    extracted = _to_datetime(extracted_at)
+    meta: dict[str, pa.Array] = {
+        sch.EXTRACTED_AT: pa.array([extracted] * rows, sch.TIMESTAMP_TYPE),
+        sch.TABLE_VERSION: pa.array([table_version] * rows, pa.int64()),
+        sch.POSITION: pa.array(range(first_position, first_position + rows), pa.int64()),
+    }
+    if sch.DELETED_AT in data.column_names:
+        column, kind = _META_BY_NAME[sch.DELETED_AT]
+        arr = data.column(sch.DELETED_AT).combine_chunks()
+        meta[sch.DELETED_AT] = _column_from_array(kind, column.arrow_type, arr)
+    else:
+        meta[sch.DELETED_AT] = pa.nulls(rows, sch.TIMESTAMP_TYPE)
+    for name in RECORD_METADATA:
+        arrays.append(meta[name])
+        names.append(name)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def add_batch_columns(
+    plan: StreamPlan,
+    table: pa.Table,
+    *,
+    load_id: str,
+    received_at: dt.datetime,
+    batched_at: dt.datetime,
+) -> pa.Table:
+    """Batch-level metadata (same for every row) and the table's column order."""
+    rows = table.num_rows
+    constants = {
+        sch.RECEIVED_AT: pa.array([received_at] * rows, sch.TIMESTAMP_TYPE),
+        sch.BATCHED_AT: pa.array([batched_at] * rows, sch.TIMESTAMP_TYPE),
+        sch.SEQUENCE: pa.array([int(batched_at.timestamp() * 1000)] * rows, pa.int64()),
+        sch.LOAD_ID: pa.array([load_id] * rows, pa.string()),
+    }
+    arrays = [constants[c.name] if c.name in constants else table.column(c.name) for c in plan.spec.columns]
+    return pa.Table.from_arrays(arrays, schema=plan.arrow_schema)
+
+
+def dedupe_latest(table: pa.Table, keys: t.Sequence[str], *, received_at: dt.datetime) -> pa.Table:
+    """Keep one row per key: the newest by the upsert order (see engines.base), ties never occur
+
+    because positions are unique. A row without time_extracted is ordered by `received_at`, exactly
+    as the engines' MERGE does with coalesce(_sdc_extracted_at, _sdc_received_at).
+    """
+    if not keys or table.num_rows < 2:
+        return table
+    index, order = "__ml_row", "__ml_order"
+    extracted = table.column(sch.EXTRACTED_AT)
+    if extracted.null_count:
+        extracted = pc.fill_null(extracted, pa.scalar(received_at, sch.TIMESTAMP_TYPE))
+    work = table.select(list(keys)).append_column(order, extracted)
+    work = work.append_column(sch.POSITION, table.column(sch.POSITION))
+    work = work.append_column(index, pa.array(range(table.num_rows), pa.int64()))
+    ordered = work.sort_by([(k, "ascending") for k in (*keys, order, sch.POSITION)])
+    # Single-threaded group_by keeps input order, so "last" is the newest row of each key.
+    latest = ordered.group_by(list(keys), use_threads=False).aggregate([(index, "last")])
+    rows = latest.column(f"{index}_last")
+    return table.take(pc.take(rows, _pc.sort_indices(rows)))

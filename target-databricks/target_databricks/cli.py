@@ -1,0 +1,168 @@
+"""`target-databricks`: the Singer target, plus `replay` and `maintain`.
+
+singer-sdk's `Target.cli` takes options only, so `main` dispatches the two sub-commands itself and
+hands everything else to `TargetDatabricks.cli()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import typing as t
+
+import click
+import orjson
+
+from target_databricks import audit
+from target_databricks.engines import make_engine
+from target_databricks.engines.base import (
+    STAGED_META_KEYS,
+    STAGED_META_METHOD,
+    STAGED_META_SQL_TYPES,
+    Column,
+    Engine,
+    Load,
+    TableRef,
+    TableSpec,
+)
+from target_databricks.settings import target_catalog, target_schema
+
+SUBCOMMANDS = ("replay", "maintain")
+log = logging.getLogger("target-databricks")
+
+
+def load_config(config: t.Sequence[str]) -> dict[str, t.Any]:
+    """The same config the target would see: files merged in order, or ENV (TARGET_DATABRICKS_*)."""
+    from target_databricks.target import TargetDatabricks
+
+    use_env = "ENV" in config
+    files = [c for c in config if c != "ENV"]
+    target = TargetDatabricks(
+        config=files or None, parse_env_config=use_env, validate_config=True, setup_mapper=False
+    )
+    return dict(target.config)
+
+
+def _spec_from_staged(engine: Engine, entry: t.Any) -> tuple[TableSpec, str]:
+    schema = engine.read_staged(entry.staged_file).schema
+    meta = schema.metadata or {}
+    catalog, schema_name, name = entry.table.split(".")
+    sql_types = orjson.loads(meta[STAGED_META_SQL_TYPES])
+    columns = tuple(Column(f.name, sql_types.get(f.name, "STRING"), f.type) for f in schema)
+    keys = tuple(orjson.loads(meta.get(STAGED_META_KEYS, b"[]")))
+    method = meta.get(STAGED_META_METHOD, entry.method.encode()).decode()
+    return TableSpec(TableRef(catalog, schema_name, name), columns, keys), method
+
+
+def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
+    """Re-apply failed or staged-but-never-committed loads from their staged files, as a new attempt.
+
+    Safe in any order: upserts replace a row only with a newer version, appends are applied at most
+    once per load id. Returns a line per load for the log.
+    """
+    from target_databricks.sinks import run_load
+
+    entries = engine.ledger_read()
+    current = audit.current_loads(entries)
+    attempts: dict[str, int] = {}
+    for e in entries:
+        attempts[e.load_id] = max(attempts.get(e.load_id, 0), e.attempt)
+    if load_id is not None:
+        if load_id not in current:
+            raise click.ClickException(f"load {load_id} is not in the ledger")
+        todo = [current[load_id]]
+    else:
+        todo = [e for e in current.values() if audit.needs_replay(e)]
+    lines: list[str] = []
+    for entry in sorted(todo, key=lambda e: e.recorded_at):
+        if not entry.staged_file:
+            lines.append(f"{entry.load_id}: no staged file recorded, cannot replay")
+            continue
+        try:
+            spec, method = _spec_from_staged(engine, entry)
+        except FileNotFoundError:
+            lines.append(f"{entry.load_id}: staged file {entry.staged_file} is gone, cannot replay")
+            continue
+        engine.ensure_table(spec)
+        load = Load(
+            entry.load_id,
+            entry.stream,
+            spec,
+            method,  # type: ignore[arg-type]
+            entry.rows,
+            entry.staged_file,
+            attempts[entry.load_id] + 1,
+        )
+        written = run_load(engine, load, None)
+        outcome = "already committed, skipped" if written < 0 else f"committed {written} rows"
+        lines.append(f"{entry.load_id} ({entry.table}, attempt {load.attempt}): {outcome}")
+    return lines
+
+
+def maintain(engine: Engine, *, retention_hours: int) -> list[str]:
+    """Compact + vacuum every table the ledger knows (and the ledger itself)."""
+    refs = sorted({e.table for e in engine.ledger_read()})
+    table_refs = [TableRef(*name.split(".")) for name in refs]
+    return engine.maintain(table_refs, vacuum_retention_hours=retention_hours)
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    multiple=True,
+    default=(),
+    help="Config JSON file (repeatable, merged in order), or ENV for TARGET_DATABRICKS_* variables.",
+)
+
+
+@click.group(name="target-databricks")
+def group() -> None:
+    """Maintenance commands of target-databricks (the Singer target itself runs without one)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+
+@group.command(name="replay")
+@config_option
+@click.option("--load-id", default=None, help="Replay only this load (else every failed/uncommitted one).")
+def replay_command(config: tuple[str, ...], load_id: str | None) -> None:
+    """Re-apply failed or staged-but-uncommitted loads from their staged files."""
+    cfg = load_config(config)
+    engine = make_engine(cfg)
+    engine.preflight()
+    try:
+        lines = replay(engine, load_id=load_id)
+    finally:
+        engine.close()
+    for line in lines or [f"nothing to replay in {target_catalog(cfg)}.{target_schema(cfg)}"]:
+        click.echo(line)
+
+
+@group.command(name="maintain")
+@config_option
+@click.option("--retention-hours", type=int, default=None, help="Override vacuum_retention_hours.")
+def maintain_command(config: tuple[str, ...], retention_hours: int | None) -> None:
+    """Compact (OPTIMIZE) and VACUUM the target's tables."""
+    cfg = load_config(config)
+    hours = retention_hours if retention_hours is not None else int(cfg.get("vacuum_retention_hours", 168))
+    engine = make_engine(cfg)
+    engine.preflight()
+    try:
+        lines = maintain(engine, retention_hours=hours)
+    finally:
+        engine.close()
+    for line in lines or ["no tables to maintain"]:
+        click.echo(line)
+
+
+def main(argv: t.Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        group.main(args=args, prog_name="target-databricks")
+    else:
+        from target_databricks.target import TargetDatabricks
+
+        TargetDatabricks.cli.main(args=args, prog_name="target-databricks")
+
+
+if __name__ == "__main__":
+    main()

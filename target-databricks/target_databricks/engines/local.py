@@ -1,0 +1,270 @@
+"""The embedded engine: real Delta tables on disk (delta-rs) at <local_path>/<catalog>/<schema>/<table>.
+
+At most once per load: delta-rs records application transactions in the commit
+(`Transaction(app_id=load_id, version=1)`) but does not enforce them, so every commit is preceded by
+`DeltaTable.transaction_version(load_id)` and a load already there is skipped. Commit conflicts
+(two writers on one table: parallel sinks, the ledger) are retried after re-checking that.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import threading
+import time
+import typing as t
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import Schema as DeltaSchema
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from target_databricks import audit
+from target_databricks import schema as sch
+from target_databricks.engines.base import (
+    ALREADY_APPLIED,
+    DELETED_AT_COLUMN,
+    EXTRACTED_AT_COLUMN,
+    LEDGER_TABLE,
+    POSITION_COLUMN,
+    RECEIVED_AT_COLUMN,
+    TABLE_VERSION_COLUMN,
+    Engine,
+    EngineError,
+    LedgerEntry,
+    Load,
+    SchemaChangeError,
+    TableRef,
+    TableSpec,
+)
+from target_databricks.settings import target_catalog, target_schema
+
+_CONFORMED = re.compile(r"[a-z0-9_]+")
+_COMMIT_RETRIES = 20
+
+# The upsert order: a target row is replaced only by a strictly newer source row.
+_ORDER_T = f"coalesce(t.{EXTRACTED_AT_COLUMN}, t.{RECEIVED_AT_COLUMN})"
+_ORDER_S = f"coalesce(s.{EXTRACTED_AT_COLUMN}, s.{RECEIVED_AT_COLUMN})"
+NEWER_PREDICATE = (
+    f"{_ORDER_S} > {_ORDER_T} OR ({_ORDER_S} = {_ORDER_T} AND s.{POSITION_COLUMN} > t.{POSITION_COLUMN})"
+    f" OR t.{POSITION_COLUMN} IS NULL"
+)
+
+
+_T = t.TypeVar("_T")
+
+
+def _retry_on_conflict(action: t.Callable[[], _T]) -> _T:
+    for attempt in range(_COMMIT_RETRIES):
+        try:
+            return action()
+        except CommitFailedError:
+            if attempt == _COMMIT_RETRIES - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+class LocalEngine(Engine):
+    name = "local"
+
+    def __init__(self, config: t.Mapping[str, t.Any]) -> None:
+        self.root = Path(str(config.get("local_path") or ".lake")).resolve()
+        self.catalog = sch.conform_name(target_catalog(config))
+        self.schema = sch.conform_name(target_schema(config))
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # --- paths ---------------------------------------------------------------------------------
+
+    def table_path(self, ref: TableRef) -> Path:
+        """Only conformed names become path steps, and the result must stay under the root."""
+        for part in (ref.catalog, ref.schema, ref.name):
+            if not _CONFORMED.fullmatch(part):
+                raise EngineError(f"refusing non-conformed name {part!r} as a path step")
+        path = (self.root / ref.catalog / ref.schema / ref.name).resolve()
+        if not path.is_relative_to(self.root):
+            raise EngineError(f"table path {path} escapes {self.root}")
+        return path
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "_staging" / self.catalog / self.schema
+
+    @property
+    def ledger_ref(self) -> TableRef:
+        return TableRef(self.catalog, self.schema, LEDGER_TABLE)
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _open(self, ref: TableRef) -> DeltaTable | None:
+        try:
+            return DeltaTable(str(self.table_path(ref)))
+        except TableNotFoundError:
+            return None
+
+    # --- Engine --------------------------------------------------------------------------------
+
+    def preflight(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise EngineError(f"local_path {self.root} is not writable: {exc}") from exc
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        path = self.table_path(spec.ref)
+        with self._lock(str(path)):
+            table = self._open(spec.ref)
+            if table is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                DeltaTable.create(str(path), schema=spec.arrow_schema(), mode="ignore")
+                return
+            existing = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
+            incompatible = [
+                f"{c.name}: table has {existing[c.name]}, stream now declares {c.sql_type}"
+                for c in spec.columns
+                if c.name in existing and not sch.can_widen(existing[c.name], c.arrow_type)
+            ]
+            if incompatible:
+                raise SchemaChangeError(
+                    f"incompatible type change in {spec.ref.full_name} (no data was changed): "
+                    + "; ".join(incompatible)
+                    + ". Load into a new table or migrate the column first."
+                )
+            new = [c for c in spec.columns if c.name not in existing]
+            if new:
+                fields = DeltaSchema.from_arrow(
+                    pa.schema([pa.field(c.name, c.arrow_type) for c in new])
+                ).fields
+                _retry_on_conflict(lambda: table.alter.add_columns(list(fields)))
+
+    def stage(self, load_id: str, data: pa.Table) -> str:
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        final = self.staging_dir / f"{load_id}.parquet"
+        partial = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
+        pq.write_table(data, partial, compression="zstd")
+        os.replace(partial, final)  # atomic: a staged file is either whole or absent
+        return str(final)
+
+    def read_staged(self, staged: str) -> pa.Table:
+        return pq.read_table(staged)
+
+    def apply(self, load: Load) -> int:
+        path = str(self.table_path(load.table.ref))
+        data: pa.Table | None = None
+        with self._lock(path):
+
+            def commit() -> int:
+                nonlocal data
+                table = DeltaTable(path)
+                if table.transaction_version(load.load_id) is not None:
+                    return ALREADY_APPLIED
+                if data is None:
+                    data = self._align(pq.read_table(load.staged), table)
+                props = CommitProperties(app_transactions=[Transaction(app_id=load.load_id, version=1)])
+                if load.method == "upsert":
+                    predicate = " AND ".join(f"t.{k} = s.{k}" for k in load.table.key_properties)
+                    metrics = (
+                        table.merge(
+                            source=data,
+                            predicate=predicate,
+                            source_alias="s",
+                            target_alias="t",
+                            commit_properties=props,
+                        )
+                        .when_matched_update_all(predicate=NEWER_PREDICATE)
+                        .when_not_matched_insert_all()
+                        .execute()
+                    )
+                    return int(metrics["num_target_rows_inserted"]) + int(metrics["num_target_rows_updated"])
+                mode: t.Literal["append", "overwrite"] = (
+                    "overwrite" if load.method == "overwrite" else "append"
+                )
+                write_deltalake(table, data, mode=mode, commit_properties=props)
+                return data.num_rows
+
+            return _retry_on_conflict(commit)
+
+    @staticmethod
+    def _align(data: pa.Table, table: DeltaTable) -> pa.Table:
+        """The staged batch in the table's column order and (widened) types; absent columns null."""
+        target = pa.schema(table.schema().to_arrow())
+        arrays = [
+            data.column(f.name).cast(f.type)
+            if f.name in data.column_names
+            else pa.nulls(data.num_rows, f.type)
+            for f in target
+        ]
+        return pa.Table.from_arrays(arrays, schema=target)
+
+    def unstage(self, staged: str) -> None:
+        Path(staged).unlink(missing_ok=True)
+
+    def activate_version(self, spec: TableSpec, version: int, *, hard_delete: bool) -> None:
+        older = f"({TABLE_VERSION_COLUMN} < {int(version)} OR {TABLE_VERSION_COLUMN} IS NULL)"
+        path = str(self.table_path(spec.ref))
+        with self._lock(path):
+            table = DeltaTable(path)
+            if hard_delete:
+                _retry_on_conflict(lambda: table.delete(older))
+                return
+            now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            _retry_on_conflict(
+                lambda: table.update(
+                    predicate=f"{older} AND {DELETED_AT_COLUMN} IS NULL",
+                    updates={DELETED_AT_COLUMN: f"CAST('{now}' AS TIMESTAMP)"},
+                )
+            )
+
+    def ledger_append(self, entries: t.Sequence[LedgerEntry]) -> None:
+        if not entries:
+            return
+        path = self.table_path(self.ledger_ref)
+        data = audit.entries_to_arrow(entries)
+        with self._lock(str(path)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if self._open(self.ledger_ref) is None:
+                DeltaTable.create(str(path), schema=audit.LEDGER_SCHEMA, mode="ignore")
+            # Another process may append at the same moment: delta-rs fails the loser; retry.
+            _retry_on_conflict(lambda: write_deltalake(str(path), data, mode="append"))
+
+    def ledger_read(self) -> list[LedgerEntry]:
+        table = self._open(self.ledger_ref)
+        if table is None:
+            return []
+        return audit.entries_from_arrow(table.to_pyarrow_table())
+
+    def read_table(self, ref: TableRef) -> pa.Table:
+        table = self._open(ref)
+        if table is None:
+            raise EngineError(f"table {ref.full_name} does not exist under {self.root}")
+        return table.to_pyarrow_table()
+
+    def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
+        lines: list[str] = []
+        for ref in [*refs, self.ledger_ref]:
+            table = self._open(ref)
+            if table is None:
+                continue
+            with self._lock(str(self.table_path(ref))):
+                compacted = table.optimize.compact()
+                removed = table.vacuum(
+                    retention_hours=vacuum_retention_hours,
+                    # Delta refuses < 168 h unless told; the setting is the user's explicit choice.
+                    enforce_retention_duration=vacuum_retention_hours >= 168,
+                    dry_run=False,
+                )
+            lines.append(
+                f"{ref.full_name}: compacted {compacted.get('numFilesRemoved', 0)} files into "
+                f"{compacted.get('numFilesAdded', 0)}; vacuum removed {len(removed)} files"
+            )
+        return lines

@@ -1,0 +1,156 @@
+"""The target's settings (one JSON Schema) and the few rules that read them."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import typing as th
+
+from target_databricks.engines.base import LoadMethod
+
+DEFAULT_BATCH_SIZE_ROWS = 100_000
+
+CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
+    # --- where and how ---------------------------------------------------------------------------
+    th.Property(
+        "engine",
+        th.StringType(allowed_values=["local", "workspace"]),
+        default="local",
+        description="`local`: Delta tables on disk under local_path (demo, tests). "
+        "`workspace`: Unity Catalog tables in a Databricks workspace.",
+    ),
+    th.Property("catalog", th.StringType, default="main", description="Unity Catalog catalog."),
+    th.Property(
+        "schema",
+        th.StringType,
+        default="datev",
+        description="Target schema. Meltano's `default_target_schema`, when set, takes precedence.",
+    ),
+    th.Property(
+        "default_target_schema",
+        th.StringType,
+        description="Singer/Meltano standard name for the target schema; overrides `schema`.",
+    ),
+    th.Property(
+        "local_path",
+        th.StringType,
+        default=".lake",
+        description="Root folder of the local engine: <local_path>/<catalog>/<schema>/<table>.",
+    ),
+    # No default on purpose: unset means upsert for streams with key properties, else append-only
+    # (singer-sdk's own default, append-only, would silently duplicate keyed rows on every rerun).
+    th.Property(
+        "load_method",
+        th.StringType(allowed_values=["upsert", "append-only", "overwrite"]),
+        description="upsert (ordered MERGE by key), append-only, or overwrite (replace each table once "
+        "per run). Unset: upsert when the stream has key properties, else append-only.",
+    ),
+    th.Property(
+        "hard_delete",
+        th.BooleanType,
+        default=False,
+        description="ACTIVATE_VERSION deletes rows of older table versions instead of setting "
+        "_sdc_deleted_at.",
+    ),
+    th.Property(
+        "batch_size_rows",
+        th.IntegerType,
+        default=DEFAULT_BATCH_SIZE_ROWS,
+        description="Rows per batch (one staged Parquet file and one commit per batch and stream).",
+    ),
+    th.Property(
+        "validate_records",
+        th.BooleanType,
+        default=False,
+        description="Validate every record against its JSON Schema. Off by default: taps built with "
+        "singer-sdk validate what they emit, the target types every batch through Arrow anyway (a "
+        "bad value fails the batch), and per-record validation costs about 5x throughput.",
+    ),
+    th.Property(
+        "vacuum_retention_hours",
+        th.IntegerType,
+        default=168,
+        description="`target-databricks maintain`: VACUUM keeps files this many hours (Delta's own "
+        "safety default is 168).",
+    ),
+    # --- workspace engine ------------------------------------------------------------------------
+    th.Property("host", th.StringType, description="Workspace URL, e.g. https://adb-123.azuredatabricks.net"),
+    th.Property("server_hostname", th.StringType, description="Alias of `host` (hostname only)."),
+    th.Property("http_path", th.StringType, description="SQL warehouse HTTP path: /sql/1.0/warehouses/<id>"),
+    th.Property("warehouse_id", th.StringType, description="SQL warehouse id (else taken from http_path)."),
+    th.Property(
+        "auth_type",
+        th.StringType(allowed_values=["oauth-m2m", "pat", ""]),
+        description="oauth-m2m (service principal), pat, or empty: the databricks-sdk default chain "
+        "(environment variables, ~/.databrickscfg profiles).",
+    ),
+    th.Property("client_id", th.StringType, description="Service principal application id (oauth-m2m)."),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        description="Service principal OAuth secret (prefer the encrypted credential store).",
+    ),
+    th.Property(
+        "token",
+        th.StringType,
+        secret=True,
+        description="Personal access token (auth_type pat; prefer the encrypted credential store).",
+    ),
+    th.Property("profile", th.StringType, description="~/.databrickscfg profile name."),
+    th.Property("credentials_path", th.StringType, description="Encrypted credential store file."),
+    th.Property(
+        "credentials_key_env",
+        th.StringType,
+        default="ML_CONNECTOR_CREDENTIALS_KEY",
+        description="Environment variable holding the credential store key.",
+    ),
+    th.Property(
+        "credentials_entry",
+        th.StringType,
+        default="databricks",
+        description="Credential store entry holding client_secret and/or token.",
+    ),
+    th.Property("create_catalog", th.BooleanType, default=False, description="CREATE CATALOG if missing."),
+    th.Property(
+        "staging_volume",
+        th.StringType,
+        default="_ml_connector_staging",
+        description="Unity Catalog volume (in the target schema) for staged Parquet files.",
+    ),
+    th.Property(
+        "load_via",
+        th.StringType(allowed_values=["statements", "jobs"]),
+        default="statements",
+        description="statements: SQL Statement Execution API; jobs: runs/submit with idempotency tokens.",
+    ),
+    th.Property(
+        "warehouse_start_timeout_seconds", th.IntegerType, default=600, description="Wait for start."
+    ),
+    th.Property("statement_timeout_seconds", th.IntegerType, default=3600, description="Per statement."),
+    th.Property(
+        "jobs_workspace_dir",
+        th.StringType,
+        default="/Shared/ml-connector",
+        description="Workspace folder for SQL files run by load_via=jobs.",
+    ),
+).to_dict()
+
+
+def target_catalog(config: t.Mapping[str, t.Any]) -> str:
+    return str(config.get("catalog") or "main")
+
+
+def target_schema(config: t.Mapping[str, t.Any]) -> str:
+    """`default_target_schema` (Meltano's standard setting) wins over `schema`, which has a default."""
+    return str(config.get("default_target_schema") or config.get("schema") or "datev")
+
+
+def load_method_for(config: t.Mapping[str, t.Any], key_properties: t.Sequence[str]) -> LoadMethod:
+    """The configured method; unset → upsert with keys, append-only without. Upsert needs keys."""
+    configured = config.get("load_method")
+    if configured == "overwrite":
+        return "overwrite"
+    if configured == "append-only":
+        return "append-only"
+    return "upsert" if key_properties else "append-only"

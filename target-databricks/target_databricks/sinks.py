@@ -1,0 +1,254 @@
+"""One sink per stream: a drained batch (RECORDs) or a BATCH file becomes ONE typed Arrow table and
+one load: stage → ledger `staged` → apply → ledger `committed` → unstage (or ledger `failed`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import typing as t
+
+import orjson
+import pyarrow as pa
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.helpers._batch import BatchFileFormat, StorageTarget
+from singer_sdk.sinks import BatchSink
+
+from target_databricks import audit, batches, failpoints
+from target_databricks import schema as sch
+from target_databricks.engines.base import (
+    ALREADY_APPLIED,
+    STAGED_META_KEYS,
+    STAGED_META_METHOD,
+    STAGED_META_SQL_TYPES,
+    STAGED_META_STREAM,
+    STAGED_META_TABLE,
+    Load,
+    LoadMethod,
+)
+from target_databricks.settings import DEFAULT_BATCH_SIZE_ROWS, load_method_for, target_catalog, target_schema
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding
+
+    from target_databricks.engines.base import Engine
+    from target_databricks.target import TargetDatabricks
+
+# Message keys the target adds to each RECORD/BATCH message before the SDK hands it to the sink.
+POSITION_KEY = "_ml_position"
+
+
+class DatabricksSink(BatchSink):
+    MAX_SIZE_DEFAULT = DEFAULT_BATCH_SIZE_ROWS
+
+    def __init__(
+        self,
+        target: TargetDatabricks,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self._target = target
+        self.plan = sch.plan_stream(
+            stream_name,
+            self.schema,
+            self.key_properties,
+            catalog=target_catalog(self.config),
+            schema=target_schema(self.config),
+        )
+        self.method: LoadMethod = load_method_for(self.config, self.plan.spec.key_properties)
+        self._table_ready = False
+        self.current_batch_message: dict[str, t.Any] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self._target.engine
+
+    # --- the SDK's per-record path, trimmed to what the table needs ----------------------------
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        return True  # time_extracted, version and input position are needed by every load
+
+    def _add_sdc_metadata_to_schema(self) -> None:
+        # Only the record-level values; batch-level ones are added as Arrow columns per batch.
+        props = self.schema["properties"]
+        for name in (sch.EXTRACTED_AT, sch.DELETED_AT):
+            props.setdefault(name, {"type": ["null", "string"], "format": "date-time"})
+        for name in (sch.TABLE_VERSION, sch.POSITION):
+            props[name] = {"type": ["null", "integer"]}
+
+    def _add_sdc_metadata_to_record(self, record: dict, message: dict, context: dict) -> None:
+        record[sch.EXTRACTED_AT] = message.get("time_extracted")
+        record[sch.TABLE_VERSION] = message.get("version")
+        record[sch.POSITION] = message.get(POSITION_KEY)
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        # No per-record timestamp parsing: Arrow parses whole columns when the batch is built.
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except InvalidRecord:
+                self.logger.exception("Record validation failed")
+                if self.fail_on_record_validation_exception:
+                    raise
+        return record
+
+    # --- batches --------------------------------------------------------------------------------
+
+    def process_batch(self, context: dict) -> None:
+        records = context.get("records") or []
+        if not records:
+            return
+        received_at = context.get("batch_start_time") or dt.datetime.now(dt.UTC)
+        self.load_table(batches.records_to_table(self.stream_name, self.plan, records), received_at)
+
+    def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
+        """BATCH message: each file straight into Arrow (no per-record Python), one load per file."""
+        message = self.current_batch_message or {}
+        base = int(message.get(POSITION_KEY) or 0)
+        storage = self.batch_config.storage if self.batch_config else None
+        row_offset = 0
+        for path in files:
+            head, tail = StorageTarget.split_url(path)
+            file_storage = storage or StorageTarget.from_url(head)
+            received_at = dt.datetime.now(dt.UTC)
+            with file_storage.open(tail, mode="rb") as file:
+                data = self._read_batch_file(encoding, file, tail)
+            table = batches.file_to_table(
+                self.stream_name,
+                self.plan,
+                data,
+                first_position=base + row_offset,
+                extracted_at=message.get("time_extracted"),
+                table_version=message.get("version"),
+            )
+            row_offset += data.num_rows
+            self.record_counter_metric.increment(data.num_rows)
+            self.load_table(table, received_at)
+
+    def _read_batch_file(self, encoding: BaseBatchFileEncoding, file: t.IO[bytes], name: str) -> pa.Table:
+        raw = file.read()
+        if raw[:2] == b"\x1f\x8b":  # a gzip wrapper, whatever the name says
+            raw = gzip.decompress(raw)
+        if encoding.format == BatchFileFormat.PARQUET:
+            return pq.read_table(pa.BufferReader(raw))
+        if encoding.format == BatchFileFormat.JSONL:
+            return self._read_jsonl(raw)
+        raise NotImplementedError(f"unsupported BATCH encoding {encoding.format!r}")
+
+    def _read_jsonl(self, raw: bytes) -> pa.Table:
+        """Scalar columns typed by Arrow's JSON reader; nested ones inferred, then JSON text."""
+        explicit = pa.schema(
+            [
+                pa.field(f.source, _jsonl_read_type(f))
+                for f in self.plan.fields
+                if f.kind not in ("json", "string")
+            ]
+        )
+        try:
+            return pajson.read_json(
+                pa.BufferReader(raw),
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=explicit, unexpected_field_behavior="infer"
+                ),
+            )
+        except pa.ArrowInvalid:
+            # Mixed types within a column (e.g. numbers in a string column): one decode per line.
+            return pa.Table.from_pylist([orjson.loads(line) for line in raw.splitlines() if line.strip()])
+
+    # --- one load ---------------------------------------------------------------------------------
+
+    def _method_for_this_load(self) -> LoadMethod:
+        if self.method != "overwrite":
+            return self.method
+        # overwrite: the first load of this table in this run replaces the table, later ones append.
+        return "overwrite" if self._target.claim_overwrite(self.plan.spec.ref.full_name) else "append-only"
+
+    def ensure_table(self) -> None:
+        if not self._table_ready:
+            self.engine.ensure_table(self.plan.spec)
+            self._table_ready = True
+
+    def load_table(self, table: pa.Table, received_at: dt.datetime) -> None:
+        spec = self.plan.spec
+        if self.method == "upsert":
+            before = table.num_rows
+            table = batches.dedupe_latest(table, spec.key_properties, received_at=received_at)
+            if table.num_rows < before:
+                self.tally_duplicate_merged(before - table.num_rows)
+        self.ensure_table()
+        method = self._method_for_this_load()
+        # overwrite loads are made run-specific: a later run must replace the table again even when
+        # its rows are identical, so its appends must not be skipped as "already applied".
+        salt = self._target.run_id if self.method == "overwrite" else ""
+        load_id = audit.load_id(self.stream_name, table, salt=salt)
+        data = batches.add_batch_columns(
+            self.plan, table, load_id=load_id, received_at=received_at, batched_at=dt.datetime.now(dt.UTC)
+        )
+        data = data.replace_schema_metadata(
+            {
+                STAGED_META_STREAM: self.stream_name.encode(),
+                STAGED_META_TABLE: spec.ref.full_name.encode(),
+                STAGED_META_KEYS: orjson.dumps(list(spec.key_properties)),
+                STAGED_META_METHOD: method.encode(),
+                STAGED_META_SQL_TYPES: orjson.dumps({c.name: c.sql_type for c in spec.columns}),
+            }
+        )
+        run_load(self.engine, Load(load_id, self.stream_name, spec, method, data.num_rows, staged=""), data)
+
+    # --- ACTIVATE_VERSION -------------------------------------------------------------------------
+
+    def activate_version(self, new_version: int) -> None:
+        # The new version's rows must be committed before older versions are deleted.
+        self._target.drain_one(self)
+        self.ensure_table()
+        self.engine.activate_version(
+            self.plan.spec, new_version, hard_delete=bool(self.config.get("hard_delete", False))
+        )
+
+
+def run_load(engine: Engine, load: Load, data: pa.Table | None) -> int:
+    """stage (when `data` is given) → ledger staged → apply → ledger committed/skipped → unstage.
+
+    On failure the ledger records `failed` with the error and the exception propagates. Used by the
+    sinks and, with data=None (already staged), by `target-databricks replay`.
+    """
+    started = dt.datetime.now(dt.UTC)
+    try:
+        if data is not None:
+            load = Load(
+                load.load_id,
+                load.stream,
+                load.table,
+                load.method,
+                load.rows,
+                engine.stage(load.load_id, data),
+                load.attempt,
+            )
+            failpoints.hit("after_stage")
+            engine.ledger_append([audit.entry(load, "staged", started_at=started)])
+            failpoints.hit("after_ledger_staged")
+        written = engine.apply(load)
+        failpoints.hit("after_apply")
+    except BaseException as exc:
+        if load.staged:
+            engine.ledger_append([audit.entry(load, "failed", started_at=started, error=exc)])
+        raise
+    if written == ALREADY_APPLIED:
+        engine.ledger_append([audit.entry(load, "skipped", started_at=started, rows=0)])
+    else:
+        engine.ledger_append([audit.entry(load, "committed", started_at=started, rows=written)])
+    failpoints.hit("after_ledger_committed")
+    engine.unstage(load.staged)
+    failpoints.hit("after_unstage")
+    return written
+
+
+def _jsonl_read_type(field: sch.FieldPlan) -> pa.DataType:
+    # Dates and timestamps are read as text and parsed by batches (offsets, naive = UTC).
+    if field.kind in ("date", "timestamp"):
+        return pa.string()
+    return field.column.arrow_type

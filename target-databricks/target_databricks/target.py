@@ -1,0 +1,102 @@
+"""TargetDatabricks: any Singer stream into Unity Catalog Delta tables, or local Delta Lake tables."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+import uuid
+from functools import cached_property
+
+from singer_sdk import Target
+from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
+from singer_sdk.io_base import SingerReader
+
+from target_databricks import settings
+from target_databricks.batches import POSITION_STRIDE
+from target_databricks.engines import make_engine
+from target_databricks.sinks import POSITION_KEY, DatabricksSink
+
+if t.TYPE_CHECKING:
+    from target_databricks.engines.base import Engine
+
+try:  # msgspec decodes ~30% faster than the json module, and keeps numbers exact (Decimal)
+    from singer_sdk.contrib.msgspec import MsgSpecReader as _BaseReader
+except ImportError:  # pragma: no cover - singer-sdk without the msgspec extra
+    _BaseReader = SingerReader  # type: ignore[misc,assignment]
+
+
+class PositionReader(_BaseReader):
+    """Counts input lines: a message's line number is its input position (the upsert tie-break)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line_number = 0
+
+    def deserialize_json(self, line: t.Any) -> dict:
+        self.line_number += 1
+        return super().deserialize_json(line)
+
+
+class TargetDatabricks(Target):
+    name = "target-databricks"
+    config_jsonschema = settings.CONFIG_SCHEMA
+    default_sink_class = DatabricksSink
+    message_reader_class = PositionReader
+    capabilities: t.ClassVar[list[t.Any]] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+        PluginCapabilities.ACTIVATE_VERSION,
+        PluginCapabilities.BATCH,
+        TargetCapabilities.VALIDATE_RECORDS,
+        TargetCapabilities.SOFT_DELETE,
+        TargetCapabilities.HARD_DELETE,
+        TargetCapabilities.TARGET_SCHEMA,
+    ]
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run_id = uuid.uuid4().hex
+        self._overwritten: set[str] = set()
+        self._overwrite_lock = threading.Lock()
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.config)
+        engine.preflight()
+        return engine
+
+    def claim_overwrite(self, table: str) -> bool:
+        """True once per table and run: that load replaces the table (load_method overwrite)."""
+        with self._overwrite_lock:
+            if table in self._overwritten:
+                return False
+            self._overwritten.add(table)
+            return True
+
+    def _position(self) -> int:
+        return int(getattr(self.message_reader, "line_number", 0)) * POSITION_STRIDE
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        message_dict[POSITION_KEY] = self._position()
+        super()._process_record_message(message_dict)
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        message_dict[POSITION_KEY] = self._position()
+        for stream_map in self.mapper.stream_maps[message_dict["stream"]]:
+            sink = self.get_sink(stream_map.stream_alias)
+            if isinstance(sink, DatabricksSink):
+                sink.current_batch_message = message_dict
+        super()._process_batch_message(message_dict)
+
+    def process_endofpipe(self) -> None:
+        try:
+            super().process_endofpipe()
+        finally:
+            if "engine" in self.__dict__:
+                self.engine.close()
+
+
+if __name__ == "__main__":
+    TargetDatabricks.cli()
