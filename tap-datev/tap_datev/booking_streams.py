@@ -15,6 +15,7 @@ its lock, so a `submit` never runs alongside them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import typing as t
 from pathlib import Path
@@ -244,10 +245,18 @@ def parse_batch_lines(
         return lines
     from tap_datev import dxso
 
+    # A package usually has one ledger XML per invoice: number the lines as if the package's
+    # ledger files were one file, so (batch_id, line_number) stays unique.
     ledger_lines: list[t.Any] = []
+    offset = 0
     for kept in ledger.files(row.batch_id):
         if kept.role == "ledger":
-            ledger_lines.extend(dxso.read_ledger_xml(ledger.kept_file(kept.sha256), kept.file_name))
+            data = ledger.kept_file(kept.sha256)
+            ledger_lines.extend(
+                dataclasses.replace(line, line_number=offset + line.line_number)
+                for line in dxso.read_ledger_xml(data, kept.file_name)
+            )
+            offset += data.count(b"\n") + 1
     return list(
         dxso.booking_lines(
             ledger_lines,
@@ -292,7 +301,6 @@ def gl_account_records(config: Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
             "language": language,
             "label": entry["label"],
             "label_long": None,
-            "line_number": None,
         }
         found[(rec["client_id"], str(rec["account_number"]), language)] = rec
     return list(found.values())
