@@ -1,0 +1,53 @@
+"""The emulator clock: real time plus an offset that tests move forward (never backward by accident)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+class Clock:
+    """Every expiry in the emulator (codes, tokens, job progress) is measured on this clock."""
+
+    def __init__(self, offset: float = 0.0, on_change: Callable[[float], None] | None = None) -> None:
+        self._offset = offset
+        self._on_change = on_change
+        self._lock = threading.Lock()
+
+    @property
+    def offset(self) -> float:
+        return self._offset
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    def advance(self, seconds: float) -> float:
+        if seconds < 0:
+            raise ValueError("advance_seconds must be >= 0")
+        with self._lock:
+            self._offset += seconds
+            offset = self._offset
+        if self._on_change:
+            self._on_change(offset)
+        return self.now()
+
+    def set(self, epoch: float) -> float:
+        with self._lock:
+            self._offset = epoch - time.time()
+            offset = self._offset
+        if self._on_change:
+            self._on_change(offset)
+        return self.now()
+
+    def utc_iso(self) -> str:
+        """`2020-04-13T17:55:42Z`, the shape DATEV uses for EXTF job timestamps."""
+        return datetime.fromtimestamp(self.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def berlin_iso(self) -> str:
+        """`2023-03-14T09:24:12+01:00`, the shape of documents' upload_date and DXSO protocol times."""
+        return datetime.fromtimestamp(self.now(), BERLIN).isoformat(timespec="seconds")
