@@ -159,6 +159,19 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
+def _decode(data: bytes, encoding: str) -> tuple[str, list[tuple[int, int, str]]]:
+    try:
+        return data.decode(encoding), []
+    except UnicodeDecodeError as exc:
+        text = data.decode(encoding, errors="replace")
+        line, index = _locate(data[: exc.start].decode(encoding, errors="replace"))
+        reason = (
+            f"byte(s) {data[exc.start : exc.end].hex(' ')} cannot be decoded as {encoding}"
+            f" ({exc.reason}); save the file as {encoding} or add the right byte order mark"
+        )
+        return text, [(line, index, reason)]
+
+
 def _locate(text_before: str) -> tuple[int, int]:
     """(1-based physical line, 0-based field index) of the end of `text_before`."""
     line = text_before.count("\n") + 1
@@ -184,40 +197,27 @@ class _Reader:
         self.warnings.append(str(ExtfError(self.filename, line, field, reason)))
 
     # Decoding follows DATEV: the BOM decides; without one, Windows-1252.
-    def decode(self, data: bytes) -> tuple[str, str, bool]:
+    # Problems found while decoding are reported once the lines are parsed, so that they can name
+    # the field: (line, 0-based field index, reason).
+    def decode(self, data: bytes) -> tuple[str, str, bool, list[tuple[int, int, str]]]:
         for bom, encoding in _BOMS:
             if data.startswith(bom):
-                return self._decode(data[len(bom) :], encoding), encoding, True
+                text, problems = _decode(data[len(bom) :], encoding)
+                return text, encoding, True, problems
         if data.isascii():
-            return data.decode("ascii"), "windows-1252", False
+            return data.decode("ascii"), "windows-1252", False, []
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            return self._decode(data, "windows-1252"), "windows-1252", False
-        line, _ = _locate(text[: next(i for i, ch in enumerate(text) if not ch.isascii())])
-        self.problem(
-            line,
-            None,
+            text, problems = _decode(data, "windows-1252")
+            return text, "windows-1252", False, problems
+        line, index = _locate(text[: next(i for i, ch in enumerate(text) if not ch.isascii())])
+        reason = (
             "the file is UTF-8 without a byte order mark: DATEV would read it as Windows-1252 and garble"
             " every non-ASCII character; add the UTF-8 BOM (submit extf --add-bom) or save it as"
-            " Windows-1252",
+            " Windows-1252"
         )
-        return text, "utf-8", False
-
-    def _decode(self, data: bytes, encoding: str) -> str:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError as exc:
-            text = data.decode(encoding, errors="replace")
-            before = data[: exc.start].decode(encoding, errors="replace")
-            line, _ = _locate(before)
-            self.problem(
-                line,
-                None,
-                f"byte(s) {data[exc.start : exc.end].hex(' ')} cannot be decoded as {encoding}"
-                f" ({exc.reason}); save the file as {encoding} or add the right byte order mark",
-            )
-            return text
+        return text, "utf-8", False, [(line, index, reason)]
 
     # --- header -------------------------------------------------------------------------------------
 
@@ -393,11 +393,14 @@ def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], list[tuple[
 
 def _read(data: bytes, filename: str, strict: bool) -> ExtfFile:
     reader = _Reader(filename, strict)
-    text, encoding, had_bom = reader.decode(data)
+    text, encoding, had_bom, decoding_problems = reader.decode(data)
     if not unicodedata.is_normalized("NFC", text):
         # One pass over the whole text: cheaper than per field, and NFC never touches ; " or line ends.
         text = unicodedata.normalize("NFC", text)
     raw_header, names, rows, line_numbers = _rows(reader, text)
+    for line, index, reason in decoding_problems:
+        labels = HEADER_FIELDS if line == 1 else names
+        reader.problem(line, labels[index] if index < len(labels) else f"column {index + 1}", reason)
     header = reader.header(raw_header)
     columns = columns_for(header.category, header.format_version, len(names))
     if columns is None:
@@ -493,8 +496,9 @@ def _check_rows(f: ExtfFile, columns: tuple[Column, ...]) -> None:
     resolver = DateResolver(f.header.date_from, f.header.date_to, f.header.fiscal_year_start)
     for row, line in zip(f.rows, f.line_numbers, strict=True):
         if len(row) != expected:
+            field = columns[len(row)].name if len(row) < expected else f"column {expected + 1}"
             raise ExtfError(
-                name, line, None, f"{len(row)} fields; every line must have {expected} (one per column)"
+                name, line, field, f"the line has {len(row)} fields; it must have {expected}, one per column"
             )
         for i, col, conv in typed:
             raw = row[i]
