@@ -4,7 +4,7 @@ Naming rule (one function for both engines, `conform_name`):
 - camelCase is split into snake_case (``clientName`` → ``client_name``), then everything is lower-cased,
   because Unity Catalog compares names case-insensitively and stores them lower-case.
 - German umlauts are transliterated (``ä`` → ``ae``, ``ß`` → ``ss``), other accents dropped.
-- Every run of characters outside ``[a-z0-9_]`` becomes one ``_``. That removes what Unity Catalog
+- Every run of characters outside ``[a-z0-9_]`` becomes one ``_`` (dropped at either end). That removes what Unity Catalog
   forbids (``.``, ``/``, space, control characters) and what Delta forbids without column mapping
   (`` ,;{}()\\n\\t=``), so no table needs the irreversible column-mapping protocol upgrade, and a
   conformed name can never be a path step like ``..``.
@@ -63,6 +63,12 @@ def conform_name(name: str) -> str:
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     text = _CAMEL_ACRONYM.sub("_", _CAMEL_LOWER_UPPER.sub("_", text)).lower()
     text = _INVALID_RUN.sub("_", text)
+    # Underscores made from replaced characters at either end are noise ("(Betrag)" → "betrag");
+    # ones the source had (e.g. "_sdc_deleted_at") stay.
+    if not name.endswith("_"):
+        text = text.rstrip("_")
+    if not name.startswith("_"):
+        text = text.lstrip("_")
     if not text.strip("_"):
         raise NamingError(f"name {name!r} has no letters or digits left after conforming")
     if len(text) > MAX_NAME_LENGTH:

@@ -66,6 +66,12 @@ class DatabricksSink(BatchSink):
     def engine(self) -> Engine:
         return self._target.engine
 
+    def setup(self) -> None:
+        # The table exists as soon as its SCHEMA arrives: an empty stream is an empty table, and an
+        # incompatible schema change fails before any record of it is read.
+        super().setup()
+        self.ensure_table()
+
     # --- the SDK's per-record path, trimmed to what the table needs ----------------------------
 
     @property
