@@ -76,7 +76,7 @@ class DatevAPIError(FatalAPIError):
         """Parse DATEV's error body; fall back to the HTTP reason (never the raw body)."""
         body = _json_object(response)
         code = title = detail = request_id = None
-        if "error" in body and ("error_description" in body or "error_uri" in body):
+        if "error_description" in body or "error_uri" in body:
             code = _text(body.get("error"))
             title = _text(body.get("error_description"))
             detail = _text(body.get("detail")) or _text(body.get("error_uri"))

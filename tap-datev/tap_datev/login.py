@@ -112,7 +112,9 @@ class LoopbackListener:
         parts = urlsplit(redirect_uri)
         self._parts = parts
         self._server = _CallbackServer(parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/")
-        self._thread = threading.Thread(target=self._server.serve_forever, name="datev-login", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="datev-login", daemon=True
+        )
 
     @property
     def redirect_uri(self) -> str:

@@ -132,6 +132,8 @@ class DocumentTypesStream(DatevStream):
     parent_stream_type = ClientsStream
     scopes: t.ClassVar[tuple[str, ...]] = (CLIENTS_READ_SCOPE, DOCUMENTS_SCOPE)
     client_service_scope = DOCUMENTS_SCOPE
+    # Full table: one stream-level state instead of a growing list of per-client partitions.
+    state_partitioning_keys: t.ClassVar[list[str]] = []
     schema = load_schema("document_types")
 
     def post_process(self, row: dict[str, t.Any], context: Context | None = None) -> dict[str, t.Any] | None:

@@ -69,3 +69,29 @@ def logged_in_config(tap_config: dict[str, t.Any]) -> dict[str, t.Any]:
 
     login(tap_config, open_url=consent_in_browser)
     return tap_config
+
+
+class EmulatorControl:
+    """The emulator's test switches, in one place: its clock and its fault board."""
+
+    def __init__(self, emulator: t.Any) -> None:
+        self.emulator = emulator
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulator's clock (token and code expiry) forward."""
+        self.emulator.control.advance(seconds)
+
+    def fault(self, **fault: t.Any) -> None:
+        """Make the next matching requests fail: kind, status, count, retry_after, method, path_prefix."""
+        self.emulator.control.arm_fault(**fault)
+
+
+@pytest.fixture
+def emulator_control(datev_emulator: t.Any) -> EmulatorControl:
+    return EmulatorControl(datev_emulator)
+
+
+@pytest.fixture
+def consent() -> t.Callable[[str], None]:
+    """`open_url` for login(): the emulator's test user consents without a browser."""
+    return consent_in_browser
