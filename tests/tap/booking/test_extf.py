@@ -34,7 +34,7 @@ def _jobs(datev: DatevClient, client_id: str = CLIENT_ID) -> list[dict[str, t.An
     return datev.request("GET", "extf", f"/clients/{client_id}/extf-files/jobs").json()
 
 
-def test_submit_then_sync_pending_succeeded_and_quiet(
+def test_submit_then_sync_pending_succeeded_and_quiet(  # noqa: PLR0917 (fixtures)
     booking_config: dict[str, t.Any],
     config_file: Path,
     tmp_path: Path,
@@ -137,7 +137,7 @@ def test_duplicate_refused_without_force(datev: DatevClient, ledger: Ledger, req
         ),
     ],
 )
-def test_refusals_record_and_send_nothing(
+def test_refusals_record_and_send_nothing(  # noqa: PLR0917 (fixtures)
     booking_config: dict[str, t.Any],
     datev: DatevClient,
     ledger: Ledger,
