@@ -1,0 +1,1 @@
+"""The SQL layer: Databricks SQL parsed with sqlglot, rewritten, executed on DuckDB."""
