@@ -1,0 +1,133 @@
+"""submit dxso and submit document against the emulator, and the streams built from them."""
+
+from __future__ import annotations
+
+import typing as t
+import unicodedata
+import uuid
+
+import pytest
+
+from tap_datev.documents_rules import MAX_DOCUMENT_BYTES
+from tap_datev.ledger import PENDING, SUCCEEDED, Ledger
+from tap_datev.submit import SubmitRefused, submit_document, submit_dxso
+
+from .conftest import run_tap
+from .factory import CLIENT_ID, DOCUMENT_XML, LEDGER_XML
+
+if t.TYPE_CHECKING:
+    from tap_datev.client import DatevClient
+
+    from .conftest import RequestLog
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PACKAGE = [("document.xml", DOCUMENT_XML), ("Rechnung_4711.xml", LEDGER_XML)]
+
+
+def test_dxso_lifecycle_with_protocol(
+    booking_config: dict[str, t.Any],
+    datev: DatevClient,
+    ledger: Ledger,
+    datev_emulator: t.Any,
+    request_log: RequestLog,
+) -> None:
+    row = submit_dxso(
+        datev, ledger, CLIENT_ID, import_type="accountsPayableLedgerImport", month="2026-03", files=PACKAGE
+    )
+    assert row.status == PENDING and row.job_id and row.uploaded_at
+    assert [(f.file_name, f.role, f.status) for f in ledger.files(row.batch_id)] == [
+        ("document.xml", "index", "uploaded"),
+        ("Rechnung_4711.xml", "ledger", "uploaded"),
+    ]
+    assert request_log.count("POST", "/dxso-jobs") == 3  # create + one request per file
+    assert request_log.count("PUT", f"/dxso-jobs/{row.job_id}") == 1
+    ledger.close()
+
+    datev_emulator.control.advance(60)
+    first = run_tap(booking_config, streams=["booking_batches", "booking_lines"])
+    (batch,) = first.records("booking_batches")
+    assert batch["kind"] == "dxso" and batch["dxso_status"] == 2 and batch["status"] == SUCCEEDED
+    assert batch["import_type"] == "accountsPayableLedgerImport" and batch["accounting_month"] == "2026-03"
+    texts = [e["text"] for e in batch["protocol_entries"]]
+    assert "Rechnungsinformation wurde übergeben" in texts
+    lines = sorted(first.records("booking_lines"), key=lambda r: r["line_number"])
+    assert [(r["konto"], r["gegenkonto"], r["account_amount"], r["job_result"]) for r in lines] == [
+        (4930, 70001, "-119.00", "succeeded"),
+        (4930, 70001, "-119.00", "succeeded"),
+    ]
+    assert {r["account_label"] for r in lines} == {"Bürobedarf"}
+    assert len({r["line_number"] for r in lines}) == 2
+
+    second = run_tap(booking_config, first.state, streams=["booking_batches", "booking_lines"])
+    assert second.records("booking_batches") == [] and second.records("booking_lines") == []
+    assert request_log.count("GET", f"/dxso-jobs/{row.job_id}") == 2  # status + protocol, once
+
+
+def test_dxso_refusals(datev: DatevClient, ledger: Ledger, request_log: RequestLog) -> None:
+    with pytest.raises(SubmitRefused, match=r"document\.xml"):
+        submit_dxso(
+            datev, ledger, CLIENT_ID, import_type="cashLedgerImport", month="2026-03", files=PACKAGE[1:]
+        )
+    with pytest.raises(SubmitRefused, match="YYYY-MM"):
+        submit_dxso(datev, ledger, CLIENT_ID, import_type="cashLedgerImport", month="03/2026", files=PACKAGE)
+    broken = [PACKAGE[0], ("Rechnung_1.xml", LEDGER_XML.replace(b"</LedgerImport>", b""))]
+    with pytest.raises(SubmitRefused, match=r"Rechnung_1\.xml line"):
+        submit_dxso(datev, ledger, CLIENT_ID, import_type="cashLedgerImport", month="2026-03", files=broken)
+    assert ledger.all() == []
+    assert request_log.calls == []
+
+
+def test_document_upload_nfc_and_409(
+    booking_config: dict[str, t.Any], datev: DatevClient, ledger: Ledger, request_log: RequestLog
+) -> None:
+    decomposed = unicodedata.normalize("NFD", "Beleg Müller.pdf")
+    row = submit_document(datev, ledger, CLIENT_ID, decomposed, PDF, document_type="Bürobedarf", note="März")
+    assert row.status == SUCCEEDED and row.result == "created"
+    assert row.file_name == "Beleg Müller.pdf" and unicodedata.is_normalized("NFC", row.file_name)
+    assert uuid.UUID(row.batch_id)
+    assert row.answer["files"][0]["name"] == "Beleg Müller.pdf"
+    assert request_log.count("PUT", f"/documents/{row.batch_id}") == 1
+
+    ledger.close()
+
+    run = run_tap(booking_config, streams=["documents"])
+    (doc,) = run.records("documents")
+    assert doc["guid"] == row.batch_id and doc["file_name"] == "Beleg Müller.pdf"
+    assert doc["document_type"] == "Bürobedarf" and doc["size"] == len(PDF)
+    assert doc["upload_date"] == row.uploaded_at and doc["status"] == "succeeded"
+    assert doc["datev_upload_date"] == row.answer["files"][0]["upload_date"]
+    assert run_tap(booking_config, run.state, streams=["documents"]).records("documents") == []
+
+
+def test_document_409_means_already_there(
+    datev: DatevClient, ledger: Ledger, datev_emulator: t.Any, request_log: RequestLog
+) -> None:
+    # The first PUT is stored, then the connection drops: the resend meets 409 = success.
+    datev_emulator.control.arm_fault(kind="drop", method="PUT", path_prefix="/accounting-documents/")
+    row = submit_document(datev, ledger, CLIENT_ID, "Quittung.png", b"\x89PNG\r\n\x1a\n" + b"0" * 64)
+    assert row.status == SUCCEEDED and row.result == "already_present"
+    assert request_log.count("PUT", f"/documents/{row.batch_id}") == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "kwargs", "expected"),
+    [
+        ("Beleg#1.pdf", 10, {}, "U\\+0023"),
+        ("Beleg.docx", 10, {}, "allowed types"),
+        ("Beleg.pdf", MAX_DOCUMENT_BYTES + 1, {}, "20 MB"),
+        ("Beleg.pdf", 10, {"document_type": "Gibt es nicht"}, "Rechnungseingang"),
+    ],
+)
+def test_document_refusals(  # noqa: PLR0917 (fixtures)
+    datev: DatevClient,
+    ledger: Ledger,
+    request_log: RequestLog,
+    name: str,
+    size: int,
+    kwargs: dict[str, str],
+    expected: str,
+) -> None:
+    with pytest.raises(SubmitRefused, match=expected):
+        submit_document(datev, ledger, CLIENT_ID, name, b"x" * size, **kwargs)
+    assert ledger.all() == []
+    assert request_log.count("PUT", "/documents/") == 0
