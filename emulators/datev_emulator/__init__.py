@@ -1,1 +1,47 @@
-"""A local emulator of the DATEV APIs (OIDC login and accounting APIs) for the demo and tests."""
+"""A local emulator of the DATEV APIs (OIDC login and accounting APIs) for the demo and tests.
+
+It rejects what DATEV rejects: PKCE S256 only, state/nonce >= 20 characters, client authentication per
+registration, single-use rotating refresh tokens (reuse ends the whole session), 11 h session without
+offline_access, X-DATEV-Client-Id on every call, scopes and booked data services per client.
+
+Start it in-process with ``datev_emulator.server.start(data_dir)`` (returns ``RunningEmulator`` with
+``.url``, ``.stop()``, ``.control``; a context manager) or as ``datev-emulator serve --port 0 --data DIR``.
+State (tokens, grants, jobs, uploads, signing key, clock offset) lives in the data directory and survives
+restarts; an empty directory is seeded with consultant 29098 (clients 55003-55005 of the Lindner group;
+55005 lacks Rechnungsdatenservice 1.0, 55004's fiscal year starts 1 July) and 250 clients of consultant 29099.
+
+URL layout (one base URL, a path prefix per DATEV host)::
+
+    /openid/.well-known/openid-configuration   discovery (issuer {url}/openid)
+    /openid/authorize  /token  /revoke  /userinfo  /certs  /endsession
+    /accounting-clients/platform/v2/...        accounting-clients 2.0
+    /accounting-documents/platform/v2/...      accounting:documents 2.1.12
+    /accounting-extf-files/platform/v3/...     accounting:extf-files 3.0.1
+    /accounting-dxso-jobs/platform/v2/...      accounting:dxso-jobs 2.1.7
+
+Registered OAuth clients: ``ml-connector-demo`` (public, auth ``none``) and ``ml-connector-confidential``
+(``client_secret_basic``, secret ``emulator-secret-not-for-production``). Redirect URIs: any loopback
+``http://127.0.0.1:<port>/...`` or ``http://localhost:<port>/...``, or ``https://connector.example.com/datev/callback``.
+
+Control API (emulator only, not DATEV's; JSON bodies; the same operations exist on ``RunningEmulator.control``)::
+
+    GET  /_emulator/clock                      {"now": epoch}
+    POST /_emulator/clock                      {"advance_seconds": N} or {"now": epoch}
+    GET  /_emulator/faults                     armed faults
+    POST /_emulator/faults                     {"kind": "status"|"drop", "status": 429|503|500, "count": N,
+                                                "retry_after": S, "method": "GET", "path_prefix": "/token"}
+                                               "status": the next N matching requests get that status (with
+                                               Retry-After when given; 429/503 default to 1 s);
+                                               "drop": the next N matching requests are processed, then the
+                                               connection is closed without an answer
+    DELETE /_emulator/faults                   disarm all
+    POST /_emulator/oauth-clients              {"client_id", "token_endpoint_auth_method": "none"|
+                                                "client_secret_basic", "client_secret", "redirect_uris": [...]}
+    POST /_emulator/clients                    {"count": N, "consultant_number": 29100} adds N DATEV clients
+    GET/POST /_emulator/consent                {"mode": "allow"|"deny"} (deny: authorize -> access_denied)
+    GET/POST /_emulator/settings               {"extf_delay_seconds": 5, "dxso_delay_seconds": 5}
+    GET  /_emulator/health
+
+Jobs progress on the emulator clock: an EXTF job is ``pending`` until ``extf_delay_seconds`` have passed,
+a finalized DXSO job is ``1`` (processing) until ``dxso_delay_seconds`` have passed.
+"""

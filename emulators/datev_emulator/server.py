@@ -51,7 +51,10 @@ class RunningEmulator:
         self.url = f"http://{host}:{server.server_port}"
         self.port: int = server.server_port
         self.control: Control = app.control
-        self._thread = threading.Thread(target=server.serve_forever, name="datev-emulator", daemon=True)
+        # A short poll interval makes stop() quick (tests start and stop many emulators).
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="datev-emulator", daemon=True
+        )
         self._stopped = False
 
     def _start(self) -> None:
