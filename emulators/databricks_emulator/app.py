@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +125,7 @@ class EmulatorApp:
         endpoint = "unknown"
         try:
             endpoint, args = self.url_map.bind_to_environ(environ).match()
-            response = self._dispatch(request, str(endpoint), args)
+            response = self._dispatch(request, str(endpoint), dict(args))
         except (NotFound, MethodNotAllowed) as exc:
             response = _json(
                 {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No API found for {request.path}"},
@@ -146,10 +147,8 @@ class EmulatorApp:
         """The work is done; close the socket so the client sees no answer (a lost response)."""
         sock = environ.get("werkzeug.socket")
         if isinstance(sock, socket.socket):
-            try:
+            with suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _dispatch(self, request: Request, endpoint: str, args: dict[str, Any]) -> Response:
         fault = None

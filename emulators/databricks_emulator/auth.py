@@ -12,8 +12,8 @@ from databricks_emulator.control import Control
 from databricks_emulator.errors import ApiError
 
 SERVICE_PRINCIPAL_ID = "ml-connector-sp"
-SERVICE_PRINCIPAL_SECRET = "emulator-sp-secret"  # noqa: S105 - a seeded test identity, not a secret
-PERSONAL_ACCESS_TOKEN = "dapi-emulator-token"  # noqa: S105
+SERVICE_PRINCIPAL_SECRET = "emulator-sp-secret"  # a seeded test identity, not a secret
+PERSONAL_ACCESS_TOKEN = "dapi-emulator-token"
 WORKSPACE_ID = "1234567890"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -32,6 +33,6 @@ def serve(host: str, port: int, data_dir: Path) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     click.echo(f"databricks-emulator listening on {emulator.url}")
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()
     stopped.wait()
     emulator.stop()

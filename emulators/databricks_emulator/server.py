@@ -17,7 +17,7 @@ class _QuietHandler(WSGIRequestHandler):
     """No per-request access log on stderr (tests and benchmarks make thousands of requests)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        logging.getLogger("databricks_emulator.http").debug("%s %s", self.requestline, code)
+        logging.getLogger("databricks_emulator.http").debug("%s %s", self.requestline, str(code))
 
 
 class RunningEmulator:
@@ -25,8 +25,7 @@ class RunningEmulator:
         self._server = server
         self.app = app
         self.control: Control = app.control
-        host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://{server.host}:{server.port}"
         self._thread = threading.Thread(target=server.serve_forever, name="databricks-emulator", daemon=True)
         self._thread.start()
 

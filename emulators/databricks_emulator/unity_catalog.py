@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ _UC_TYPE_NAME = {"BIGINT": "LONG", "SMALLINT": "SHORT", "TINYINT": "BYTE"}
 
 
 def _type_name(type_text: str) -> str:
-    base = type_text.split("(")[0].split("<")[0]
+    base = re.split(r"[(<]", type_text, maxsplit=1)[0]
     return _UC_TYPE_NAME.get(base, base)
 
 

@@ -7,7 +7,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -358,10 +358,8 @@ class SqlEngine:
         return [self.execute(statement, [], session) for statement in split_statements(sql)]
 
     def _rollback(self) -> None:
-        try:
+        with suppress(duckdb.Error):  # no transaction may be open
             self._con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # no transaction was open
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -416,7 +414,7 @@ class SqlEngine:
 
     def _query(self, sql: str, values: dict[str, Any]) -> SqlResult:
         cursor = self._con.execute(sql, values)
-        if cursor.description is None:
+        if not cursor.description:
             return SqlResult()
         columns = [(d[0], databricks_type(str(d[1]))) for d in cursor.description]
         if columns == [("Count", "BIGINT")] and not sql.lstrip().upper().startswith(
@@ -500,7 +498,8 @@ class SqlEngine:
     def _cmd_schema_evolution(self, _m: re.Match[str], _s: Session) -> SqlResult:
         raise SqlError(
             "EMULATOR_UNSUPPORTED_STATEMENT",
-            "MERGE WITH SCHEMA EVOLUTION is not emulated; add columns with ALTER TABLE ... ADD COLUMNS first.",
+            "MERGE WITH SCHEMA EVOLUTION is not emulated; "
+            "add columns with ALTER TABLE ... ADD COLUMNS first.",
             "0A000",
         )
 
@@ -576,8 +575,8 @@ class SqlEngine:
             raise SqlError(
                 "DELTA_INVALID_CHARACTERS_IN_COLUMN_NAMES",
                 f"Found invalid character(s) among ' ,;{{}}()\\n\\t=' in the column names of your schema: "
-                f"{', '.join(repr(b) for b in bad)}. Please use other characters and try again. Alternatively, "
-                "enable Column Mapping to keep using these characters.",
+                f"{', '.join(repr(b) for b in bad)}. Please use other characters and try again. "
+                "Alternatively, enable Column Mapping to keep using these characters.",
                 "42K05",
             )
 
@@ -658,8 +657,8 @@ class SqlEngine:
                     "DELTA_UNSUPPORTED_DROP_COLUMN"
                     if what == "DROP COLUMN"
                     else "DELTA_UNSUPPORTED_RENAME_COLUMN",
-                    f"{what} is not supported for your Delta table. Please enable Column Mapping on your Delta "
-                    "table with mapping mode 'name'.",
+                    f"{what} is not supported for your Delta table. Please enable Column Mapping "
+                    "on your Delta table with mapping mode 'name'.",
                     "0AKDC",
                 )
             else:
@@ -698,15 +697,16 @@ class SqlEngine:
         if column.lower() not in columns:
             raise SqlError("UNRESOLVED_COLUMN.WITH_SUGGESTION", f"Cannot find column `{column}`.", "42703")
         dtype = action.args["dtype"]
-        new_type = databricks_type(
-            str(self._con.execute(f"SELECT CAST(NULL AS {dtype.sql('duckdb')}) AS x").description[0][1])  # type: ignore[index]
-        )
+        description = self._con.execute(f"SELECT CAST(NULL AS {dtype.sql('duckdb')}) AS x").description
+        new_type = databricks_type(str(description[0][1])) if description else ""
+
         old_type = columns[column.lower()]
         if new_type != old_type:
             catalog, schema, name = self._table_ref(table)
             raise SqlError(
                 "NOT_SUPPORTED_CHANGE_COLUMN",
-                f"ALTER TABLE ALTER/CHANGE COLUMN is not supported for changing `{catalog}`.`{schema}`.`{name}`'s "
+                "ALTER TABLE ALTER/CHANGE COLUMN is not supported for changing "
+                f"`{catalog}`.`{schema}`.`{name}`'s "
                 f'column `{column}` with type "{old_type}" to `{column}` with type "{new_type}".',
                 "0AKD1",
             )

@@ -6,7 +6,6 @@ import fnmatch
 from pathlib import Path
 
 from databricks_emulator.errors import SqlError
-from databricks_emulator.sql.names import VolumePath, quote
 
 _READERS = {
     "parquet": "read_parquet({files}, union_by_name = true)",
@@ -44,18 +43,3 @@ def reader_sql(fmt: str, files: list[Path], options: dict[str, str] | None = Non
     listing = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
     header = "true" if (options or {}).get("header", "false").lower() == "true" else "false"
     return _READERS[key].format(files=listing, header=header)
-
-
-def existing_volume_files(volume: VolumePath, local: Path, path_text: str) -> list[Path]:
-    files = list_files(local)
-    if not files:
-        # Databricks fails schema inference over an empty or missing location.
-        raise SqlError(
-            "UNABLE_TO_INFER_SCHEMA" if local.exists() else "PATH_NOT_FOUND",
-            f"Path does not exist or holds no data files: {path_text}.",
-            "42K03",
-        )
-    return files
-
-
-__all__ = ["existing_volume_files", "list_files", "match_pattern", "quote", "reader_sql"]

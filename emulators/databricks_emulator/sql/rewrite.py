@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 _HIDDEN = ", ".join("'" + s + "'" for s in sorted(HIDDEN_SCHEMAS))
 _INFORMATION_SCHEMA = {
     "columns": (
-        "SELECT replace(table_catalog, '{prefix}', '') AS table_catalog, table_schema, table_name, column_name, "
-        "ordinal_position, regexp_replace(databricks_type(data_type), '\\(.*', '') AS data_type, "
+        "SELECT replace(table_catalog, '{prefix}', '') AS table_catalog, table_schema, table_name, "
+        "column_name, ordinal_position, "
+        "regexp_replace(databricks_type(data_type), '\\(.*', '') AS data_type, "
         "lower(databricks_type(data_type)) AS full_data_type, is_nullable, column_default, "
         "CAST(NULL AS VARCHAR) AS comment FROM system.information_schema.columns "
         "WHERE table_catalog = '{cat}' AND table_schema NOT IN ({hidden})"
@@ -29,11 +30,13 @@ _INFORMATION_SCHEMA = {
         "SELECT replace(table_catalog, '{prefix}', '') AS table_catalog, table_schema, table_name, "
         "CASE table_type WHEN 'VIEW' THEN 'VIEW' ELSE 'MANAGED' END AS table_type, "
         "CASE table_type WHEN 'VIEW' THEN NULL ELSE 'DELTA' END AS data_source_format "
-        "FROM system.information_schema.tables WHERE table_catalog = '{cat}' AND table_schema NOT IN ({hidden})"
+        "FROM system.information_schema.tables "
+        "WHERE table_catalog = '{cat}' AND table_schema NOT IN ({hidden})"
     ),
     "schemata": (
         "SELECT replace(catalog_name, '{prefix}', '') AS catalog_name, schema_name "
-        "FROM system.information_schema.schemata WHERE catalog_name = '{cat}' AND schema_name NOT IN ({hidden})"
+        "FROM system.information_schema.schemata "
+        "WHERE catalog_name = '{cat}' AND schema_name NOT IN ({hidden})"
     ),
 }
 
@@ -44,7 +47,7 @@ def _lower_identifier(node: exp.Expression | None) -> exp.Identifier | None:
     return exp.Identifier(this=node.name.lower(), quoted=True)
 
 
-def qualify_tables(tree: exp.Expression, session: Session) -> None:
+def qualify_tables(tree: exp.Expr, session: Session) -> None:
     """Lower-case table names (UC stores them so) and give each one its catalog's DuckDB alias."""
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in list(tree.find_all(exp.Table)):
@@ -74,7 +77,7 @@ def qualify_tables(tree: exp.Expression, session: Session) -> None:
         table.set("catalog", exp.Identifier(this=duck_catalog(catalog_name), quoted=True))
 
 
-def bind_parameters(tree: exp.Expression, params: list[Parameter]) -> dict[str, Any]:
+def bind_parameters(tree: exp.Expr, params: list[Parameter]) -> dict[str, Any]:
     """`:name` markers -> DuckDB `$name`, typed ones wrapped in CAST as Databricks binds them."""
     by_name = {p.name: p for p in params}
     values: dict[str, Any] = {}
@@ -113,7 +116,7 @@ def _function_options(func: exp.Expression) -> tuple[str | None, dict[str, str]]
     return path, options
 
 
-def replace_read_files(tree: exp.Expression, reader: Callable[[str, dict[str, str]], str]) -> None:
+def replace_read_files(tree: exp.Expr, reader: Callable[[str, dict[str, str]], str]) -> None:
     """`read_files('/Volumes/..', format => 'parquet')` and parquet.`/Volumes/..` -> DuckDB readers."""
     for table in list(tree.find_all(exp.Table)):
         func = table.this
@@ -136,7 +139,7 @@ def replace_read_files(tree: exp.Expression, reader: Callable[[str, dict[str, st
         table.set("this", source.this)
 
 
-def replace_information_schema(tree: exp.Expression) -> None:
+def replace_information_schema(tree: exp.Expr) -> None:
     """`<catalog>.information_schema.<view>` -> the same view filtered to that catalog, UC names out."""
     for table in list(tree.find_all(exp.Table)):
         view = table.name.lower()
