@@ -218,3 +218,39 @@ def test_succeeded_job_counts_records(
     (batch,) = run_tap(booking_config, streams=["booking_batches"]).records("booking_batches")
     assert batch["status"] == SUCCEEDED and batch["number_of_accounting_records"] == 3
     assert batch["validation_details"] is None
+
+
+def test_sync_resolves_an_interrupted_upload(
+    booking_config: dict[str, t.Any], datev: DatevClient, ledger: Ledger, request_log: RequestLog
+) -> None:
+    """A submit that died mid-request leaves "uploading": the sync finds the job by Reference-Id,
+    and marks an upload DATEV never received as failed (so it may be sent again)."""
+    arrived = submit_extf(datev, ledger, "EXTF_arrived.csv", buchungsstapel())
+    job_id = arrived.job_id
+    ledger.update(arrived.batch_id, status="uploading", job_id=None, result=None)
+    lost = ledger.record(
+        kind="extf",
+        client_id=CLIENT_ID,
+        file_name="EXTF_lost.csv",
+        sha256=ledger.keep_file(b"never sent"),
+        size=10,
+        reference_id="mlc_never-sent",
+    )
+    ledger.update(lost.batch_id, status="uploading")
+    ledger.close()
+
+    run = run_tap(booking_config, streams=["booking_batches"])
+    by_id = {r["batch_id"]: r for r in run.records("booking_batches")}
+    assert by_id[arrived.batch_id]["job_id"] == job_id
+    assert by_id[arrived.batch_id]["status"] == PENDING
+    assert by_id[lost.batch_id]["status"] == "failed"
+    assert "never arrived" in by_id[lost.batch_id]["error"]
+    assert request_log.count("GET", "/extf-files/jobs") == 2  # one job-list look-up per row
+    assert request_log.count("POST", "/extf-files/import") == 1  # the sync never uploads
+
+
+def test_empty_ledger_sync_touches_nothing(booking_config: dict[str, t.Any], request_log: RequestLog) -> None:
+    run = run_tap(booking_config, streams=["documents", "booking_batches", "booking_lines"])
+    assert [m for m in run.messages if m["type"] == "RECORD"] == []
+    assert request_log.calls == []
+    assert not (Path(booking_config["state_dir"]) / "ledger.sqlite").exists()

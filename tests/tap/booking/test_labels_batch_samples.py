@@ -52,7 +52,9 @@ def test_labels_from_sample_files_and_settings(booking_config: dict[str, t.Any],
     assert gl[(CLIENT_ID, 4930, "en-GB")]["label"] == "Office supplies"
     partners = run.records("business_partners")
     assert len(partners) == 4
-    assert {(p["account_number"], p["name"]) for p in partners} >= {(10000, "Möbel Testgruber")}
+    assert {(p["account_number"], p["name"], p["partner_type"]) for p in partners} >= {
+        (10000, "Möbel Testgruber", "debtor")
+    }
     again = run_tap(config, run.state, streams=["gl_accounts", "business_partners"])
     assert len(again.records("gl_accounts")) == 54  # full table: re-emitted every run
 
