@@ -4,8 +4,8 @@ Naming rule (one function for both engines, `conform_name`):
 - camelCase is split into snake_case (``clientName`` → ``client_name``), then everything is lower-cased,
   because Unity Catalog compares names case-insensitively and stores them lower-case.
 - German umlauts are transliterated (``ä`` → ``ae``, ``ß`` → ``ss``), other accents dropped.
-- Every run of characters outside ``[a-z0-9_]`` becomes one ``_`` (dropped at either end). That removes what Unity Catalog
-  forbids (``.``, ``/``, space, control characters) and what Delta forbids without column mapping
+- Every run of characters outside ``[a-z0-9_]`` becomes one ``_`` (dropped at either end). That
+  removes what Unity Catalog forbids (``.``, ``/``, space, control characters) and what Delta forbids without column mapping
   (`` ,;{}()\\n\\t=``), so no table needs the irreversible column-mapping protocol upgrade, and a
   conformed name can never be a path step like ``..``.
 - Two source names that conform to one name are an error naming both (never a silent merge).

@@ -32,7 +32,9 @@ def schema_msg(stream: str, properties: dict[str, t.Any], keys: list[str] | None
     }
 
 
-def record_msg(stream: str, record: dict[str, t.Any], time_extracted: str | None = None, **extra: t.Any) -> dict:
+def record_msg(
+    stream: str, record: dict[str, t.Any], time_extracted: str | None = None, **extra: t.Any
+) -> dict:
     msg: dict[str, t.Any] = {"type": "RECORD", "stream": stream, "record": record, **extra}
     if time_extracted:
         msg["time_extracted"] = time_extracted

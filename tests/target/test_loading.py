@@ -12,10 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+from target_testlib import config, engine, read, record_msg, rows_by, run, schema_msg, state_msg
 
 from target_databricks import audit
 from target_databricks.engines.base import SchemaChangeError
-from target_testlib import config, engine, read, record_msg, rows_by, run, schema_msg, state_msg
 
 MONEY = {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 15, "scale": 2}
 PROPS = {
@@ -34,7 +34,11 @@ def _rec(i: int, amount: str, t_ex: str = "2024-03-01T00:00:00Z", **extra: t.Any
 
 def test_decimals_exact_to_the_cent(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    amounts = [f"{(i * 7919) % 100000 / 100:.2f}" for i in range(1, 3001)] + ["0.01", "-0.01", "9999999999999.99"]
+    amounts = [f"{(i * 7919) % 100000 / 100:.2f}" for i in range(1, 3001)] + [
+        "0.01",
+        "-0.01",
+        "9999999999999.99",
+    ]
     messages = [schema_msg("lines", PROPS, ["id"])]
     messages += [_rec(i, a) for i, a in enumerate(amounts)]
     run(cfg, messages)
@@ -60,7 +64,14 @@ def test_ordered_upsert_older_never_overwrites(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     run(cfg, [schema_msg("lines", PROPS, ["id"]), _rec(1, "20.00", "2024-03-02T00:00:00Z"), _rec(2, "2.00")])
     # A late batch with older time_extracted: id 1 must keep 20.00; id 2 (newer) is updated.
-    run(cfg, [schema_msg("lines", PROPS, ["id"]), _rec(1, "10.00", "2024-03-01T00:00:00Z"), _rec(2, "3.00", "2024-03-05T00:00:00Z")])
+    run(
+        cfg,
+        [
+            schema_msg("lines", PROPS, ["id"]),
+            _rec(1, "10.00", "2024-03-01T00:00:00Z"),
+            _rec(2, "3.00", "2024-03-05T00:00:00Z"),
+        ],
+    )
     rows = rows_by(cfg, "lines")
     assert rows[1]["amount"] == Decimal("20.00")
     assert rows[2]["amount"] == Decimal("3.00")
@@ -69,7 +80,15 @@ def test_ordered_upsert_older_never_overwrites(tmp_path: Path) -> None:
 def test_equal_time_extracted_orders_by_position(tmp_path: Path) -> None:
     cfg = config(tmp_path, batch_size_rows=1)  # every record its own batch and commit
     same = "2024-03-01T00:00:00Z"
-    run(cfg, [schema_msg("lines", PROPS, ["id"]), _rec(1, "1.00", same), _rec(1, "2.00", same), _rec(1, "3.00", same)])
+    run(
+        cfg,
+        [
+            schema_msg("lines", PROPS, ["id"]),
+            _rec(1, "1.00", same),
+            _rec(1, "2.00", same),
+            _rec(1, "3.00", same),
+        ],
+    )
     assert rows_by(cfg, "lines")[1]["amount"] == Decimal("3.00")
     # Within one batch, the later position wins as well (dedupe keeps the newest).
     cfg2 = config(tmp_path / "b")
@@ -77,7 +96,10 @@ def test_equal_time_extracted_orders_by_position(tmp_path: Path) -> None:
     assert rows_by(cfg2, "lines")[1]["amount"] == Decimal("4.00")
     # ...and an older time_extracted later in the input loses inside a batch too.
     cfg3 = config(tmp_path / "c")
-    run(cfg3, [schema_msg("lines", PROPS, ["id"]), _rec(1, "7.00", "2024-03-09T00:00:00Z"), _rec(1, "6.00", same)])
+    run(
+        cfg3,
+        [schema_msg("lines", PROPS, ["id"]), _rec(1, "7.00", "2024-03-09T00:00:00Z"), _rec(1, "6.00", same)],
+    )
     assert rows_by(cfg3, "lines")[1]["amount"] == Decimal("7.00")
 
 
@@ -124,7 +146,9 @@ def test_same_input_twice_equal_counts_and_sums(tmp_path: Path) -> None:
     for _ in range(2):
         run(cfg, messages)
         assert read(cfg, "lines").num_rows == 200
-        assert sum(read(cfg, "lines").column("amount").to_pylist()) == sum(Decimal(f"{i}.25") for i in range(200))
+        assert sum(read(cfg, "lines").column("amount").to_pylist()) == sum(
+            Decimal(f"{i}.25") for i in range(200)
+        )
         events = read(cfg, "events")
         assert events.num_rows == 120  # append-only: the re-fed batches were recognised by load id
         assert sum(events.column("v").to_pylist()) == Decimal("12.00")
@@ -163,7 +187,9 @@ def test_activate_version(tmp_path: Path, hard: bool) -> None:
     cfg = config(tmp_path, hard_delete=hard)
 
     def version(v: int, ids: list[int]) -> list[dict[str, t.Any]]:
-        msgs: list[dict[str, t.Any]] = [{"type": "ACTIVATE_VERSION", "stream": "lines", "version": v}] if v == 1 else []
+        msgs: list[dict[str, t.Any]] = (
+            [{"type": "ACTIVATE_VERSION", "stream": "lines", "version": v}] if v == 1 else []
+        )
         msgs += [{**_rec(i, "1.00", f"2024-03-0{v}T00:00:00Z"), "version": v} for i in ids]
         return [*msgs, {"type": "ACTIVATE_VERSION", "stream": "lines", "version": v}]
 
@@ -218,9 +244,21 @@ def test_batch_parquet_with_decimal128_from_the_tap(tmp_path: Path) -> None:
 def test_batch_jsonl_gz_with_strings(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     lines = [
-        {"id": 1, "amount": "10.01", "booked_on": "2024-01-31", "changed_at": "2024-01-31T23:00:00Z", "text": "Müller"},
+        {
+            "id": 1,
+            "amount": "10.01",
+            "booked_on": "2024-01-31",
+            "changed_at": "2024-01-31T23:00:00Z",
+            "text": "Müller",
+        },
         {"id": 2, "amount": "0.99", "booked_on": "2024-02-01", "changed_at": None, "text": None},
-        {"id": 1, "amount": "10.02", "booked_on": "2024-01-31", "changed_at": "2024-02-01T00:00:00Z", "text": "later"},
+        {
+            "id": 1,
+            "amount": "10.02",
+            "booked_on": "2024-01-31",
+            "changed_at": "2024-02-01T00:00:00Z",
+            "text": "later",
+        },
     ]
     f = tmp_path / "b.json.gz"
     f.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in lines).encode()))

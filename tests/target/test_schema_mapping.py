@@ -19,7 +19,12 @@ from target_databricks import schema as sch
             "DECIMAL(15,2)",
             pa.decimal128(15, 2),
         ),
-        ({"type": "string", "format": "x-singer.decimal"}, "decimal", "DECIMAL(38,10)", pa.decimal128(38, 10)),
+        (
+            {"type": "string", "format": "x-singer.decimal"},
+            "decimal",
+            "DECIMAL(38,10)",
+            pa.decimal128(38, 10),
+        ),
         ({"type": "string", "format": "singer.decimal"}, "decimal", "DECIMAL(38,10)", pa.decimal128(38, 10)),
         ({"type": "number", "multipleOf": 0.01}, "decimal", "DECIMAL(38,2)", pa.decimal128(38, 2)),
         ({"type": "number"}, "double", "DOUBLE", pa.float64()),
@@ -40,7 +45,12 @@ from target_databricks import schema as sch
         ),
         ({"type": ["integer", "number", "null"]}, "double", "DOUBLE", pa.float64()),
         ({"type": ["string", "integer"]}, "json", "STRING", pa.string()),
-        ({"anyOf": [{"type": "string", "format": "date-time"}, {"type": ["string", "null"]}]}, "json", "STRING", pa.string()),
+        (
+            {"anyOf": [{"type": "string", "format": "date-time"}, {"type": ["string", "null"]}]},
+            "json",
+            "STRING",
+            pa.string(),
+        ),
     ],
 )
 def test_type_mapping(prop: dict, kind: str, sql: str, arrow: pa.DataType) -> None:
@@ -107,12 +117,16 @@ def test_stream_plan_columns_keys_and_metadata() -> None:
         "Betrag": {"type": "string", "format": "x-singer.decimal", "precision": 15, "scale": 2},
         "_sdc_deleted_at": {"type": ["null", "string"], "format": "date-time"},
     }
-    plan = sch.plan_stream("Booking Lines", {"properties": props}, ["BelegId"], catalog="Main", schema="DATEV")
+    plan = sch.plan_stream(
+        "Booking Lines", {"properties": props}, ["BelegId"], catalog="Main", schema="DATEV"
+    )
     assert plan.spec.ref.full_name == "main.datev.booking_lines"
     assert plan.spec.key_properties == ("beleg_id",)
     names = [c.name for c in plan.spec.columns]
     assert names[:2] == ["beleg_id", "betrag"]
-    assert names[2:] == [c.name for c, _ in sch.METADATA_COLUMNS]  # tap's _sdc_deleted_at is the metadata column
+    assert names[2:] == [
+        c.name for c, _ in sch.METADATA_COLUMNS
+    ]  # tap's _sdc_deleted_at is the metadata column
     assert plan.spec.column("_ml_position").sql_type == "BIGINT"  # type: ignore[union-attr]
     assert plan.spec.column("_ml_load_id").sql_type == "STRING"  # type: ignore[union-attr]
 

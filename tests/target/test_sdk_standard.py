@@ -10,9 +10,9 @@ import pytest
 from singer_sdk.testing import get_target_test_class, target_tests
 from singer_sdk.testing.runners import TargetTestRunner
 from singer_sdk.testing.suites import SingerTestSuite
+from target_testlib import read
 
 from target_databricks.target import TargetDatabricks
-from target_testlib import read
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -194,7 +194,9 @@ class TestTargetDatabricksStandard(_Base):  # type: ignore[misc,valid-type]
 
 
 def test_suite_has_all_sixteen_standard_tests() -> None:
-    standard = {cls.name for cls in target_tests.__dict__.values() if isinstance(cls, type) and hasattr(cls, "name")}
+    standard = {
+        cls.name for cls in target_tests.__dict__.values() if isinstance(cls, type) and hasattr(cls, "name")
+    }
     ours = {cls.name for cls in SUITE.tests}
     from singer_sdk.testing.suites import target_tests as default_suite
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction, write_deltalake
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
@@ -102,6 +102,14 @@ class LocalEngine(Engine):
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(key, threading.Lock())
+
+    @staticmethod
+    def _scan(table: DeltaTable) -> pa.Table:
+        """All rows, read by delta-rs' own engine. (to_pyarrow_table/-dataset go through a Python
+        filesystem bridge that intermittently aborts the interpreter at exit in deltalake 1.6.)"""
+        schema = pa.schema(table.schema().to_arrow())
+        reader = QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all()
+        return pa.table(reader).cast(schema)  # string_view → string, as written
 
     def _open(self, ref: TableRef) -> DeltaTable | None:
         try:
@@ -241,13 +249,13 @@ class LocalEngine(Engine):
         table = self._open(self.ledger_ref)
         if table is None:
             return []
-        return audit.entries_from_arrow(table.to_pyarrow_table())
+        return audit.entries_from_arrow(self._scan(table))
 
     def read_table(self, ref: TableRef) -> pa.Table:
         table = self._open(ref)
         if table is None:
             raise EngineError(f"table {ref.full_name} does not exist under {self.root}")
-        return table.to_pyarrow_table()
+        return self._scan(table)
 
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
         lines: list[str] = []
