@@ -5,9 +5,9 @@ Naming rule (one function for both engines, `conform_name`):
   because Unity Catalog compares names case-insensitively and stores them lower-case.
 - German umlauts are transliterated (``ä`` → ``ae``, ``ß`` → ``ss``), other accents dropped.
 - Every run of characters outside ``[a-z0-9_]`` becomes one ``_`` (dropped at either end). That
-  removes what Unity Catalog forbids (``.``, ``/``, space, control characters) and what Delta forbids without column mapping
-  (`` ,;{}()\\n\\t=``), so no table needs the irreversible column-mapping protocol upgrade, and a
-  conformed name can never be a path step like ``..``.
+  removes what Unity Catalog forbids (``.``, ``/``, space, control characters) and what Delta
+  forbids without column mapping (`` ,;{}()\\n\\t=``), so no table needs the irreversible
+  column-mapping protocol upgrade, and a conformed name can never be a path step like ``..``.
 - Two source names that conform to one name are an error naming both (never a silent merge).
 
 Type rule (`column_for`): see `_scalar_type`; ``sql_type`` strings are Databricks SQL and the workspace
