@@ -111,7 +111,8 @@ class LoopbackListener:
     def __init__(self, redirect_uri: str) -> None:
         parts = urlsplit(redirect_uri)
         self._parts = parts
-        self._server = _CallbackServer(parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/")
+        port = parts.port if parts.port is not None else 80  # port 0: any free port
+        self._server = _CallbackServer(parts.hostname or "127.0.0.1", port, parts.path or "/")
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="datev-login", daemon=True
         )

@@ -1,0 +1,200 @@
+"""Token refresh ahead of expiry, 401 handling, rotation under the store lock, expiry → login again."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+import typing as t
+
+import pytest
+import requests
+
+from tap_datev import settings
+from tap_datev.auth import TokenManager, fetch_metadata
+from tap_datev.client import DatevClient
+from tap_datev.errors import DatevAPIError, LoginRequiredError
+from tap_datev.tokens import TokenStore
+
+
+def _stored(config: t.Mapping[str, t.Any]) -> t.Any:
+    pair = TokenStore.from_config(config).load()
+    assert pair is not None
+    return pair
+
+
+def _clients(client: DatevClient) -> list[dict[str, t.Any]]:
+    return client.request("GET", "clients", "/clients", params={"top": 2}).json()
+
+
+def test_refreshes_ahead_of_expiry(logged_in_config: dict[str, t.Any], emulator_control: t.Any) -> None:
+    before = _stored(logged_in_config)
+    client = DatevClient(logged_in_config)
+    assert len(_clients(client)) == 2
+    assert client.tokens.refresh_count == 0
+
+    # 850 s later (emulator and tap alike): the access token still works at DATEV for 50 s, but
+    # that is inside the 60 s skew, so the tap refreshes before using it, without any 401.
+    emulator_control.advance(850)
+    client.tokens.clock = lambda: time.time() + 850
+    statuses: list[int] = []
+    client.session.hooks["response"].append(lambda r, *a, **k: statuses.append(r.status_code))
+    assert len(_clients(client)) == 2
+    assert client.tokens.refresh_count == 1
+    assert 401 not in statuses
+    after = _stored(logged_in_config)
+    assert after.refresh_token != before.refresh_token  # rotated and persisted
+    assert after.access_token != before.access_token
+
+
+def test_401_refreshes_once_and_retries(logged_in_config: dict[str, t.Any], emulator_control: t.Any) -> None:
+    client = DatevClient(logged_in_config)
+    _clients(client)
+    emulator_control.advance(1000)  # DATEV considers the token expired; the tap's clock does not
+    statuses: list[int] = []
+    client.session.hooks["response"].append(lambda r, *a, **k: statuses.append(r.status_code))
+    assert len(_clients(client)) == 2
+    assert statuses == [401, 200]
+    assert client.tokens.refresh_count == 1
+
+
+def test_401_after_refresh_is_not_retried_again(logged_in_config: dict[str, t.Any]) -> None:
+    client = DatevClient(logged_in_config)
+    client.auth.client_id = "someone-else"  # every call is refused: header does not match the token
+    statuses: list[int] = []
+    client.session.hooks["response"].append(lambda r, *a, **k: statuses.append(r.status_code))
+    with pytest.raises(DatevAPIError) as error:
+        _clients(client)
+    assert error.value.status == 401
+    assert statuses == [401, 401]
+    assert client.tokens.refresh_count == 1
+
+
+def test_reusing_a_refresh_token_kills_the_session(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any
+) -> None:
+    """What the lock prevents: someone redeems the stored refresh token behind the tap's back."""
+    stored = _stored(logged_in_config)
+    metadata = fetch_metadata(logged_in_config, requests.Session(), timeout=10)
+    rogue = requests.post(
+        metadata.token_endpoint,
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": stored.refresh_token,
+            "client_id": "ml-connector-demo",
+        },
+        timeout=10,
+    )
+    assert rogue.status_code == 200
+    rogue_access = rogue.json()["access_token"]
+
+    client = DatevClient(logged_in_config)
+    client.tokens.clock = lambda: time.time() + 2000  # needs a refresh: redeems the same token again
+    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+        _clients(client)
+    # DATEV's rule: the whole session is gone, the rogue's fresh tokens too.
+    answer = requests.get(
+        settings.api_base_url(logged_in_config, "clients") + "/clients",
+        headers={"Authorization": f"Bearer {rogue_access}", "X-DATEV-Client-Id": "ml-connector-demo"},
+        timeout=10,
+    )
+    assert answer.status_code == 401
+
+
+def test_concurrent_refreshes_redeem_the_token_once(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any
+) -> None:
+    """Two token managers (as in two processes) refresh at once: one redeems, the other adopts."""
+    emulator_control.advance(1000)
+    barrier = threading.Barrier(2)
+    clients = [DatevClient(logged_in_config) for _ in range(2)]
+    errors: list[BaseException] = []
+    results: list[int] = []
+
+    def run(client: DatevClient) -> None:
+        client.tokens.clock = lambda: time.time() + 1000
+        barrier.wait()
+        try:
+            results.append(len(_clients(client)))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert results == [2, 2]
+    assert sorted(c.tokens.refresh_count for c in clients) == [0, 1]
+    # The session is still alive: a later refresh works.
+    later = DatevClient(logged_in_config)
+    later.tokens.clock = lambda: time.time() + 3000
+    emulator_control.advance(2000)
+    assert len(_clients(later)) == 2
+
+
+_REFRESH_IN_CHILD = """
+import json, sys, time
+from tap_datev.client import DatevClient
+config = json.loads(sys.argv[1])
+client = DatevClient(config)
+client.tokens.clock = lambda: time.time() + 1000
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+rows = client.request("GET", "clients", "/clients", params={"top": 2}).json()
+print(len(rows), client.tokens.refresh_count)
+"""
+
+
+def test_two_processes_refresh_without_reuse(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any
+) -> None:
+    import json
+
+    emulator_control.advance(1000)
+    start_at = str(time.time() + 1.0)
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", _REFRESH_IN_CHILD, json.dumps(logged_in_config), start_at],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(timeout=60) for child in children]
+    for child, (out, err) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, err[-2000:]
+    lines = sorted(out.split()[1] for out, _ in outputs)
+    assert [out.split()[0] for out, _ in outputs] == ["2", "2"]
+    assert lines == ["0", "1"]  # exactly one process redeemed the refresh token
+
+
+def test_expired_refresh_token_asks_for_login(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Known expiry: the tap refuses before calling DATEV.
+    client = DatevClient(logged_in_config)
+    client.tokens.clock = lambda: time.time() + 3 * 365 * 24 * 3600
+    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+        _clients(client)
+
+    # DATEV says so (the tap's clock does not know yet): invalid_grant → same advice.
+    emulator_control.advance(3 * 365 * 24 * 3600)
+    other = DatevClient(logged_in_config)
+    other.tokens.clock = lambda: time.time() + 1000
+    with (
+        caplog.at_level(logging.INFO, logger="tap-datev.auth"),
+        pytest.raises(LoginRequiredError, match="run tap-datev login again"),
+    ):
+        _clients(other)
+    assert "refresh token valid until" in caplog.text  # logged each run, as a date
+
+
+def test_no_login_stored_says_login(tap_config: dict[str, t.Any]) -> None:
+    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+        TokenManager(tap_config).access_token()
