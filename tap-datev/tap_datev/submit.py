@@ -150,7 +150,7 @@ def _send(
 # Clients ---------------------------------------------------------------------------------------
 
 
-def known_client_ids(client: DatevClient) -> Iterator[dict[str, t.Any]]:
+def known_clients(client: DatevClient) -> Iterator[dict[str, t.Any]]:
     """Every client of `GET /clients` (clients API), paged with skip/top."""
     skip = 0
     while True:
@@ -164,7 +164,7 @@ def known_client_ids(client: DatevClient) -> Iterator[dict[str, t.Any]]:
 
 
 def client_for_header(client: DatevClient, consultant_number: int, client_number: int) -> str:
-    for entry in known_client_ids(client):
+    for entry in known_clients(client):
         if int(entry.get("consultant_number", -1)) == int(consultant_number) and int(
             entry.get("client_number", -1)
         ) == int(client_number):
@@ -308,6 +308,8 @@ def submit_extf(
         # Unclear: the job may exist. Look before sending again, so there is never a second job.
         ledger.update(batch_id, status=UNCLEAR, error=outcome.unclear)
         logger.warning("%s: %s; looking the upload up in DATEV's job list", file_name, outcome.unclear)
+        if outcome.retry_after:  # a 503 says when DATEV wants to hear from us again
+            client.sleep(outcome.retry_after)
         try:
             job = find_extf_job(client, ledger.require(batch_id))
         except (DatevAPIError, requests.RequestException) as exc:

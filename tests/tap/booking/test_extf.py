@@ -254,3 +254,17 @@ def test_empty_ledger_sync_touches_nothing(booking_config: dict[str, t.Any], req
     assert [m for m in run.messages if m["type"] == "RECORD"] == []
     assert request_log.calls == []
     assert not (Path(booking_config["state_dir"]) / "ledger.sqlite").exists()
+
+
+def test_503_before_the_work_is_looked_up_then_resent(
+    datev: DatevClient, ledger: Ledger, datev_emulator: t.Any, request_log: RequestLog
+) -> None:
+    datev_emulator.control.arm_fault(
+        kind="status", status=503, retry_after=3, method="POST", path_prefix=EXTF_PATH
+    )
+    row = submit_extf(datev, ledger, "EXTF_maintenance.csv", buchungsstapel())
+    assert datev.waits == [3.0]  # type: ignore[attr-defined]
+    assert request_log.count("GET", "/extf-files/jobs") == 1  # looked up: not there
+    assert request_log.count("POST", "/extf-files/import") == 2  # so sent again
+    assert row.status == PENDING
+    assert [j["id"] for j in _jobs(datev)] == [row.job_id]
