@@ -167,11 +167,11 @@ def test_two_processes_refresh_without_reuse(
         for _ in range(2)
     ]
     outputs = [child.communicate(timeout=60) for child in children]
-    for child, (out, err) in zip(children, outputs, strict=True):
+    for child, (_, err) in zip(children, outputs, strict=True):
         assert child.returncode == 0, err[-2000:]
-    lines = sorted(out.split()[1] for out, _ in outputs)
-    assert [out.split()[0] for out, _ in outputs] == ["2", "2"]
-    assert lines == ["0", "1"]  # exactly one process redeemed the refresh token
+    rows, refreshes = zip(*(out.split() for out, _ in outputs), strict=True)
+    assert rows == ("2", "2")
+    assert sorted(refreshes) == ["0", "1"]  # exactly one process redeemed the refresh token
 
 
 def test_expired_refresh_token_asks_for_login(
