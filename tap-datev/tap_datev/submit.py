@@ -163,16 +163,50 @@ def known_clients(client: DatevClient) -> Iterator[dict[str, t.Any]]:
         skip += 100
 
 
-def client_for_header(client: DatevClient, consultant_number: int, client_number: int) -> str:
+EXTF_SERVICE_SCOPE = "datev:accounting:extf-files-import"
+DOCUMENTS_SERVICE_SCOPE = "accounting:documents"
+DXSO_SERVICE_SCOPE = "accounting:dxso-jobs"
+
+
+def _services(entry: Mapping[str, t.Any]) -> tuple[set[str], list[str]]:
+    services = [s for s in entry.get("services") or [] if isinstance(s, dict)]
+    scopes = {str(scope) for s in services for scope in s.get("scopes") or []}
+    return scopes, [str(s.get("name")) for s in services]
+
+
+def require_client(
+    client: DatevClient,
+    service_scope: str,
+    *,
+    client_id: str | None = None,
+    numbers: tuple[int, int] | None = None,
+) -> str:
+    """The client's id, after checking (DATEV's rule, via GET /clients) that the login sees the
+    client and that the client has the data service `service_scope` belongs to."""
     for entry in known_clients(client):
-        if int(entry.get("consultant_number", -1)) == int(consultant_number) and int(
-            entry.get("client_number", -1)
-        ) == int(client_number):
-            return str(entry.get("id") or f"{consultant_number}-{client_number}")
+        found = (
+            str(entry.get("id")) == client_id
+            if client_id is not None
+            else numbers == (int(entry.get("consultant_number", -1)), int(entry.get("client_number", -1)))
+        )
+        if not found:
+            continue
+        found_id = str(entry.get("id"))
+        scopes, names = _services(entry)
+        if service_scope not in scopes:
+            raise SubmitRefused(
+                f"Client {found_id} does not have the DATEV data service this needs (scope "
+                f"{service_scope}); its services are: {', '.join(names) or '(none)'}"
+            )
+        return found_id
+    if numbers is not None:
+        raise SubmitRefused(
+            f"The file's header names consultant number {numbers[0]} and client number "
+            f"{numbers[1]}, but no such client is among the DATEV clients this login can see "
+            "(GET /clients)"
+        )
     raise SubmitRefused(
-        f"The file's header names consultant number {consultant_number} and client number "
-        f"{client_number}, but no such client is among the DATEV clients this login can see "
-        "(GET /clients)"
+        f"Client {client_id} is not among the DATEV clients this login can see (GET /clients)"
     )
 
 
@@ -257,7 +291,9 @@ def submit_extf(
     except extf.ExtfError as exc:
         raise SubmitRefused(str(exc)) from exc
     header = checked.header
-    client_id = client_for_header(client, header.consultant_number, header.client_number)
+    client_id = require_client(
+        client, EXTF_SERVICE_SCOPE, numbers=(header.consultant_number, header.client_number)
+    )
     digest = sha256_hex(data)
     if not force:
         live = ledger.live_with_sha256("extf", digest)
@@ -350,6 +386,7 @@ def submit_document(
         checked = check_document(file_name, len(data), document_type=document_type, note=note)
     except DocumentRuleError as exc:
         raise SubmitRefused(f"{unicodedata.normalize('NFC', file_name)}: {exc}") from exc
+    require_client(client, DOCUMENTS_SERVICE_SCOPE, client_id=client_id)
     if checked.document_type is not None:
         types = document_types(client, client_id)
         if checked.document_type not in types:
@@ -451,6 +488,7 @@ def submit_dxso(
         roles.append(role)
     if "ledger" not in roles:
         raise SubmitRefused("The package has no ledger XML (root element LedgerImport)")
+    require_client(client, DXSO_SERVICE_SCOPE, client_id=client_id)
     digest = package_digest(files)
     if not force and (live := ledger.live_with_sha256("dxso", digest)):
         shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)

@@ -131,3 +131,18 @@ def test_document_refusals(  # noqa: PLR0917 (fixtures)
         submit_document(datev, ledger, CLIENT_ID, name, b"x" * size, **kwargs)
     assert ledger.all() == []
     assert request_log.count("PUT", "/documents/") == 0
+
+
+def test_client_without_the_service_is_refused(
+    datev: DatevClient, ledger: Ledger, request_log: RequestLog
+) -> None:
+    # The demo client 29098-55005 has no Rechnungsdatenservice 1.0 (DXSO).
+    with pytest.raises(SubmitRefused, match="accounting:dxso-jobs") as exc:
+        submit_dxso(
+            datev, ledger, "29098-55005", import_type="cashLedgerImport", month="2026-03", files=PACKAGE
+        )
+    assert "Belegbilderservice" in str(exc.value)
+    with pytest.raises(SubmitRefused, match="29098-77777"):
+        submit_document(datev, ledger, "29098-77777", "Beleg.pdf", PDF)
+    assert ledger.all() == []
+    assert {method for method, _ in request_log.calls} == {"GET"}
