@@ -125,8 +125,7 @@ class BookingBatchesStream(_LedgerStream):
     scopes = (EXTF_SCOPE, *DXSO_SCOPES)
     schema = load_schema("booking_batches")
 
-    _client: DatevClient | None = None
-    polls: int = 0  # DATEV requests made by polling in this run (for logs and tests)
+    polls: int = 0  # DATEV requests made by polling in this run (logged)
 
     def _datev(self) -> DatevClient:
         # Only created when a job is open: a run with nothing pending touches no token.
@@ -147,16 +146,12 @@ class BookingBatchesStream(_LedgerStream):
             for row in rows:
                 yield batch_record(row)
 
-    def get_child_context(self, record: dict[str, t.Any], context: Context | None) -> dict[str, t.Any] | None:
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> Iterable[Context | None]:
         # Lines only for batches that reached DATEV as a job; the rest have no job_result to carry.
-        if not record.get("job_id"):
-            return None
-        return {"client_id": record["client_id"], "batch_id": record["batch_id"]}
-
-    def _sync_children(self, child_context: Context | None) -> None:
-        if child_context is None:  # quietly: the SDK would warn for every batch without a job
-            return
-        super()._sync_children(child_context)
+        if record.get("job_id"):
+            yield {"client_id": record["client_id"], "batch_id": record["batch_id"]}
 
 
 def _validation_code(details: t.Any) -> str | None:
