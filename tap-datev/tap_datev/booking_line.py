@@ -19,7 +19,6 @@ from tap_datev.extf_columns import BUCHUNGSSTAPEL_V13, Column
 
 CENT = Decimal("0.01")
 EUR = "EUR"
-_ZERO = Decimal(0)
 
 _UNSIGNED = re.compile(r"\d{1,13}(?:,\d+)?")  # 13 digits: fits DECIMAL(15, 2)
 _TTMM = re.compile(r"\d{3,4}")
@@ -106,7 +105,9 @@ def column_converter(col: Column) -> Callable[[str], Any] | None:
         return parse_int
     if col.kind == "date":
         return parse_date8
-    if col.kind in ("amount", "decimal"):
+    if col.kind == "amount":
+        return amount_text
+    if col.kind == "decimal":
         scale = col.scale
 
         def convert(raw: str) -> str:
@@ -185,6 +186,26 @@ class DateResolver:
 
 # --- the record ------------------------------------------------------------------------------------
 
+#: Every field of a booking_lines record.
+RECORD_FIELDS: tuple[str, ...] = COLUMN_FIELDS + DERIVED_FIELDS
+
+# An unsigned amount already in canonical form apart from the comma: the hot path needs no Decimal.
+_CANONICAL = re.compile(r"(?:0|[1-9]\d{0,12}),\d\d")
+
+
+def amount_text(raw: str) -> str:
+    """Unsigned EXTF amount -> '1234.50' (exactly two decimals); ValueError when not an amount."""
+    if _CANONICAL.fullmatch(raw):
+        return raw.replace(",", ".")
+    return money(parse_unsigned(raw))
+
+
+def negate(text: str) -> str:
+    """Negation of a canonical money string (no '-0.00')."""
+    if text[0] == "-":
+        return text[1:]
+    return text if text == "0.00" else "-" + text
+
 
 @dataclass
 class RecordContext:
@@ -199,30 +220,30 @@ class RecordContext:
     labels: Mapping[str, str] | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def base(self) -> dict[str, Any]:
-        return {
-            "client_id": self.client_id,
-            "batch_id": self.batch_id,
-            "job_id": self.job_id,
-            "job_result": self.job_result,
-            "kind": self.kind,
-        }
+    def template(self) -> dict[str, Any]:
+        """A record with every field null except the per-file constants; copied per line."""
+        rec: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)
+        rec.update(
+            client_id=self.client_id,
+            batch_id=self.batch_id,
+            job_id=self.job_id,
+            job_result=self.job_result,
+            kind=self.kind,
+            is_general_reversal=False,
+        )
+        return rec
 
 
-def eur_amount(
-    amount: Decimal,
-    currency: str | None,
-    rate: Decimal | None,
-    base_amount: Decimal | None,
-    base_currency: str | None,
-) -> Decimal | None:
-    """EUR value of an unsigned amount: Basis-Umsatz, else Umsatz / Kurs, else Umsatz when in EUR."""
-    if base_amount is not None and base_currency in (None, EUR):
-        return base_amount
+def eur_text(
+    amount: str, currency: str | None, rate: Decimal | None, base: str | None, base_currency: str | None
+) -> str | None:
+    """EUR value of an unsigned amount: Basis-Umsatz, else Umsatz when in EUR, else Umsatz / Kurs."""
+    if base is not None and base_currency in (None, EUR):
+        return base
     if currency == EUR:
         return amount
     if rate:
-        return (amount / rate).quantize(CENT, ROUND_HALF_UP)
+        return money(Decimal(amount) / rate)
     return None
 
 
@@ -231,51 +252,47 @@ def fill_derived(
     ctx: RecordContext,
     *,
     line_number: int,
-    amount: Decimal | None,
+    amount: str | None,
     debit_credit: str | None,
     currency: str | None,
     rate: Decimal | None,
-    base_amount: Decimal | None,
+    base: str | None,
     base_currency: str | None,
     booking_date: str | None,
-    where: str,
+    filename: str,
 ) -> None:
-    """Adds the derived fields to `rec` (which already holds the column fields)."""
-    rec.update(ctx.base())
+    """Adds the derived fields to `rec` (a copy of ctx.template() holding the column fields).
+
+    `amount` and `base` are canonical unsigned money strings (amount_text / money).
+    """
     rec["line_number"] = line_number
     rec["booking_date"] = booking_date
     currency = currency or ctx.default_currency
     rec["currency"] = currency
     rec["debit_credit"] = debit_credit
-    signed: Decimal | None = None
-    signed_eur: Decimal | None = None
+    rec["amount"] = amount
     if amount is not None:
-        rec["amount"] = money(amount)
-        eur = eur_amount(amount, currency, rate, base_amount, base_currency)
+        eur = eur_text(amount, currency, rate, base, base_currency)
         if eur is None:
             ctx.warnings.append(
-                f"{where}: no EUR amount for {money(amount)} {currency or '(no currency)'}"
+                f"{filename} line {line_number}: no EUR amount for {amount} {currency or '(no currency)'}"
                 " (neither Basis-Umsatz nor Kurs given)"
             )
         if debit_credit == "S":
-            signed, signed_eur = amount, eur
+            rec["account_amount"], rec["contra_account_amount"] = amount, negate(amount)
+            if eur is not None:
+                rec["account_amount_eur"], rec["contra_account_amount_eur"] = eur, negate(eur)
         elif debit_credit == "H":
-            signed = -amount
-            signed_eur = None if eur is None else -eur
-    else:
-        rec["amount"] = None
-    rec["account_amount"] = None if signed is None else money(signed)
-    rec["contra_account_amount"] = None if signed is None else money(-signed)
-    rec["account_amount_eur"] = None if signed_eur is None else money(signed_eur)
-    rec["contra_account_amount_eur"] = None if signed_eur is None else money(-signed_eur)
+            rec["account_amount"], rec["contra_account_amount"] = negate(amount), amount
+            if eur is not None:
+                rec["account_amount_eur"], rec["contra_account_amount_eur"] = negate(eur), eur
     # Generalumkehr: DATEV's file already carries the flipped S/H, so only flag it (no second negation).
-    rec["is_general_reversal"] = rec.get("generalumkehr") == "1"
+    if rec["generalumkehr"] == "1":
+        rec["is_general_reversal"] = True
     labels = ctx.labels
     if labels:
-        konto, gegenkonto = rec.get("konto"), rec.get("gegenkonto")
-        rec["account_label"] = None if konto is None else labels.get(str(konto))
-        rec["contra_account_label"] = None if gegenkonto is None else labels.get(str(gegenkonto))
-    else:
-        rec["account_label"] = rec["contra_account_label"] = None
-    rec.setdefault("partner_name", None)
-    rec.setdefault("extra", None)
+        konto, gegenkonto = rec["konto"], rec["gegenkonto"]
+        if konto is not None:
+            rec["account_label"] = labels.get(str(konto))
+        if gegenkonto is not None:
+            rec["contra_account_label"] = labels.get(str(gegenkonto))

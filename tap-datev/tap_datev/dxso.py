@@ -20,7 +20,6 @@ from typing import Any
 from xml.parsers import expat
 
 from tap_datev.booking_line import (
-    COLUMN_FIELDS,
     RecordContext,
     fill_derived,
     money,
@@ -176,10 +175,11 @@ def booking_lines(
     if warnings is not None:
         ctx.warnings = warnings
     warn = ctx.warnings.append
+    template = ctx.template()
     for line in lines:
         where = f"{line.filename} line {line.line_number}"
         v = line.values
-        rec: dict[str, Any] = dict.fromkeys(COLUMN_FIELDS)
+        rec = template.copy()
 
         def number(element: str, where: str = where, v: dict[str, str] = v) -> Decimal | None:
             raw = v.get(element)
@@ -211,11 +211,11 @@ def booking_lines(
         signed = number("amount")
         if signed is None:
             warn(f"{where}, field 'amount': missing or not a number")
-        amount = None if signed is None else abs(signed)
+        amount = None if signed is None else money(abs(signed))
         debit_credit = None if signed is None else _debit_credit(line.ledger, signed)
         rate = number("exchangeRate")
         currency = v.get("currencyCode") or line.consolidate.get("consolidatedCurrencyCode") or None
-        rec["umsatz"] = None if amount is None else money(amount)
+        rec["umsatz"] = amount
         rec["soll_haben_kennzeichen"] = debit_credit
         rec["wkz_umsatz"] = currency
         rec["kurs"] = None if rate is None else scaled(rate, 6)
@@ -231,10 +231,10 @@ def booking_lines(
             debit_credit=debit_credit,
             currency=currency,
             rate=rate,
-            base_amount=None,
+            base=None,
             base_currency=None,
             booking_date=booking_date,
-            where=where,
+            filename=line.filename,
         )
         yield rec
 

@@ -18,16 +18,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
+from itertools import compress
+from operator import itemgetter
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from tap_datev.booking_line import (
-    COLUMN_FIELDS,
     DateResolver,
     RecordContext,
+    amount_text,
     column_converter,
     fill_derived,
-    money,
     parse_int,
     parse_unsigned,
     scaled,
@@ -137,12 +139,21 @@ class ExtfHeader:
 class ExtfFile:
     header: ExtfHeader
     column_names: tuple[str, ...]
-    rows: list[tuple[str | None, ...]]  # raw text per column; None for an empty field
+    raw_rows: list[list[str]] = field(repr=False)  # as the csv module returns them ("" when empty)
     line_numbers: list[int]  # physical line where each row starts (1 = header line)
     encoding: str
     had_bom: bool
     warnings: list[str] = field(default_factory=list)
     filename: str = "<bytes>"
+
+    @cached_property
+    def rows(self) -> list[tuple[str | None, ...]]:
+        """Raw text per column; None for an empty field.
+
+        (Python 3.11's csv module cannot tell `""` from an empty unquoted field, so both are None.)
+        Built on first use: booking_lines works on raw_rows directly, which keeps the hot path lean.
+        """
+        return [tuple([v or None for v in row]) for row in self.raw_rows]
 
     @property
     def columns(self) -> tuple[Column, ...]:
@@ -360,7 +371,7 @@ class _Reader:
                     )
 
 
-def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], list[tuple[str | None, ...]], list[int]]:
+def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], list[list[str]], list[int]]:
     # newline="" keeps \r\n so the csv module sees line breaks inside quoted text as text.
     records = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"', strict=reader.strict)
     try:
@@ -370,22 +381,21 @@ def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], list[tuple[
         names = next(records, None)
         if names is None:
             reader.fail(2, None, "the column-name line (line 2) is missing")
-        rows: list[tuple[str | None, ...]] = []
+        rows: list[list[str]] = []
         line_numbers: list[int] = []
         append_row, append_line = rows.append, line_numbers.append
         previous_end = records.line_num
         blank_at: int | None = None
         for rec in records:
-            end = records.line_num
-            if not rec:
-                blank_at = blank_at or previous_end + 1
-            else:
+            if rec:
                 if blank_at is not None:
                     reader.problem(blank_at, None, "empty line between booking lines; remove it")
                     blank_at = None
-                append_row(tuple([v or None for v in rec]))
+                append_row(rec)
                 append_line(previous_end + 1)
-            previous_end = end
+            elif blank_at is None:
+                blank_at = previous_end + 1
+            previous_end = records.line_num
     except csv.Error as exc:
         reader.fail(records.line_num, None, f"not valid CSV: {exc}")
     return header, names, rows, line_numbers
@@ -420,7 +430,7 @@ def _read(data: bytes, filename: str, strict: bool) -> ExtfFile:
     return ExtfFile(
         header=header,
         column_names=tuple(names),
-        rows=rows,
+        raw_rows=rows,
         line_numbers=line_numbers,
         encoding=encoding,
         had_bom=had_bom,
@@ -584,6 +594,8 @@ def booking_lines(
     """Records of schemas/booking_lines.json for a Buchungsstapel (category 21, any format version).
 
     Values that cannot be converted become null with a warning appended to `f.warnings`.
+    This is the tap's hot path: per line, only the non-empty typed values are touched in Python;
+    filtering and copying run in C (itemgetter, compress, dict.update).
     """
     h = f.header
     if h.category != BUCHUNGSSTAPEL:
@@ -591,49 +603,56 @@ def booking_lines(
             f.filename, 1, "Formatkategorie", f"category {h.category} is not a Buchungsstapel (21)"
         )
     columns = f.columns
+    n = len(columns)
     fields = [c.field for c in columns]
-    # Older versions are a prefix of v13 by position: the columns they lack are null.
-    absent = dict.fromkeys(COLUMN_FIELDS[len(fields) :])
-    # The first columns feed the derived fields and are converted below, once.
+    # Umsatz, Kurs, Basis-Umsatz and Belegdatum feed the derived fields and are converted below, once.
     special = {"umsatz", "kurs", "basis_umsatz", "belegdatum"}
     typed = [
-        (c.field, conv, c.name) for c in columns if c.field not in special and (conv := column_converter(c))
+        (i, c, conv)
+        for i, c in enumerate(columns)
+        if c.field not in special and (conv := column_converter(c))
     ]
+    typed_meta = [(c.field, conv, c.name) for _, c, conv in typed]
+    typed_values = itemgetter(*[i for i, _, _ in typed])
     ctx = RecordContext(client_id, batch_id, job_id, job_result, kind, h.currency, labels, f.warnings)
-    resolver = DateResolver(h.date_from, h.date_to, h.fiscal_year_start)
+    template = ctx.template()
+    resolve = DateResolver(h.date_from, h.date_to, h.fiscal_year_start).resolve
     warn = f.warnings.append
-    n = len(fields)
-    for row, line in zip(f.rows, f.line_numbers, strict=True):
-        where = f"{f.filename} line {line}"
+    name = f.filename
+    for row, line in zip(f.raw_rows, f.line_numbers, strict=True):
         if len(row) != n:
-            warn(f"{where}: {len(row)} fields instead of {n}; missing ones are null, extra ones ignored")
-            row = (row + (None,) * n)[:n]  # noqa: PLW2901
-        rec: dict[str, Any] = dict(zip(fields, row, strict=True))
-        if absent:
-            rec.update(absent)
-        for name, conv, german in typed:
-            raw = rec[name]
-            if raw is not None:
-                try:
-                    rec[name] = conv(raw)
-                except ValueError as exc:
-                    rec[name] = None
-                    warn(f"{where}, field '{german}': {exc}")
-        amount = _amount(row[0], where, "Umsatz", warn)
-        rate = _amount(row[3], where, "Kurs", warn)
-        base = _amount(row[4], where, "Basis-Umsatz", warn)
-        rec["umsatz"] = None if amount is None else money(amount)
+            warn(
+                f"{name} line {line}: {len(row)} fields instead of {n}; missing ones are null, extra ignored"
+            )
+            row = (row + [""] * n)[:n]  # noqa: PLW2901
+        rec = template.copy()
+        rec.update(compress(zip(fields, row, strict=True), row))  # the non-empty raw values only
+        values = typed_values(row)
+        present = compress(values, values)
+        for (field_name, conv, german), raw in zip(compress(typed_meta, values), present, strict=True):
+            try:
+                rec[field_name] = conv(raw)
+            except ValueError as exc:
+                rec[field_name] = None
+                warn(f"{name} line {line}, field '{german}': {exc}")
+        amount = _amount(row[0], name, line, "Umsatz (ohne Soll/Haben-Kz)", warn)
+        base = _amount(row[4], name, line, "Basis-Umsatz", warn)
+        rate: Decimal | None = None
+        if row[3]:
+            try:
+                rate = parse_unsigned(row[3])
+            except ValueError as exc:
+                warn(f"{name} line {line}, field 'Kurs': {exc}")
+        rec["umsatz"], rec["basis_umsatz"] = amount, base
         rec["kurs"] = None if rate is None else scaled(rate, 6)
-        rec["basis_umsatz"] = None if base is None else money(base)
         booking_date = None
-        ttmm = row[9]
-        if ttmm is not None:
-            booking_date, problem, _ = resolver.resolve(ttmm)
+        if row[9]:
+            booking_date, problem, _ = resolve(row[9])
             if problem is not None:
-                warn(f"{where}, field 'Belegdatum': {problem}")
-        debit_credit = row[1]
+                warn(f"{name} line {line}, field 'Belegdatum': {problem}")
+        debit_credit: str | None = row[1]
         if debit_credit not in ("S", "H"):
-            warn(f"{where}, field 'Soll/Haben-Kennzeichen': {debit_credit!r} is neither S nor H")
+            warn(f"{name} line {line}, field 'Soll/Haben-Kennzeichen': {debit_credit!r} is neither S nor H")
             debit_credit = None
         fill_derived(
             rec,
@@ -641,23 +660,23 @@ def booking_lines(
             line_number=line,
             amount=amount,
             debit_credit=debit_credit,
-            currency=row[2],
+            currency=row[2] or None,
             rate=rate,
-            base_amount=base,
-            base_currency=row[5],
+            base=base,
+            base_currency=row[5] or None,
             booking_date=booking_date,
-            where=where,
+            filename=name,
         )
         yield rec
 
 
-def _amount(raw: str | None, where: str, name: str, warn: Callable[[str], None]) -> Decimal | None:
-    if raw is None:
+def _amount(raw: str, filename: str, line: int, field: str, warn: Callable[[str], None]) -> str | None:
+    if not raw:
         return None
     try:
-        return parse_unsigned(raw)
+        return amount_text(raw)
     except ValueError as exc:
-        warn(f"{where}, field '{name}': {exc}")
+        warn(f"{filename} line {line}, field '{field}': {exc}")
         return None
 
 

@@ -170,7 +170,7 @@ def test_bad_values_become_null_with_warnings_in_lenient_read() -> None:
     )
     assert rec["account_amount"] is None
     joined = "\n".join(f.warnings)
-    for field in ("'Umsatz'", "'Soll/Haben-Kennzeichen'", "'Konto'", "'Leistungsdatum'"):
+    for field in ("'Umsatz (ohne Soll/Haben-Kz)'", "'Soll/Haben-Kennzeichen'", "'Konto'", "'Leistungsdatum'"):
         assert f"line 3, field {field}" in joined
 
 
