@@ -100,6 +100,18 @@ def run_tap(
     streams: t.Iterable[str] = BOOKING_STREAM_NAMES,
 ) -> TapRun:
     """Sync the tap in-process with only `streams` selected; returns the Singer messages."""
+    run, error = run_tap_until_error(config, state, streams)
+    if error is not None:
+        raise error
+    return run
+
+
+def run_tap_until_error(
+    config: dict[str, t.Any],
+    state: dict[str, t.Any] | None = None,
+    streams: t.Iterable[str] = BOOKING_STREAM_NAMES,
+) -> tuple[TapRun, Exception | None]:
+    """Like run_tap, but returns the messages written before a failure together with the error."""
     from tap_datev.tap import TapDatev
 
     wanted = set(streams)
@@ -110,6 +122,10 @@ def run_tap(
                 meta["metadata"]["selected"] = entry["tap_stream_id"] in wanted
     tap = TapDatev(config=config, catalog=catalog, state=state or {}, validate_config=False)
     out = io.StringIO()
+    error: Exception | None = None
     with contextlib.redirect_stdout(out):
-        tap.sync_all()
-    return TapRun([json.loads(line) for line in out.getvalue().splitlines() if line.strip()])
+        try:
+            tap.sync_all()
+        except Exception as exc:
+            error = exc
+    return TapRun([json.loads(line) for line in out.getvalue().splitlines() if line.strip()]), error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import typing as t
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from tap_datev import submit as submit_module
 from tap_datev.ledger import PENDING, SUCCEEDED, Ledger
 from tap_datev.submit import SubmitRefused, submit, submit_extf
 
-from .conftest import run_tap
+from .conftest import run_tap, run_tap_until_error
 from .factory import CLIENT_ID, Booking, buchungsstapel
 
 if t.TYPE_CHECKING:
@@ -268,3 +269,26 @@ def test_503_before_the_work_is_looked_up_then_resent(
     assert request_log.count("POST", "/extf-files/import") == 2  # so sent again
     assert row.status == PENDING
     assert [j["id"] for j in _jobs(datev)] == [row.job_id]
+
+
+def test_unreadable_kept_file_ends_the_stream_without_partial_lines(
+    booking_config: dict[str, t.Any], datev: DatevClient, ledger: Ledger
+) -> None:
+    good = submit_extf(datev, ledger, "EXTF_good.csv", buchungsstapel())
+    bad = submit_extf(datev, ledger, "EXTF_bad.csv", buchungsstapel(label="Zweiter Stapel"))
+    # The kept copy of the second file is damaged on disk after submitting.
+    (Path(booking_config["state_dir"]) / "files" / bad.sha256).write_bytes(b'"EXTF";700;21\r\n')
+    ledger.close()
+    run, error = run_tap_until_error(booking_config, streams=["booking_batches", "booking_lines"])
+    assert error is not None
+    assert "EXTF_bad.csv line 2" in str(error)
+    lines = run.records("booking_lines")
+    assert {r["batch_id"] for r in lines} == {good.batch_id}  # nothing of the damaged batch
+    assert len(lines) == 3
+    # No state was written that would skip the damaged batch on the next run.
+    bookmarks = [
+        json.dumps(m["value"].get("bookmarks", {}).get("booking_batches", {}))
+        for m in run.messages
+        if m["type"] == "STATE"
+    ]
+    assert not any(bad.updated_at in text for text in bookmarks)
