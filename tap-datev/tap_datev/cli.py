@@ -91,5 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         commands.main(args=args, prog_name="tap-datev")
-    else:
+        return
+    try:
         TapDatev.cli.main(args=args, prog_name="tap-datev")
+    except (DatevAuthError, DatevConfigError) as exc:
+        # e.g. "... run tap-datev login again": a traceback would only hide the advice.
+        TapDatev.logger.error("%s", exc)
+        sys.exit(1)

@@ -157,3 +157,27 @@ def test_tap_constructs_without_store(tmp_path: Path) -> None:
     tap = TapDatev(config={"client_id": "x", "state_dir": str(tmp_path / "nothing")})
     assert {"clients", "document_types"} <= set(tap.streams)
     assert tap._datev_client is None
+
+
+def test_sync_without_login_ends_with_the_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ml_credentials import generate_key
+
+    monkeypatch.setenv("ML_CONNECTOR_CREDENTIALS_KEY", generate_key())
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "client_id": "ml-connector-demo",
+                "environment": "local",
+                "base_url": "http://127.0.0.1:9",
+                "state_dir": str(tmp_path / "state"),
+            }
+        )
+    )
+    done = subprocess.run(
+        [*TAP, "--config", str(config)], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "run tap-datev login again" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert '"type":"RECORD"' not in done.stdout
