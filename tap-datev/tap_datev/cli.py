@@ -90,8 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console script entry point `tap-datev`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
-        commands.main(args=args, prog_name="tap-datev")
-        return
+        commands.main(args=args, prog_name="tap-datev")  # exits
     try:
         TapDatev.cli.main(args=args, prog_name="tap-datev")
     except (DatevAuthError, DatevConfigError) as exc:
