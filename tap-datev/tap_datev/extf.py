@@ -604,6 +604,10 @@ def booking_lines(
         )
     columns = f.columns
     n = len(columns)
+    if n < 14:  # up to Buchungstext: the derived fields need these columns
+        raise ExtfError(
+            f.filename, 2, None, f"{n} columns; a Buchungsstapel has at least 14 (up to Buchungstext)"
+        )
     fields = [c.field for c in columns]
     # Umsatz, Kurs, Basis-Umsatz and Belegdatum feed the derived fields and are converted below, once.
     special = {"umsatz", "kurs", "basis_umsatz", "belegdatum"}
@@ -621,9 +625,10 @@ def booking_lines(
     name = f.filename
     for row, line in zip(f.raw_rows, f.line_numbers, strict=True):
         if len(row) != n:
-            warn(
-                f"{name} line {line}: {len(row)} fields instead of {n}; missing ones are null, extra ignored"
-            )
+            if len(row) < n or any(row[n:]):  # empty trailing fields are harmless
+                warn(
+                    f"{name} line {line}: {len(row)} fields instead of {n}; missing ones null, extra ignored"
+                )
             row = (row + [""] * n)[:n]  # noqa: PLW2901
         rec = template.copy()
         rec.update(compress(zip(fields, row, strict=True), row))  # the non-empty raw values only
