@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from deltalake import DeltaTable
+from target_testlib import config, read, record_msg, run, run_cli, schema_msg
 
 from target_databricks import settings
 from target_databricks.target import TargetDatabricks
-from target_testlib import config, read, record_msg, run, run_cli, schema_msg
 
 PROPS = {"id": {"type": "integer"}, "v": {"type": "integer"}}
 

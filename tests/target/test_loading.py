@@ -278,3 +278,33 @@ def test_batch_jsonl_with_nested_values(tmp_path: Path) -> None:
     rows = rows_by(cfg, "n")
     assert json.loads(rows[1]["tags"]) == ["a", "b"] and json.loads(rows[1]["meta"]) == {"k": 1}
     assert rows[2]["meta"] is None
+
+
+def test_key_change_mid_stream_merges_on_the_new_key(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    props = {"id": {"type": "integer"}, "email": {"type": "string"}, "name": {"type": "string"}}
+    run(
+        cfg,
+        [
+            schema_msg("people", props, ["id"]),
+            record_msg("people", {"id": 1, "email": "a@x", "name": "A"}, "2024-01-01T00:00:00Z"),
+            schema_msg("people", props, ["email"]),
+            record_msg("people", {"id": 2, "email": "a@x", "name": "A2"}, "2024-01-02T00:00:00Z"),
+            record_msg("people", {"id": 3, "email": "b@x", "name": "B"}, "2024-01-02T00:00:00Z"),
+        ],
+    )
+    rows = rows_by(cfg, "people", "email")
+    assert {k: (r["id"], r["name"]) for k, r in rows.items()} == {"a@x": (2, "A2"), "b@x": (3, "B")}
+
+
+def test_ledger_lives_in_the_target_schema(tmp_path: Path) -> None:
+    cfg = config(tmp_path, schema="Finance")
+    run(cfg, [schema_msg("lines", PROPS, ["id"]), _rec(1, "1.00")])
+    assert (tmp_path / "lake" / "main" / "finance" / "_ml_connector_loads" / "_delta_log").is_dir()
+    entries = engine(cfg).ledger_read()
+    assert [e.status for e in entries] == ["staged", "committed"]
+    assert (
+        entries[1].table == "main.finance.lines"
+        and entries[1].rows == 1
+        and entries[1].duration_ms is not None
+    )
