@@ -7,15 +7,18 @@ import unicodedata
 import uuid
 
 import pytest
+from click.testing import CliRunner
 
 from tap_datev.documents_rules import MAX_DOCUMENT_BYTES
 from tap_datev.ledger import PENDING, SUCCEEDED, Ledger
-from tap_datev.submit import SubmitRefused, submit_document, submit_dxso
+from tap_datev.submit import SubmitRefused, submit, submit_document, submit_dxso
 
 from .conftest import run_tap
 from .factory import CLIENT_ID, DOCUMENT_XML, LEDGER_XML
 
 if t.TYPE_CHECKING:
+    from pathlib import Path
+
     from tap_datev.client import DatevClient
 
     from .conftest import RequestLog
@@ -146,3 +149,49 @@ def test_client_without_the_service_is_refused(
         submit_document(datev, ledger, "29098-77777", "Beleg.pdf", PDF)
     assert ledger.all() == []
     assert {method for method, _ in request_log.calls} == {"GET"}
+
+
+def test_cli_document_and_dxso(booking_config: dict[str, t.Any], config_file: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "package"
+    folder.mkdir()
+    for name, data in PACKAGE:
+        (folder / name).write_bytes(data)
+    (folder / "Beleg März.pdf").write_bytes(PDF)
+    runner = CliRunner()
+    dxso = runner.invoke(
+        submit,
+        [
+            "dxso",
+            "--config",
+            str(config_file),
+            "--client",
+            CLIENT_ID,
+            "--import-type",
+            "accountsPayableLedgerImport",
+            "--month",
+            "2026-03",
+            str(folder / "document.xml"),
+            str(folder / "Rechnung_4711.xml"),
+        ],
+    )
+    assert dxso.exit_code == 0, dxso.output
+    document = runner.invoke(
+        submit,
+        [
+            "document",
+            "--config",
+            str(config_file),
+            "--client",
+            CLIENT_ID,
+            "--type",
+            "Rechnungseingang",
+            str(folder / "Beleg März.pdf"),
+        ],
+    )
+    assert document.exit_code == 0, document.output
+    args = ["document", "--config", str(config_file), "--client", CLIENT_ID, "--note", "x" * 256]
+    refused = runner.invoke(submit, [*args, str(folder / "Beleg März.pdf")])
+    assert refused.exit_code == 1 and "at most 255" in refused.output
+    with Ledger.open(booking_config["state_dir"]) as ledger:
+        kinds = sorted((row.kind, row.status) for row in ledger.all())
+    assert kinds == [("document", SUCCEEDED), ("dxso", PENDING)]
