@@ -26,7 +26,9 @@ class RunningEmulator:
         self.app = app
         self.control: Control = app.control
         self.url = f"http://{server.host}:{server.port}"
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="databricks-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="databricks-emulator", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

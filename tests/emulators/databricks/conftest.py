@@ -11,7 +11,6 @@ from databricks.sdk import WorkspaceClient
 from databricks_emulator.server import RunningEmulator, start
 
 
-
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[RunningEmulator]:
     with start(tmp_path / "databricks") as running:
@@ -21,7 +20,10 @@ def emulator(tmp_path: Path) -> Iterator[RunningEmulator]:
 @pytest.fixture
 def sp_client(emulator: RunningEmulator) -> WorkspaceClient:
     return WorkspaceClient(
-        host=emulator.url, client_id="ml-connector-sp", client_secret="emulator-sp-secret", auth_type="oauth-m2m"
+        host=emulator.url,
+        client_id="ml-connector-sp",
+        client_secret="emulator-sp-secret",
+        auth_type="oauth-m2m",
     )
 
 

@@ -37,7 +37,9 @@ def test_pat_works(pat_client: WorkspaceClient) -> None:
 
 
 def test_wrong_secret_is_refused(emulator: RunningEmulator) -> None:
-    w = WorkspaceClient(host=emulator.url, client_id="ml-connector-sp", client_secret="nope", auth_type="oauth-m2m")
+    w = WorkspaceClient(
+        host=emulator.url, client_id="ml-connector-sp", client_secret="nope", auth_type="oauth-m2m"
+    )
     with pytest.raises(ValueError, match="invalid_client"):
         list(w.warehouses.list())
 
@@ -85,7 +87,9 @@ def test_sdk_fetches_a_new_token_before_the_old_one_expires(
     assert emulator.app.tokens.issued == issued + 1
 
 
-def test_revoked_token_surfaces_as_unauthenticated(emulator: RunningEmulator, sp_client: WorkspaceClient) -> None:
+def test_revoked_token_surfaces_as_unauthenticated(
+    emulator: RunningEmulator, sp_client: WorkspaceClient
+) -> None:
     list(sp_client.warehouses.list())
     emulator.control.expire_tokens()
     with pytest.raises(Unauthenticated):

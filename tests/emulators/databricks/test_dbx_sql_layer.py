@@ -52,7 +52,9 @@ def test_type_change_fails_like_delta(sp_client: WorkspaceClient) -> None:
     _setup_schema(sp_client)
     message = failed(sp_client, "ALTER TABLE finance.datev.bookings ALTER COLUMN amount TYPE DECIMAL(20,2)")
     assert message.startswith("[NOT_SUPPORTED_CHANGE_COLUMN]")
-    assert "[DELTA_UNSUPPORTED_DROP_COLUMN]" in failed(sp_client, "ALTER TABLE finance.datev.bookings DROP COLUMN note")
+    assert "[DELTA_UNSUPPORTED_DROP_COLUMN]" in failed(
+        sp_client, "ALTER TABLE finance.datev.bookings DROP COLUMN note"
+    )
 
 
 def test_invalid_column_characters_need_column_mapping(sp_client: WorkspaceClient) -> None:
@@ -78,7 +80,9 @@ def test_merge_from_read_files_over_uploaded_parquet(sp_client: WorkspaceClient)
             "seq": [1, 2, 1],
         }
     )
-    sp_client.files.upload("/Volumes/finance/datev/staging/load-1/batch.parquet", _parquet(batch), overwrite=True)
+    sp_client.files.upload(
+        "/Volumes/finance/datev/staging/load-1/batch.parquet", _parquet(batch), overwrite=True
+    )
     rows = ok(
         sp_client,
         "MERGE INTO finance.datev.bookings AS t USING ("
@@ -101,7 +105,8 @@ def test_merge_with_duplicate_source_rows_fails(sp_client: WorkspaceClient) -> N
     ok(sp_client, "INSERT INTO finance.datev.bookings VALUES (1, 10.00, 'old')")
     message = failed(
         sp_client,
-        "MERGE INTO finance.datev.bookings t USING (SELECT * FROM VALUES (1, 'a'), (1, 'b') AS v(id, note)) s "
+        "MERGE INTO finance.datev.bookings t "
+        "USING (SELECT * FROM VALUES (1, 'a'), (1, 'b') AS v(id, note)) s "
         "ON t.id = s.id WHEN MATCHED THEN UPDATE SET note = s.note",
     )
     assert message.startswith("[DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE]")
@@ -157,7 +162,9 @@ def test_unqualified_names_use_statement_catalog_and_schema(sp_client: Workspace
 
 def test_warehouse_settings_and_noops(sp_client: WorkspaceClient) -> None:
     _setup_schema(sp_client)
-    assert "[CONFIG_NOT_AVAILABLE]" in failed(sp_client, "SET spark.databricks.delta.schema.autoMerge.enabled = true")
+    assert "[CONFIG_NOT_AVAILABLE]" in failed(
+        sp_client, "SET spark.databricks.delta.schema.autoMerge.enabled = true"
+    )
     ok(sp_client, "OPTIMIZE finance.datev.bookings")
     ok(sp_client, "VACUUM finance.datev.bookings")
     assert "[EMULATOR_UNSUPPORTED_STATEMENT]" in failed(

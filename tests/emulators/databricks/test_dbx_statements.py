@@ -20,7 +20,11 @@ P = StatementParameterListItem
 
 
 def test_typed_parameters_and_string_results(sp_client: WorkspaceClient) -> None:
-    ok(sp_client, "CREATE TABLE t (id BIGINT, amount DECIMAL(18,2), booked DATE, at TIMESTAMP, note STRING) USING DELTA")
+    ok(
+        sp_client,
+        "CREATE TABLE t (id BIGINT, amount DECIMAL(18,2), booked DATE, at TIMESTAMP, note STRING) "
+        "USING DELTA",
+    )
     ok(
         sp_client,
         "INSERT INTO t VALUES (:id, :amount, :booked, :at, :note)",
@@ -56,7 +60,7 @@ def test_zero_wait_polls_pending_running_succeeded(sp_client: WorkspaceClient) -
     )
     assert first.status is not None and first.status.state == StatementState.PENDING
     assert first.statement_id is not None
-    states = [first.status.state]
+    states: list[StatementState] = [first.status.state]
     response = first
     while states[-1] not in (StatementState.SUCCEEDED, StatementState.FAILED):
         response = sp_client.statement_execution.get_statement(first.statement_id)
@@ -66,11 +70,17 @@ def test_zero_wait_polls_pending_running_succeeded(sp_client: WorkspaceClient) -
     assert response.result is not None and response.result.data_array == [["42"]]
 
 
-def test_sql_error_is_http_200_with_failed_state(emulator: RunningEmulator, sp_client: WorkspaceClient) -> None:
+def test_sql_error_is_http_200_with_failed_state(
+    emulator: RunningEmulator, sp_client: WorkspaceClient
+) -> None:
     token = sp_client.config.authenticate()["Authorization"]
     answer = requests.post(
         f"{emulator.url}/api/2.0/sql/statements",
-        json={"statement": "SELECT * FROM main.default.missing", "warehouse_id": WAREHOUSE, "wait_timeout": "5s"},
+        json={
+            "statement": "SELECT * FROM main.default.missing",
+            "warehouse_id": WAREHOUSE,
+            "wait_timeout": "5s",
+        },
         headers={"Authorization": token},
         timeout=5,
     )
@@ -119,7 +129,9 @@ def test_request_limits_are_rejected(sp_client: WorkspaceClient) -> None:
             statement="SELECT '" + "x" * (16 * 1024 * 1024) + "'", warehouse_id=WAREHOUSE
         )
     with pytest.raises(BadRequest, match="wait_timeout"):
-        sp_client.statement_execution.execute_statement(statement="SELECT 1", warehouse_id=WAREHOUSE, wait_timeout="3s")
+        sp_client.statement_execution.execute_statement(
+            statement="SELECT 1", warehouse_id=WAREHOUSE, wait_timeout="3s"
+        )
     with pytest.raises(NotFound):
         sp_client.statement_execution.execute_statement(statement="SELECT 1", warehouse_id="nope")
 

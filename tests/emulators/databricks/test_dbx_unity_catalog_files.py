@@ -1,0 +1,84 @@
+"""Unity Catalog REST reads back SQL-created objects; the Files API serves the volume folders."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import AlreadyExists, NotFound, ResourceConflict
+from databricks.sdk.service.catalog import VolumeType
+from dbx_emu_helpers import ok
+
+from databricks_emulator.server import RunningEmulator
+
+
+def test_metastore_switch(emulator: RunningEmulator, sp_client: WorkspaceClient) -> None:
+    assert sp_client.metastores.summary().metastore_id
+    emulator.control.set_metastore(False)
+    with pytest.raises(NotFound) as raised:
+        sp_client.metastores.current()
+    assert raised.value.error_code == "METASTORE_DOES_NOT_EXIST"
+    assert str(raised.value).startswith("No metastore assigned for the current workspace.")
+    with pytest.raises(NotFound):
+        sp_client.metastores.summary()
+
+
+def test_sql_created_objects_are_visible(sp_client: WorkspaceClient) -> None:
+    ok(sp_client, "CREATE CATALOG sales")
+    ok(sp_client, "CREATE SCHEMA sales.eu")
+    ok(sp_client, "CREATE TABLE sales.eu.Orders (id BIGINT, total DECIMAL(12,2), at TIMESTAMP) USING DELTA")
+    ok(sp_client, "CREATE VOLUME sales.eu.landing")
+    assert {c.name for c in sp_client.catalogs.list()} == {"main", "sales"}
+    assert [s.name for s in sp_client.schemas.list(catalog_name="sales")] == ["default", "eu"]
+    table = sp_client.tables.get("sales.eu.orders")
+    assert table.full_name == "sales.eu.orders"
+    assert table.data_source_format is not None and table.data_source_format.value == "DELTA"
+    assert [
+        (c.name, c.type_text, c.type_name.value if c.type_name else None) for c in table.columns or []
+    ] == [
+        ("id", "bigint", "LONG"),
+        ("total", "decimal(12,2)", "DECIMAL"),
+        ("at", "timestamp", "TIMESTAMP"),
+    ]
+    assert sp_client.tables.exists("sales.eu.orders").table_exists is True
+    assert sp_client.tables.exists("sales.eu.nope").table_exists is False
+    assert [v.name for v in sp_client.volumes.list(catalog_name="sales", schema_name="eu")] == ["landing"]
+    with pytest.raises(NotFound):
+        sp_client.tables.get("sales.eu.nope")
+
+
+def test_rest_created_objects_are_usable_in_sql(sp_client: WorkspaceClient) -> None:
+    sp_client.catalogs.create(name="rest")
+    sp_client.schemas.create(name="s", catalog_name="rest")
+    sp_client.volumes.create(catalog_name="rest", schema_name="s", name="v", volume_type=VolumeType.MANAGED)
+    with pytest.raises(ResourceConflict):
+        sp_client.catalogs.create(name="rest")
+    ok(sp_client, "CREATE TABLE rest.s.t (a STRING) USING DELTA")
+    sp_client.files.upload("/Volumes/rest/s/v/a.json", io.BytesIO(b'{"a": "x"}\n{"a": "y"}\n'))
+    ok(
+        sp_client,
+        "INSERT INTO rest.s.t SELECT a FROM read_files('/Volumes/rest/s/v/a.json', format => 'json')",
+    )
+    assert ok(sp_client, "SELECT a FROM rest.s.t ORDER BY a") == [["x"], ["y"]]
+
+
+def test_files_api(sp_client: WorkspaceClient) -> None:
+    ok(sp_client, "CREATE VOLUME main.default.files")
+    path = "/Volumes/main/default/files/dir/sub/data.bin"
+    sp_client.files.upload(path, io.BytesIO(b"\x00\x01payload"), overwrite=False)
+    with pytest.raises(AlreadyExists):
+        sp_client.files.upload(path, io.BytesIO(b"again"), overwrite=False)
+    sp_client.files.upload(path, io.BytesIO(b"replaced"), overwrite=True)
+    downloaded = sp_client.files.download(path).contents
+    assert downloaded is not None and downloaded.read() == b"replaced"
+    assert sp_client.files.get_metadata(path).content_length == 8
+    listing = list(sp_client.files.list_directory_contents("/Volumes/main/default/files/dir"))
+    assert [(e.name, e.is_directory) for e in listing] == [("sub", True)]
+    sp_client.files.create_directory("/Volumes/main/default/files/empty/a/b")
+    sp_client.files.get_directory_metadata("/Volumes/main/default/files/empty/a/b")
+    sp_client.files.delete(path)
+    with pytest.raises(NotFound):
+        sp_client.files.get_metadata(path)
+    with pytest.raises(NotFound):
+        sp_client.files.upload("/Volumes/main/default/nope/x.bin", io.BytesIO(b"x"))
