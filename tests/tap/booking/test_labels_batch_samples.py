@@ -132,10 +132,19 @@ def test_sample_buchungsstapel_with_add_bom_succeeds(  # noqa: PLR0917 (fixtures
     datev_emulator.control.advance(60)
     real = submit_module.utc_now
     monkeypatch.setattr(submit_module, "utc_now", lambda: real() + dt.timedelta(seconds=30))
-    run = run_tap(booking_config, streams=["booking_batches", "booking_lines"])
+    folder = sample.parent
+    config = {
+        **booking_config,
+        "gl_account_files": [str(folder / SAMPLES[0])],
+        "business_partner_files": [str(folder / SAMPLES[1])],
+    }
+    run = run_tap(config, streams=["booking_batches", "booking_lines"])
     (batch,) = run.records("booking_batches")
     assert batch["status"] == "succeeded" and batch["number_of_accounting_records"] == 54
     lines = run.records("booking_lines")
     assert len(lines) == 54 and {r["job_result"] for r in lines} == {"succeeded"}
-    first = min(lines, key=lambda r: r["line_number"])
-    assert first["amount"] == "100.18" and first["account_amount"] == "100.18"
+    by_line = {r["line_number"]: r for r in lines}
+    assert by_line[3]["amount"] == "100.18" and by_line[3]["account_amount"] == "100.18"
+    assert by_line[3]["contra_account_label"] == "Erlöse Dächer 19% USt"  # GL label file
+    assert by_line[8]["account_amount"] == "-11687.62"
+    assert by_line[8]["contra_account_label"] == "Susanne Testhuber"  # Debitoren/Kreditoren file
