@@ -23,7 +23,7 @@ Registered OAuth clients: ``ml-connector-demo`` (public, auth ``none``) and ``ml
 (``client_secret_basic``, secret ``emulator-secret-not-for-production``). Redirect URIs: any loopback
 ``http://127.0.0.1:<port>/...`` or ``http://localhost:<port>/...``, or ``https://connector.example.com/datev/callback``.
 
-Control API (emulator only, not DATEV's; JSON bodies; the same operations exist on ``RunningEmulator.control``)::
+Control API (emulator only, not DATEV's; JSON bodies; also in-process on ``RunningEmulator.control``)::
 
     GET  /_emulator/clock                      {"now": epoch}
     POST /_emulator/clock                      {"advance_seconds": N} or {"now": epoch}
@@ -35,8 +35,9 @@ Control API (emulator only, not DATEV's; JSON bodies; the same operations exist 
                                                "drop": the next N matching requests are processed, then the
                                                connection is closed without an answer
     DELETE /_emulator/faults                   disarm all
-    POST /_emulator/oauth-clients              {"client_id", "token_endpoint_auth_method": "none"|
-                                                "client_secret_basic", "client_secret", "redirect_uris": [...]}
+    POST /_emulator/oauth-clients              {"client_id", "token_endpoint_auth_method":
+                                                "none"|"client_secret_basic", "client_secret",
+                                                "redirect_uris": [...]}
     POST /_emulator/clients                    {"count": N, "consultant_number": 29100} adds N DATEV clients
     GET/POST /_emulator/consent                {"mode": "allow"|"deny"} (deny: authorize -> access_denied)
     GET/POST /_emulator/settings               {"extf_delay_seconds": 5, "dxso_delay_seconds": 5}
