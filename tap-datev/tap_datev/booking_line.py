@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -120,67 +120,61 @@ def column_converter(col: Column) -> Callable[[str], Any] | None:
 # --- Belegdatum (TTMM) -> full date --------------------------------------------------------------
 
 
-def _add_year(d: date) -> date:
+def fiscal_year_end(start: date) -> date:
+    """Last day of the fiscal year beginning at `start` (WJ-Beginn)."""
     try:
-        return d.replace(year=d.year + 1)
-    except ValueError:  # 29 Feb
-        return d.replace(year=d.year + 1, day=28)
+        return start.replace(year=start.year + 1) - timedelta(days=1)
+    except ValueError:  # a fiscal year starting on 29 Feb
+        return start.replace(year=start.year + 1, day=28)
 
 
 class DateResolver:
     """Resolves TTMM to the full date inside the batch period.
 
-    The header's `Datum vom`..`Datum bis` lie within one fiscal year starting at `WJ-Beginn`, which
-    need not start in January (vom 20250701 / bis 20260630: 0101 -> 2026-01-01, 1507 -> 2025-07-15).
+    The period is the header's `Datum vom`..`Datum bis` (which lie within one fiscal year starting at
+    `WJ-Beginn`); without them, the fiscal year itself. A fiscal year need not start in January:
+    vom 20250701 / bis 20260630 gives 0101 -> 2026-01-01 and 1507 -> 2025-07-15.
     Results are cached per TTMM value: a batch has at most 366 distinct ones.
     """
 
     def __init__(self, date_from: date | None, date_to: date | None, fiscal_year_start: date | None) -> None:
-        self.date_from = date_from
-        self.date_to = date_to
+        self._period: tuple[date, date] | None = None
         if date_from and date_to and date_from <= date_to:
-            self._window: tuple[date, date] | None = (date_from, date_to)
+            self._period = (date_from, date_to)
         elif fiscal_year_start:
-            self._window = (fiscal_year_start, _add_year(fiscal_year_start))
-        else:
-            self._window = None
-        self._cache: dict[str, tuple[str | None, str | None, bool]] = {}
+            self._period = (fiscal_year_start, fiscal_year_end(fiscal_year_start))
+        self._cache: dict[str, tuple[str | None, str | None]] = {}
 
-    def resolve(self, raw: str) -> tuple[str | None, str | None, bool]:
-        """(ISO date or None, problem or None, outside the Datum vom..bis period)."""
+    def resolve(self, raw: str) -> tuple[str | None, str | None]:
+        """(ISO date or None, problem or None). A possible date outside the period comes back with
+        the period's first year and a problem."""
         hit = self._cache.get(raw)
         if hit is None:
             hit = self._cache[raw] = self._resolve(raw)
         return hit
 
-    def _resolve(self, raw: str) -> tuple[str | None, str | None, bool]:
+    def _resolve(self, raw: str) -> tuple[str | None, str | None]:
         if not _TTMM.fullmatch(raw):
-            return None, f"{raw!r} is not a date TTMM (day and month, 4 digits)", False
+            return None, f"{raw!r} is not a date TTMM (day and month, 4 digits)"
         ttmm = raw.zfill(4)
         day, month = int(ttmm[:2]), int(ttmm[2:])
-        if self._window is None:
-            return None, "the header has neither Datum vom/bis nor WJ-Beginn to supply the year", False
-        start, end = self._window
-        possible = False
+        if self._period is None:
+            return None, "the header has neither Datum vom/bis nor WJ-Beginn to supply the year"
+        start, end = self._period
+        possible: list[date] = []
         for year in range(start.year, end.year + 1):
             try:
                 candidate = date(year, month, day)
             except ValueError:
                 continue
-            possible = True
             if start <= candidate <= end:
-                return candidate.isoformat(), None, False
+                return candidate.isoformat(), None
+            possible.append(candidate)
         if not possible:
-            return None, f"{ttmm} is an impossible date (day {day}, month {month})", False
-        # Possible but outside the period: take the year of the period start, flag it.
-        try:
-            fallback: str | None = date(start.year, month, day).isoformat()
-        except ValueError:
-            fallback = date(end.year, month, day).isoformat()
+            return None, f"{ttmm} is an impossible date (day {day}, month {month})"
         return (
-            fallback,
+            possible[0].isoformat(),
             f"{ttmm} lies outside the header period Datum vom {start:%d.%m.%Y} .. Datum bis {end:%d.%m.%Y}",
-            True,
         )
 
 

@@ -30,6 +30,7 @@ from tap_datev.booking_line import (
     amount_text,
     column_converter,
     fill_derived,
+    fiscal_year_end,
     parse_int,
     parse_unsigned,
     scaled,
@@ -360,9 +361,9 @@ class _Reader:
             self.problem(1, "Datum bis", f"{h.date_to:%Y%m%d} lies before Datum vom {h.date_from:%Y%m%d}")
         fy = h.fiscal_year_start
         if fy is not None:
-            fy_end = date(fy.year + 1, fy.month, 1) if fy.day == 1 else fy.replace(year=fy.year + 1)
+            fy_end = fiscal_year_end(fy)
             for name, d in (("Datum vom", h.date_from), ("Datum bis", h.date_to)):
-                if not fy <= d < fy_end:
+                if not fy <= d <= fy_end:
                     self.problem(
                         1,
                         name,
@@ -482,9 +483,12 @@ def check_for_submit(data: bytes, filename: str) -> ExtfFile:
                 f"{h.format_version} is not a format version DATEV accepts for {h.format_name} ({versions})"
             )
         raise ExtfError(filename, 1, "Formatversion", reason)
-    if len(f.rows) > MAX_SUBMIT_LINES:
+    if len(f.raw_rows) > MAX_SUBMIT_LINES:
         raise ExtfError(
-            filename, None, None, f"{len(f.rows)} data lines: DATEV accepts at most 99,999 per file; split it"
+            filename,
+            None,
+            None,
+            f"{len(f.raw_rows)} data lines: DATEV accepts at most 99,999 per file",
         )
     columns = f.columns
     if h.category == BUCHUNGSSTAPEL:
@@ -559,7 +563,7 @@ def _check_booking(
             raise ExtfError(name, line, columns[i].name, "account 0 does not exist")
     if row[9] is None:
         raise ExtfError(name, line, columns[9].name, "is empty; Belegdatum (TTMM) is required")
-    _, problem, _ = resolver.resolve(row[9])
+    _, problem = resolver.resolve(row[9])
     if problem is not None:
         raise ExtfError(name, line, columns[9].name, problem)
 
@@ -652,7 +656,7 @@ def booking_lines(
         rec["kurs"] = None if rate is None else scaled(rate, 6)
         booking_date = None
         if row[9]:
-            booking_date, problem, _ = resolve(row[9])
+            booking_date, problem = resolve(row[9])
             if problem is not None:
                 warn(f"{name} line {line}, field 'Belegdatum': {problem}")
         debit_credit: str | None = row[1]

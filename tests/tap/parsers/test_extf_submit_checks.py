@@ -214,3 +214,13 @@ def test_labels_row_checks() -> None:
     assert (err.line, err.field) == (3, "Konto")
     err = refusal(extf_bytes([["400", q("Kasse"), q("de-DE")]], header=LABELS_HEADER, width=4))
     assert (err.line, err.field) == (3, "Kontenbeschriftung lang")
+
+
+def test_whole_fiscal_year_from_july_passes() -> None:
+    header = {13: "20250701", 15: "20250701", 16: "20260630"}
+    rows = [booking(belegdatum="0107"), booking(belegdatum="3006"), booking(belegdatum="2902", konto="1000")]
+    err = refusal(extf_bytes(rows, header=header))  # 2026 has no 29 February
+    assert (err.line, err.field) == (5, "Belegdatum")
+    f = extf.check_for_submit(extf_bytes(rows[:2], header=header), NAME)
+    recs = list(extf.booking_lines(f, client_id="c", batch_id="b", job_id=None, job_result=None))
+    assert [r["booking_date"] for r in recs] == ["2025-07-01", "2026-06-30"]
