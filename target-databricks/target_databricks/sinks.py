@@ -122,7 +122,7 @@ class DatabricksSink(BatchSink):
             file_storage = storage or StorageTarget.from_url(head)
             received_at = dt.datetime.now(dt.UTC)
             with file_storage.open(tail, mode="rb") as file:
-                data = self._read_batch_file(encoding, file, tail)
+                data = self._read_batch_file(encoding, file)
             table = batches.file_to_table(
                 self.stream_name,
                 self.plan,
@@ -135,7 +135,7 @@ class DatabricksSink(BatchSink):
             self.record_counter_metric.increment(data.num_rows)
             self.load_table(table, received_at)
 
-    def _read_batch_file(self, encoding: BaseBatchFileEncoding, file: t.IO[bytes], name: str) -> pa.Table:
+    def _read_batch_file(self, encoding: BaseBatchFileEncoding, file: t.IO[bytes]) -> pa.Table:
         raw = file.read()
         if raw[:2] == b"\x1f\x8b":  # a gzip wrapper, whatever the name says
             raw = gzip.decompress(raw)
