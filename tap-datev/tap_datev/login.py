@@ -27,7 +27,7 @@ from joserfc.jwk import KeySet
 from tap_datev import settings
 from tap_datev.auth import OidcMetadata, fetch_metadata, oauth_session, post_token
 from tap_datev.errors import DatevAuthError
-from tap_datev.tokens import TokenPair, TokenStore
+from tap_datev.tokens import TokenPair, TokenStore, format_expiry
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -47,7 +47,7 @@ class LoginResult:
     subject: str | None
 
     def describe(self) -> str:
-        expiry = TokenPair("", "", 0, self.refresh_expires_at).refresh_expiry_text()
+        expiry = format_expiry(self.refresh_expires_at)
         return (
             f"Logged in to DATEV; tokens stored as {self.entry}. Granted scopes: "
             f"{' '.join(sorted(self.scopes))}. Refresh token valid until {expiry}."

@@ -81,9 +81,14 @@ class TokenPair:
         return self.refresh_expires_at is not None and now >= self.refresh_expires_at
 
     def refresh_expiry_text(self) -> str:
-        if self.refresh_expires_at is None:
-            return "unknown (DATEV did not say)"
-        return datetime.fromtimestamp(self.refresh_expires_at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return format_expiry(self.refresh_expires_at)
+
+
+def format_expiry(epoch: float | None) -> str:
+    """A refresh token's expiry for logs and messages (a date and time, never the token)."""
+    if epoch is None:
+        return "unknown (DATEV did not say)"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def open_store(config: t.Mapping[str, t.Any]) -> CredentialStore:

@@ -70,7 +70,8 @@ def test_login_stores_tokens_with_fresh_pkce_state_and_nonce(tap_config: dict[st
     pair = TokenStore.from_config(tap_config).load()
     assert pair is not None and pair.refresh_expires_at is not None
     assert pair.access_token and pair.refresh_token
-    assert "token" not in repr(pair).lower().replace("token_type", "").replace("tokenpair", "")
+    assert pair.access_token not in repr(pair) and pair.refresh_token not in repr(pair)
+    assert pair.access_token[:12] not in first.describe()
 
 
 def test_tampered_pkce_verifier_is_refused(tap_config: dict[str, t.Any]) -> None:

@@ -137,3 +137,16 @@ def test_no_secret_reaches_logs_or_output(
         assert where < 0, haystack[max(0, where - 300) : where + 50]
         # Not even a recognisable chunk of it.
         assert secret[:16] not in haystack
+
+
+def test_a_4xx_ends_the_stream_with_datev_details(logged_in_config: dict[str, t.Any]) -> None:
+    from tap_datev.errors import DatevAPIError
+
+    tap = TapDatev(config=logged_in_config)
+    stream = tap.streams["document_types"]
+    # Unknown services (clients not synced first), so the tap asks and DATEV refuses.
+    with pytest.raises(DatevAPIError) as error:
+        list(stream.get_records({"client_id": "29099-10001"}))
+    assert error.value.status == 403
+    assert "has not booked the data service Belegbilderservice" in str(error.value)
+    assert "/clients/29099-10001/document-types" in str(error.value)
