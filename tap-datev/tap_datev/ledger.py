@@ -30,10 +30,10 @@ from pathlib import Path
 
 KINDS = ("document", "extf", "dxso")
 
-# Lifecycle of a submission. "unclear": the request may or may not have reached DATEV.
+# Lifecycle: recorded → uploading → pending (a DATEV job is running) → succeeded / failed /
+# partially_succeeded / cancelled; "unclear": the request may or may not have reached DATEV.
 RECORDED = "recorded"
 UPLOADING = "uploading"
-ACCEPTED = "accepted"
 PENDING = "pending"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -41,10 +41,10 @@ PARTIALLY_SUCCEEDED = "partially_succeeded"
 CANCELLED = "cancelled"
 UNCLEAR = "unclear"
 FINAL_STATUSES = frozenset({SUCCEEDED, FAILED, PARTIALLY_SUCCEEDED, CANCELLED})
-OPEN_STATUSES = frozenset({ACCEPTED, PENDING, UNCLEAR})
+OPEN_STATUSES = frozenset({PENDING, UNCLEAR})
 # A file in one of these states may already be (or become) a job at DATEV: resubmitting it
 # without --force would risk booking it twice.
-LIVE_STATUSES = frozenset({RECORDED, UPLOADING, ACCEPTED, PENDING, UNCLEAR, SUCCEEDED, PARTIALLY_SUCCEEDED})
+LIVE_STATUSES = frozenset({RECORDED, UPLOADING, PENDING, UNCLEAR, SUCCEEDED, PARTIALLY_SUCCEEDED})
 
 # Fields whose change does not make a submission "changed" for incremental streams.
 _QUIET_FIELDS = frozenset({"last_polled_at", "next_poll_at"})

@@ -28,7 +28,6 @@ from tap_datev import settings
 from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
 from tap_datev.errors import DatevAPIError
 from tap_datev.ledger import (
-    ACCEPTED,
     CANCELLED,
     FAILED,
     PARTIALLY_SUCCEEDED,
@@ -609,7 +608,7 @@ def refresh_open_jobs(
         row = open_row
         polled = format_ts(utc_now())
         if row.kind == "extf":
-            if row.job_id and row.status in {PENDING, ACCEPTED}:
+            if row.job_id and row.status == PENDING:
                 if row.next_poll_at and parse_ts(row.next_poll_at) > now:
                     logger.info("EXTF job %s: DATEV asked to wait until %s", row.job_id, row.next_poll_at)
                     continue
@@ -634,7 +633,7 @@ def refresh_open_jobs(
                     continue
                 row = apply_extf_job(ledger, row, job)
             ledger.update(row.batch_id, last_polled_at=polled)
-        elif row.kind == "dxso" and row.job_id and row.status in {PENDING, ACCEPTED}:
+        elif row.kind == "dxso" and row.job_id and row.status == PENDING:
             client = get_client()
             base = f"/clients/{client_id}/dxso-jobs/{row.job_id}"
             status = int(client.request("GET", "dxso", base).json().get("status", 0))
