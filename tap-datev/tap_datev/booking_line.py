@@ -75,12 +75,12 @@ def parse_signed_dot(raw: str) -> Decimal:
 def money(value: Decimal) -> str:
     """Exactly two decimals, half-up; never '-0.00'."""
     q = value.quantize(CENT, ROUND_HALF_UP)
-    return "0.00" if q == 0 else str(q)
+    return "0.00" if q == 0 else f"{q:f}"  # "f": never exponent notation
 
 
 def scaled(value: Decimal, scale: int) -> str:
-    q = value.quantize(Decimal(1).scaleb(-scale), ROUND_HALF_UP)
-    return str(q)
+    """Exactly `scale` decimals, half-up."""
+    return f"{value.quantize(Decimal(1).scaleb(-scale), ROUND_HALF_UP):f}"
 
 
 def parse_int(raw: str) -> int:

@@ -168,9 +168,15 @@ def booking_lines(
     job_result: str | None,
     labels: Mapping[str, str] | None = None,
     warnings: list[str] | None = None,
+    line_base: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """Records of schemas/booking_lines.json (kind "dxso"); unconvertible values become null and a
-    message is appended to `warnings` when given."""
+    message is appended to `warnings` when given.
+
+    `line_number` is the ledger element's line in its file plus `line_base`: a DXSO job holding
+    several ledger files under one batch_id needs a different base per file (e.g. index * 1_000_000)
+    to keep the key (client_id, batch_id, line_number) unique.
+    """
     ctx = RecordContext(client_id, batch_id, job_id, job_result, "dxso", None, labels, [])
     if warnings is not None:
         ctx.warnings = warnings
@@ -222,11 +228,12 @@ def booking_lines(
         rec["partner_name"] = v.get("supplierName") or v.get("customerName") or None
         extra = {k: val for k, val in v.items() if k not in _MAPPED and val}
         extra["ledger"] = line.ledger
+        extra["file"] = line.filename
         rec["extra"] = json.dumps(extra, ensure_ascii=False, sort_keys=True)
         fill_derived(
             rec,
             ctx,
-            line_number=line.line_number,
+            line_number=line_base + line.line_number,
             amount=amount,
             debit_credit=debit_credit,
             currency=currency,

@@ -115,7 +115,11 @@ def test_payable_line(validate: t.Any) -> None:
         "Bürobedarf",
         None,
     )
-    assert json.loads(rec["extra"]) == {"ledger": "accountsPayableLedger", "supplierCity": "Nürnberg"}
+    assert json.loads(rec["extra"]) == {
+        "ledger": "accountsPayableLedger",
+        "file": "ledger_RE-2025-17.xml",
+        "supplierCity": "Nürnberg",
+    }
     assert rec["line_number"] == 7
     validate("booking_lines", [rec])
 
@@ -133,7 +137,11 @@ def test_credit_note_and_foreign_currency_receivable(validate: t.Any) -> None:
         "230.41",
     )
     assert (sale["partner_name"], sale["kost1_kostenstelle"]) == ("Acme Inc.", "KST100")
-    assert json.loads(sale["extra"]) == {"ledger": "accountsReceivableLedger", "information": "per e-mail"}
+    assert json.loads(sale["extra"]) == {
+        "ledger": "accountsReceivableLedger",
+        "file": "ledger_RE-2025-17.xml",
+        "information": "per e-mail",
+    }
     spend_4930 = sum(Decimal(r["account_amount_eur"]) for r in records if r["konto"] == 4930)
     assert spend_4930 == Decimal("95.20")
     assert validate("booking_lines", records) == 3
@@ -168,3 +176,15 @@ def test_bad_values_become_null_with_a_warning() -> None:
     assert (rec["amount"], rec["account_amount"], rec["booking_date"]) == (None, None, None)
     assert any("line 7, field 'amount'" in w for w in warnings)
     assert any("line 7, field 'date'" in w for w in warnings)
+
+
+def test_line_base_keeps_keys_unique_across_ledger_files() -> None:
+    first = dxso.read_ledger_xml(ledger_xml(PAYABLE), "a.xml")
+    second = dxso.read_ledger_xml(ledger_xml(PAYABLE), "b.xml")
+    common = {"client_id": "c", "batch_id": "b", "job_id": None, "job_result": None}
+    numbers = [
+        r["line_number"]
+        for i, lines in enumerate((first, second))
+        for r in dxso.booking_lines(lines, line_base=i * 1_000_000, **common)
+    ]
+    assert numbers == [7, 1_000_007]
