@@ -228,13 +228,15 @@ def file_to_table(
         sch.EXTRACTED_AT: pa.array([extracted] * rows, sch.TIMESTAMP_TYPE),
         sch.TABLE_VERSION: pa.array([table_version] * rows, pa.int64()),
         sch.POSITION: pa.array(range(first_position, first_position + rows), pa.int64()),
+        sch.DELETED_AT: pa.nulls(rows, sch.TIMESTAMP_TYPE),
     }
-    if sch.DELETED_AT in data.column_names:
-        column, kind = _META_BY_NAME[sch.DELETED_AT]
-        arr = data.column(sch.DELETED_AT).combine_chunks()
-        meta[sch.DELETED_AT] = _column_from_array(kind, column.arrow_type, arr)
-    else:
-        meta[sch.DELETED_AT] = pa.nulls(rows, sch.TIMESTAMP_TYPE)
+    # A file may carry per-row extraction times (BATCH messages have no time_extracted of their own)
+    # and deletion markers; those win over the message-level values.
+    for name in (sch.EXTRACTED_AT, sch.DELETED_AT):
+        if name in data.column_names:
+            column, kind = _META_BY_NAME[name]
+            field = sch.FieldPlan(name, column, kind)
+            meta[name] = _checked(stream, field, _column_from_array, data.column(name).combine_chunks())
     for name in RECORD_METADATA:
         arrays.append(meta[name])
         names.append(name)

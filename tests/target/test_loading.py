@@ -308,3 +308,27 @@ def test_ledger_lives_in_the_target_schema(tmp_path: Path) -> None:
         and entries[1].rows == 1
         and entries[1].duration_ms is not None
     )
+
+
+def test_batch_file_extraction_times_order_the_upsert(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    newer = pa.table(
+        {
+            "id": pa.array([1], pa.int64()),
+            "amount": pa.array([Decimal("2.00")], pa.decimal128(38, 9)),  # tap-datev's default decimal
+            "_sdc_extracted_at": pa.array(["2024-06-02T00:00:00Z"]),
+        }
+    )
+    older = newer.set_column(1, "amount", pa.array([Decimal("1.00")], pa.decimal128(38, 9))).set_column(
+        2, "_sdc_extracted_at", pa.array(["2024-06-01T00:00:00Z"])
+    )
+    f_new, f_old = tmp_path / "new.parquet", tmp_path / "old.parquet"
+    pq.write_table(newer, f_new)
+    pq.write_table(older, f_old)
+    run(cfg, [schema_msg("lines", PROPS, ["id"]), _batch_msg("lines", "parquet", "none", [f_new])])
+    run(
+        cfg, [schema_msg("lines", PROPS, ["id"]), _batch_msg("lines", "parquet", "none", [f_old])]
+    )  # late replay
+    row = rows_by(cfg, "lines")[1]
+    assert row["amount"] == Decimal("2.00")
+    assert row["_sdc_extracted_at"].isoformat() == "2024-06-02T00:00:00+00:00"
