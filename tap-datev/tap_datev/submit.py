@@ -261,11 +261,10 @@ def _job_id_from_location(location: str | None) -> str | None:
     return location.rstrip("/").rsplit("/", 1)[-1] or None
 
 
-def _retry_after_seconds(response: requests.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "0")))
-    except ValueError:
-        return 0.0
+def _retry_after_seconds(client: DatevClient, response: requests.Response) -> float:
+    from tap_datev.client import parse_retry_after
+
+    return parse_retry_after(response.headers.get("Retry-After"), client.clock()) or 0.0
 
 
 def submit_extf(
@@ -326,7 +325,7 @@ def submit_extf(
         if outcome.response is not None:
             response = outcome.response
             now = utc_now()
-            next_poll = now + dt.timedelta(seconds=_retry_after_seconds(response))
+            next_poll = now + dt.timedelta(seconds=_retry_after_seconds(client, response))
             return ledger.update(
                 batch_id,
                 status=PENDING,
