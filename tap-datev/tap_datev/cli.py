@@ -11,6 +11,7 @@ import sys
 import typing as t
 
 import click
+from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.plugin_base import _ConfigInput
 
 from tap_datev.errors import DatevAuthError, DatevConfigError
@@ -30,8 +31,9 @@ def load_config(config_args: tuple[str, ...]) -> dict[str, t.Any]:
     parsed = _ConfigInput.from_cli_args(*(config_args or ("ENV",)))
     try:
         tap = TapDatev(config=parsed.config, parse_env_config=parsed.parse_env, validate_config=True)
-    except Exception as exc:  # the SDK raises its own ConfigValidationError
-        raise click.ClickException(f"Invalid tap-datev config: {exc}") from None
+    except ConfigValidationError as exc:
+        problems = "; ".join(exc.errors) or str(exc)
+        raise click.ClickException(f"Invalid tap-datev config: {problems}") from None
     return dict(tap.config)
 
 

@@ -169,6 +169,13 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Timeout of one HTTP request.",
     ),
 ).to_dict()
+# `local` talks to an emulator, so its URL must be given.
+CONFIG_SCHEMA["allOf"] = [
+    {
+        "if": {"properties": {"environment": {"const": "local"}}, "required": ["environment"]},
+        "then": {"required": ["base_url"]},
+    }
+]
 
 
 def _get(config: t.Mapping[str, t.Any], key: str) -> t.Any:

@@ -142,6 +142,14 @@ def test_subcommand_config_is_validated(tmp_path: Path) -> None:
     assert "Invalid tap-datev config" in result.output
 
 
+def test_local_needs_base_url(tmp_path: Path) -> None:
+    config = tmp_path / "local.json"
+    config.write_text(json.dumps({"environment": "local", "client_id": "x"}))
+    result = CliRunner().invoke(commands, ["login", "--config", str(config)])
+    assert result.exit_code != 0
+    assert "'base_url' is a required property" in result.output
+
+
 def test_subcommand_reads_env_when_no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ml_credentials import generate_key
 
