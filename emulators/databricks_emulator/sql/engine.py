@@ -393,6 +393,7 @@ class SqlEngine:
         values = rewrite.bind_parameters(tree, params)
         rewrite.replace_read_files(tree, self._read_files_sql)
         rewrite.replace_information_schema(tree)
+        rewrite.replace_session_functions(tree, session, "ml-connector-sp")
         if isinstance(tree, exp.Merge):
             return self._merge(tree, values)
         if isinstance(tree, exp.Copy):

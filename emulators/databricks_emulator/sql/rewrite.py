@@ -77,6 +77,23 @@ def qualify_tables(tree: exp.Expr, session: Session) -> None:
         table.set("catalog", exp.Identifier(this=duck_catalog(catalog_name), quoted=True))
 
 
+def replace_session_functions(tree: exp.Expr, session: Session, user: str) -> None:
+    """current_catalog() and friends answer UC names, not DuckDB's internal aliases."""
+    values = {
+        exp.CurrentCatalog: session.catalog,
+        exp.CurrentSchema: session.schema,
+        exp.CurrentDatabase: session.schema,
+        exp.CurrentUser: user,
+    }
+    for kind, value in values.items():
+        for node in list(tree.find_all(kind)):
+            replacement = exp.Literal.string(value)
+            parent = node.parent
+            if isinstance(parent, exp.Select) or (parent is not None and parent.key == "select"):
+                replacement = exp.alias_(replacement, node.sql("databricks").lower())  # type: ignore[assignment]
+            node.replace(replacement)
+
+
 def bind_parameters(tree: exp.Expr, params: list[Parameter]) -> dict[str, Any]:
     """`:name` markers -> DuckDB `$name`, typed ones wrapped in CAST as Databricks binds them."""
     by_name = {p.name: p for p in params}

@@ -148,6 +148,9 @@ def test_unqualified_names_use_statement_catalog_and_schema(sp_client: Workspace
     _setup_schema(sp_client)
     ok(sp_client, "INSERT INTO bookings (id) VALUES (5)", catalog="finance", schema="datev")
     assert ok(sp_client, "SELECT id FROM datev.bookings", catalog="finance") == [["5"]]
+    assert ok(sp_client, "SELECT current_catalog(), current_schema()", catalog="finance", schema="datev") == [
+        ["finance", "datev"]
+    ]
     rows = ok(
         sp_client,
         "SELECT column_name, data_type, full_data_type FROM finance.information_schema.columns "
