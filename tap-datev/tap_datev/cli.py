@@ -88,9 +88,31 @@ def logout_command(config_args: tuple[str, ...]) -> None:
 commands.add_command(submit)
 
 
+def subcommand_first(args: list[str]) -> list[str]:
+    """Move leading `--config X` options behind a subcommand.
+
+    `meltano invoke tap-datev login` runs `tap-datev --config <generated file> login`.
+    """
+    index = 0
+    while index < len(args):
+        if args[index] == "--config" and index + 1 < len(args):
+            index += 2
+        elif args[index].startswith("--config="):
+            index += 1
+        else:
+            break
+    if not index or index >= len(args) or args[index] not in SUBCOMMANDS:
+        return args
+    head, rest = [args[index]], args[index + 1 :]
+    # A group (submit) takes --config on its commands: `submit extf --config X FILE`.
+    if isinstance(commands.commands.get(args[index]), click.Group) and rest and not rest[0].startswith("-"):
+        head.append(rest.pop(0))
+    return [*head, *args[:index], *rest]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console script entry point `tap-datev`."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = subcommand_first(list(sys.argv[1:] if argv is None else argv))
     if args and args[0] in SUBCOMMANDS:
         commands.main(args=args, prog_name="tap-datev")  # exits
     try:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from tap_datev import settings
-from tap_datev.cli import commands
+from tap_datev.cli import commands, subcommand_first
 from tap_datev.login import login_scopes
 from tap_datev.tap import TapDatev, stream_types
 
@@ -132,6 +132,20 @@ def test_login_help_and_subcommand_dispatch() -> None:
     runner = CliRunner()
     listed = runner.invoke(commands, ["--help"])
     assert {"login", "logout", "submit"} <= set(listed.output.split())
+
+
+def test_meltano_invoke_order_reaches_the_subcommand() -> None:
+    assert subcommand_first(["--config", "m.json", "login"]) == ["login", "--config", "m.json"]
+    assert subcommand_first(["--config=a", "--config", "b", "submit", "extf", "F"]) == [
+        "submit",
+        "extf",
+        "--config=a",
+        "--config",
+        "b",
+        "F",
+    ]
+    assert subcommand_first(["--config", "m.json", "--discover"]) == ["--config", "m.json", "--discover"]
+    assert subcommand_first(["login", "--help"]) == ["login", "--help"]
 
 
 def test_subcommand_config_is_validated(tmp_path: Path) -> None:
