@@ -213,3 +213,10 @@ def test_pasted_redirect_when_no_loopback(tap_config: dict[str, t.Any]) -> None:
     assert "offline_access" in result.scopes
     with pytest.raises(DatevAPIError):
         DatevClient(config).request("GET", "clients", "/clients/0-0")
+
+
+def test_denied_consent_is_reported(tap_config: dict[str, t.Any], datev_emulator: t.Any) -> None:
+    datev_emulator.control.set_consent("deny")
+    with pytest.raises(DatevAuthError, match="access_denied"):
+        login(tap_config, open_url=consent_in_browser)
+    assert TokenStore.from_config(tap_config).load() is None
