@@ -88,6 +88,20 @@ class TapRun:
     def batches(self, stream: str) -> list[dict[str, t.Any]]:
         return [m for m in self.messages if m["type"] == "BATCH" and m["stream"] == stream]
 
+    def assert_records_match_schemas(self) -> int:
+        """Every RECORD validates against its stream's SCHEMA message; returns how many were checked."""
+        import jsonschema
+
+        schemas: dict[str, t.Any] = {}
+        checked = 0
+        for message in self.messages:
+            if message["type"] == "SCHEMA":
+                schemas[message["stream"]] = jsonschema.Draft7Validator(message["schema"])
+            elif message["type"] == "RECORD":
+                schemas[message["stream"]].validate(message["record"])
+                checked += 1
+        return checked
+
     @property
     def state(self) -> dict[str, t.Any]:
         states = [m["value"] for m in self.messages if m["type"] == "STATE"]

@@ -60,6 +60,7 @@ def test_dxso_lifecycle_with_protocol(
     ]
     assert {r["account_label"] for r in lines} == {"Bürobedarf"}
     assert len({r["line_number"] for r in lines}) == 2
+    assert first.assert_records_match_schemas() == 3
 
     second = run_tap(booking_config, first.state, streams=["booking_batches", "booking_lines"])
     assert second.records("booking_batches") == [] and second.records("booking_lines") == []
@@ -98,6 +99,7 @@ def test_document_upload_nfc_and_409(
     assert doc["guid"] == row.batch_id and doc["file_name"] == "Beleg Müller.pdf"
     assert doc["document_type"] == "Bürobedarf" and doc["size"] == len(PDF)
     assert doc["upload_date"] == row.uploaded_at and doc["status"] == "succeeded"
+    assert run.assert_records_match_schemas() == 1
     assert doc["datev_upload_date"] == row.answer["files"][0]["upload_date"]
     assert run_tap(booking_config, run.state, streams=["documents"]).records("documents") == []
 

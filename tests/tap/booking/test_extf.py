@@ -89,6 +89,7 @@ def test_submit_then_sync_pending_succeeded_and_quiet(  # noqa: PLR0917 (fixture
     assert {r["job_id"] for r in lines} == {row.job_id}
     assert {r["batch_id"] for r in lines} == {row.batch_id}
     assert len(second.records("gl_accounts")) == 4  # full table: every run
+    assert second.assert_records_match_schemas() == 1 + 3 + 4
 
     # Run 3: nothing new: no batch, no lines, and the final job is not fetched again.
     third = run_tap(booking_config, second.state)

@@ -55,6 +55,7 @@ def test_labels_from_sample_files_and_settings(booking_config: dict[str, t.Any],
     assert {(p["account_number"], p["name"], p["partner_type"]) for p in partners} >= {
         (10000, "Möbel Testgruber", "debtor")
     }
+    assert run.assert_records_match_schemas() == 54 + 4
     again = run_tap(config, run.state, streams=["gl_accounts", "business_partners"])
     assert len(again.records("gl_accounts")) == 54  # full table: re-emitted every run
 
@@ -143,6 +144,7 @@ def test_sample_buchungsstapel_with_add_bom_succeeds(  # noqa: PLR0917 (fixtures
     assert batch["status"] == "succeeded" and batch["number_of_accounting_records"] == 54
     lines = run.records("booking_lines")
     assert len(lines) == 54 and {r["job_result"] for r in lines} == {"succeeded"}
+    assert run.assert_records_match_schemas() == 55
     by_line = {r["line_number"]: r for r in lines}
     assert by_line[3]["amount"] == "100.18" and by_line[3]["account_amount"] == "100.18"
     assert by_line[3]["contra_account_label"] == "Erlöse Dächer 19% USt"  # GL label file
