@@ -118,6 +118,7 @@ class EmulatorApp:
             expire_tokens=self.tokens.expire_all,
             set_warehouse_state=self.warehouses.set_state,
             executed=lambda: self.engine.executed,
+            reset_executed=self.engine.reset_executed,
         )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:

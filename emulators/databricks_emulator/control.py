@@ -125,9 +125,12 @@ class Control:
         return int(self._hooks["executed"]())
 
     def reset_counters(self) -> None:
+        """Zero the request counters, the request log and the executed-statement count."""
         with self._lock:
             self.counters.clear()
             self.requests.clear()
+        if "reset_executed" in self._hooks:
+            self._hooks["reset_executed"]()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

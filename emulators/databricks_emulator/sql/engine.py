@@ -151,6 +151,10 @@ class SqlEngine:
         if "main" not in self.catalog_names():
             self.create_catalog("main", if_not_exists=True)
 
+    def reset_executed(self) -> None:
+        with self.lock:
+            self.executed = 0
+
     def close(self) -> None:
         with self.lock:
             self._con.close()

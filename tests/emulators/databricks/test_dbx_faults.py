@@ -69,3 +69,16 @@ def test_http_control_route_drives_a_subprocess_emulator(emulator: RunningEmulat
     state = requests.get(f"{emulator.url}/_emulator/state", timeout=5).json()
     assert state["counters"]["uc.metastore_summary"] == 1
     assert requests.post(control, json={"op": "nope"}, timeout=5).status_code == 400
+
+
+def test_counters_count_requests_and_statements(emulator: RunningEmulator, sp_client: WorkspaceClient) -> None:
+    ok(sp_client, "SELECT 1")
+    emulator.control.reset_counters()
+    assert emulator.control.sql_statements_executed() == 0
+    ok(sp_client, "SELECT 1")
+    ok(sp_client, "SELECT 2")
+    assert emulator.control.count("statements.execute") == 2
+    assert emulator.control.sql_statements_executed() == 2
+    snapshot = emulator.control.snapshot()
+    assert snapshot["requests"] == 2
+    assert snapshot["counters"] == {"statements.execute": 2}
