@@ -234,10 +234,10 @@ class Ledger:
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
         self.state_dir = Path(state_dir).expanduser()
         self.files_dir = self.state_dir / "files"
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            self.state_dir / "ledger.sqlite", isolation_level=None, check_same_thread=False
-        )
+        self.files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        db_path = self.state_dir / "ledger.sqlite"
+        db_path.touch(mode=0o600, exist_ok=True)  # booking data: owner only (SQLite's WAL copies the mode)
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a row must survive a crash right after it

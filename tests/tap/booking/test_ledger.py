@@ -101,3 +101,10 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
         holder.join(10)
     with Ledger.open(tmp_path, lock_timeout=2), Ledger.open(tmp_path, lock_timeout=0):
         pass  # re-entrant within one process (booking_lines syncs inside booking_batches)
+
+
+def test_ledger_and_kept_files_are_private(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "state") as ledger:
+        digest = ledger.keep_file(b"Buchungen")
+    assert (tmp_path / "state" / "ledger.sqlite").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "state" / "files" / digest).stat().st_mode & 0o077 == 0
