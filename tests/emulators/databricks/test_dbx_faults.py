@@ -71,7 +71,9 @@ def test_http_control_route_drives_a_subprocess_emulator(emulator: RunningEmulat
     assert requests.post(control, json={"op": "nope"}, timeout=5).status_code == 400
 
 
-def test_counters_count_requests_and_statements(emulator: RunningEmulator, sp_client: WorkspaceClient) -> None:
+def test_counters_count_requests_and_statements(
+    emulator: RunningEmulator, sp_client: WorkspaceClient
+) -> None:
     ok(sp_client, "SELECT 1")
     emulator.control.reset_counters()
     assert emulator.control.sql_statements_executed() == 0
