@@ -86,6 +86,7 @@ HEADER_FIELDS: tuple[str, ...] = (
 _MUST_BE_EMPTY = (7, 23, 24, 25, 26, 29, 30)  # 1-based header positions DATEV requires empty
 # DATEV's rule is \d{1,10},\d{2}; its own sample also has whole numbers (64083), which it imports.
 _SUBMIT_AMOUNT = re.compile(r"\d{1,10}(?:,\d{1,2})?")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 class ExtfError(ValueError):
@@ -223,7 +224,8 @@ class _Reader:
         except UnicodeDecodeError:
             text, problems = _decode(data, "windows-1252")
             return text, "windows-1252", False, problems
-        line, index = _locate(text[: next(i for i, ch in enumerate(text) if not ch.isascii())])
+        first = _NON_ASCII.search(text)
+        line, index = _locate(text[: first.start() if first else 0])
         reason = (
             "the file is UTF-8 without a byte order mark: DATEV would read it as Windows-1252 and garble"
             " every non-ASCII character; add the UTF-8 BOM (submit extf --add-bom) or save it as"
