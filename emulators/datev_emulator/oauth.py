@@ -384,6 +384,9 @@ class OAuthServer:
         )
         oauth["access"] = {k: v for k, v in oauth["access"].items() if v["exp"] > now - 86400}
         oauth["access"][jti] = {"grant_id": grant["id"], "exp": iat + ACCESS_TOKEN_SECONDS, "revoked": False}
+        # Spent refresh tokens must be remembered (reuse ends the session) only while their grant lives.
+        live = {g["id"] for g in oauth["grants"].values() if g["alive"] and g["rt_expires_at"] > now}
+        oauth["refresh"] = {h: r for h, r in oauth["refresh"].items() if r["grant_id"] in live}
         refresh = secrets.token_urlsafe(48)
         oauth["refresh"][_hash(refresh)] = {"grant_id": grant["id"], "issued_at": now, "used": False}
         id_claims: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,22 @@ from typing import Any
 import pytest
 from datev_emu_helpers import Flow
 
-from datev_emulator.server import RunningEmulator, start
+from datev_emulator.server import RunningEmulator, build_context, start
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One seeded data dir (demo data and RSA key) per session; each test gets its own copy."""
+    template = tmp_path_factory.mktemp("datev-template")
+    build_context(template)
+    return template
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[RunningEmulator]:
-    with start(tmp_path / "datev") as running:
+def emulator(tmp_path: Path, seeded_template: Path) -> Iterator[RunningEmulator]:
+    data_dir = tmp_path / "datev"
+    shutil.copytree(seeded_template, data_dir)
+    with start(data_dir) as running:
         yield running
 
 

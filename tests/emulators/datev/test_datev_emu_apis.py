@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import unicodedata
 import uuid
 from pathlib import Path
@@ -541,3 +542,37 @@ def test_dropped_refresh_still_rotates(flow: Flow, tokens: dict[str, Any], emula
         flow.refresh(tokens["refresh_token"])
     # The server did rotate: the old refresh token is spent, and reusing it ends the session.
     assert flow.refresh(tokens["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_extf_more_than_99999_postings_fails(
+    flow: Flow, tokens: dict[str, Any], emulator: RunningEmulator
+) -> None:
+    job = job_after(
+        flow,
+        emulator,
+        tokens["access_token"],
+        upload_extf(flow, tokens["access_token"], extf_file(lines=100_000)),
+    )
+    assert job["result"] == "failed"
+    assert job["validation_details"]["detail"] == "More than 99999 postings"
+
+
+def test_extf_over_50_mb_is_refused_before_reading(flow: Flow, tokens: dict[str, Any]) -> None:
+    host, port = flow.url.removeprefix("http://").split(":")
+    request = (
+        f"POST {EXTF}/clients/29098-55003/extf-files/import HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {tokens['access_token']}\r\nX-DATEV-Client-Id: ml-connector-demo\r\n"
+        "Filename: EXTF_big.csv\r\nContent-Type: application/octet-stream\r\n"
+        f"Content-Length: {50 * 1024 * 1024 + 1}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body)["type"] == "http://www.datev.de/hilfe/1008833"
