@@ -51,6 +51,20 @@ DERIVED_FIELDS: tuple[str, ...] = (
 COLUMN_FIELDS: tuple[str, ...] = tuple(c.field for c in BUCHUNGSSTAPEL_V13)
 
 
+class ParseError(ValueError):
+    """A file problem naming the file, line and field: "EXTF_x.csv line 7, field 'Umsatz': <reason>"."""
+
+    def __init__(self, filename: str, line: int | None, field: str | None, reason: str) -> None:
+        self.filename = filename
+        self.line = line
+        self.field = field
+        self.reason = reason
+        where = filename if line is None else f"{filename} line {line}"
+        if field is not None:
+            where = f"{where}, field '{field}'"
+        super().__init__(f"{where}: {reason}")
+
+
 # --- raw value parsers (raise ValueError with a message a user can act on) ------------------------
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from xml.parsers import expat
 
 from tap_datev.booking_line import (
+    ParseError,
     RecordContext,
     fill_derived,
     money,
@@ -55,18 +56,8 @@ _CORE = {"date", "amount", "currencyCode", "exchangeRate", "supplierName", "cust
 _MAPPED = _CORE | set(_TEXT_COLUMNS) | set(_INT_COLUMNS) | set(_DATE_COLUMNS) | set(_DECIMAL_COLUMNS)
 
 
-class DxsoError(ValueError):
+class DxsoError(ParseError):
     """An unreadable ledger XML; names file, line and element like ExtfError."""
-
-    def __init__(self, filename: str, line: int | None, field: str | None, reason: str) -> None:
-        self.filename = filename
-        self.line = line
-        self.field = field
-        self.reason = reason
-        where = filename if line is None else f"{filename} line {line}"
-        if field is not None:
-            where = f"{where}, field '{field}'"
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from tap_datev.booking_line import (
     DateResolver,
+    ParseError,
     RecordContext,
     amount_text,
     column_converter,
@@ -89,18 +90,8 @@ _SUBMIT_AMOUNT = re.compile(r"\d{1,10}(?:,\d{1,2})?")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
-class ExtfError(ValueError):
+class ExtfError(ParseError):
     """A file that cannot be read, or that DATEV would refuse; names file, line and field."""
-
-    def __init__(self, filename: str, line: int | None, field: str | None, reason: str) -> None:
-        self.filename = filename
-        self.line = line
-        self.field = field
-        self.reason = reason
-        where = filename if line is None else f"{filename} line {line}"
-        if field is not None:
-            where = f"{where}, field '{field}'"
-        super().__init__(f"{where}: {reason}")
 
 
 @dataclass(frozen=True)
