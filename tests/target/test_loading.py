@@ -332,3 +332,18 @@ def test_batch_file_extraction_times_order_the_upsert(tmp_path: Path) -> None:
     row = rows_by(cfg, "lines")[1]
     assert row["amount"] == Decimal("2.00")
     assert row["_sdc_extracted_at"].isoformat() == "2024-06-02T00:00:00+00:00"
+
+
+def test_upsert_with_string_keys_containing_quotes(tmp_path: Path) -> None:
+    cfg = config(tmp_path, batch_size_rows=2)
+    props = {"code": {"type": "string"}, "n": {"type": "integer"}}
+    codes = ["O'Brien", "a", "z''", "Ä"]
+    first = [record_msg("k", {"code": c, "n": 1}, "2024-01-01T00:00:00Z") for c in codes]
+    second = [record_msg("k", {"code": c, "n": 2}, "2024-01-02T00:00:00Z") for c in codes[:2]]
+    run(cfg, [schema_msg("k", props, ["code"]), *first, *second])
+    assert {k: r["n"] for k, r in rows_by(cfg, "k", "code").items()} == {
+        "O'Brien": 2,
+        "a": 2,
+        "z''": 1,
+        "Ä": 1,
+    }
