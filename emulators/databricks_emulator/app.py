@@ -112,7 +112,7 @@ class EmulatorApp:
         self.uc = UnityCatalog(self.engine, control)
         self.files = FilesApi(self.engine)
         self.workspace = Workspace()
-        self.jobs = Jobs(self.engine, self.warehouses, self.workspace, "")
+        self.jobs = Jobs(self.engine, self.warehouses, self.workspace)
         self.url_map = Map(_rules(), strict_slashes=False, merge_slashes=False)
         control._hooks.update(
             expire_tokens=self.tokens.expire_all,
@@ -352,8 +352,7 @@ class EmulatorApp:
         return self.jobs.submit(_body(request))
 
     def on_jobs_get(self, request: Request, v: str) -> dict[str, Any]:
-        self.jobs.host_url = request.host_url.rstrip("/")
-        return self.jobs.get(request.args.get("run_id"))
+        return self.jobs.get(request.args.get("run_id"), request.host_url.rstrip("/"))
 
     def on_jobs_cancel(self, request: Request, v: str) -> None:
         self.jobs.cancel(_body(request))

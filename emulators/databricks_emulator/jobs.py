@@ -68,13 +68,10 @@ def _status(life_cycle: str, result: str | None, message: str) -> dict[str, Any]
 
 
 class Jobs:
-    def __init__(
-        self, engine: SqlEngine, warehouses: Warehouses, workspace: Workspace, host_url: str
-    ) -> None:
+    def __init__(self, engine: SqlEngine, warehouses: Warehouses, workspace: Workspace) -> None:
         self._engine = engine
         self._warehouses = warehouses
         self._workspace = workspace
-        self.host_url = host_url
         self._ids = itertools.count(100_001)
         self._runs: dict[int, Run] = {}
         self._tokens: dict[str, int] = {}
@@ -131,7 +128,7 @@ class Jobs:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Run {key} does not exist.")
         return run
 
-    def get(self, run_id: Any) -> dict[str, Any]:
+    def get(self, run_id: Any, host_url: str) -> dict[str, Any]:
         """runs/get: the first poll shows PENDING, the next RUNNING, the next runs the SQL and TERMINATED."""
         run = self._get(run_id)
         with run.lock:
@@ -142,7 +139,7 @@ class Jobs:
                     task.life_cycle_state, task.start_time = "RUNNING", _now_ms()
             elif run.life_cycle_state == "RUNNING" and run.polls >= 3:
                 self._execute(run)
-            return self._json(run)
+            return self._json(run, host_url)
 
     def _execute(self, run: Run) -> None:
         failures = []
@@ -167,8 +164,8 @@ class Jobs:
             raise ApiError(
                 400, "INVALID_PARAMETER_VALUE", f"{obj.path} is a {obj.object_type.lower()}, not a file."
             )
-        warehouse = self._warehouses.start(sql_task["warehouse_id"])
-        warehouse.state = "RUNNING"  # a job task waits for its warehouse to come up
+        # A job task waits for its warehouse to come up (starting it if stopped).
+        self._warehouses.set_state(sql_task["warehouse_id"], "RUNNING")
         self._engine.run_script(obj.content.decode("utf-8"), Session())
 
     def cancel(self, body: dict[str, Any]) -> None:
@@ -182,7 +179,7 @@ class Jobs:
                     if task.life_cycle_state != "TERMINATED":
                         task.life_cycle_state, task.result_state = "TERMINATED", "CANCELED"
 
-    def _json(self, run: Run) -> dict[str, Any]:
+    def _json(self, run: Run, host_url: str) -> dict[str, Any]:
         return {
             "run_id": run.run_id,
             "job_id": None,
@@ -190,7 +187,7 @@ class Jobs:
             "number_in_job": run.run_id,
             "run_type": "SUBMIT_RUN",
             "creator_user_name": "ml-connector-sp",
-            "run_page_url": f"{self.host_url}/#job/runs/{run.run_id}",
+            "run_page_url": f"{host_url}/#job/runs/{run.run_id}",
             "state": _state(run.life_cycle_state, run.result_state, run.state_message),
             "status": _status(run.life_cycle_state, run.result_state, run.state_message),
             "start_time": run.start_time,

@@ -253,6 +253,15 @@ class SqlEngine:
                 )
         return out
 
+    def _table_exists(self, catalog: str, schema: str, table: str) -> bool:
+        rows = self._con.execute(
+            "SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ? "
+            "UNION ALL SELECT 1 FROM duckdb_views() "
+            "WHERE database_name = ? AND schema_name = ? AND view_name = ?",
+            [duck_catalog(catalog), schema, table] * 2,
+        ).fetchall()
+        return bool(rows)
+
     def _columns(self, catalog: str, schema: str, table: str) -> list[tuple[str, str, bool]]:
         rows = self._con.execute(
             "SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
@@ -341,7 +350,7 @@ class SqlEngine:
     ) -> SqlResult:
         """Run one statement; raises SqlError as Databricks would fail it."""
         session = session or Session()
-        if len(split_statements(sql)) > 1:
+        if ";" in sql.strip().rstrip(";") and len(split_statements(sql)) > 1:
             raise SqlError(
                 "PARSE_SYNTAX_ERROR", "Multiple statements are not allowed in one request.", "42601"
             )
@@ -492,7 +501,7 @@ class SqlEngine:
     def _cmd_table_noop(self, m: re.Match[str], session: Session) -> SqlResult:
         # OPTIMIZE / VACUUM compact Delta files: nothing to do on DuckDB, but the table must exist.
         catalog, schema, table = self._three_part(m["name"], session)
-        if not any(t["name"] == table for t in self.tables(catalog, schema)):
+        if not self._table_exists(catalog, schema, table):
             raise SqlError(
                 "TABLE_OR_VIEW_NOT_FOUND",
                 f"The table or view `{catalog}`.`{schema}`.`{table}` cannot be found.",
@@ -601,7 +610,7 @@ class SqlEngine:
             self._check_column_names(
                 [c.name for c in schema_node.expressions if isinstance(c, exp.ColumnDef)], mapping
             )
-        existed = any(t["name"] == name for t in self.tables(catalog, schema))
+        existed = self._table_exists(catalog, schema, name)
         with self._transaction():
             self._con.execute(tree.sql("duckdb"), values)
             replaced = bool(tree.args.get("replace")) or not existed
