@@ -216,7 +216,10 @@ class EmulatorApp:
         op = body.pop("op", None)
         if op not in Control.HTTP_OPERATIONS:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Unknown control operation {op!r}.")
-        getattr(self.control, op)(**body)
+        try:
+            getattr(self.control, op)(**body)
+        except (TypeError, ValueError, ApiError) as exc:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"{op}: {exc}") from exc
         return self.control.snapshot()
 
     def on_control_state(self, request: Request) -> dict[str, Any]:

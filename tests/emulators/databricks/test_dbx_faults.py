@@ -69,6 +69,8 @@ def test_http_control_route_drives_a_subprocess_emulator(emulator: RunningEmulat
     state = requests.get(f"{emulator.url}/_emulator/state", timeout=5).json()
     assert state["counters"]["uc.metastore_summary"] == 1
     assert requests.post(control, json={"op": "nope"}, timeout=5).status_code == 400
+    bad_state = {"op": "set_warehouse_state", "state": "ASLEEP"}
+    assert requests.post(control, json=bad_state, timeout=5).status_code == 400
 
 
 def test_counters_count_requests_and_statements(
