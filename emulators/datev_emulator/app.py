@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -31,6 +32,7 @@ DRAIN_LIMIT = 1024 * 1024
 STATUS_TITLES = {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 Handler = Callable[..., Response]
+LOG = logging.getLogger("datev_emulator")
 
 
 def _error_for(path: str, status: int, title: str, headers: dict[str, str] | None = None) -> Response:
@@ -188,6 +190,7 @@ class EmulatorApp:
             try:
                 response = self.dispatch(request)
             except Exception:  # a bug in the emulator: answer in the API's shape, not as HTML
+                LOG.exception("handler for %s %s failed", request.method, request.path)
                 response = _error_for(request.path, 500, "Internal Server Error")
         self._settle_body(request, response)
         if fault is not None and fault.kind == "drop":
