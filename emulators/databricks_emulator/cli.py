@@ -1,30 +1,33 @@
-"""`databricks-emulator serve --host 127.0.0.1 --port N --data DIR`."""
+"""`databricks-emulator serve --host 127.0.0.1 --port N --data DIR` (argparse: no extra dependency)."""
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 
-import click
-
 from databricks_emulator.server import start
 
 
-@click.group()
-def main() -> None:
-    """Local Databricks emulator (SQL on DuckDB) for tests and the demo."""
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="databricks-emulator",
+        description="Local Databricks emulator (SQL on DuckDB) for tests and the demo.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve until SIGTERM or SIGINT")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument("--data", type=Path, required=True, help="data directory (DuckDB files, volumes)")
+    return parser
 
 
-@main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=0, type=int, show_default=True, help="0 picks a free port.")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-def serve(host: str, port: int, data_dir: Path) -> None:
-    """Serve until SIGTERM or SIGINT."""
-    emulator = start(data_dir, host, port)
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    emulator = start(args.data, args.host, args.port)
     stopped = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -32,7 +35,7 @@ def serve(host: str, port: int, data_dir: Path) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    click.echo(f"databricks-emulator listening on {emulator.url}")
-    sys.stdout.flush()
+    print(f"databricks-emulator listening on {emulator.url}", flush=True)
     stopped.wait()
     emulator.stop()
+    sys.exit(0)
