@@ -58,6 +58,7 @@ class DatabricksSink(BatchSink):
             catalog=target_catalog(self.config),
             schema=target_schema(self.config),
         )
+        target.claim_table(self.plan.spec.ref.full_name, stream_name)
         self.method: LoadMethod = load_method_for(self.config, self.plan.spec.key_properties)
         self._table_ready = False
         self.current_batch_message: dict[str, t.Any] | None = None

@@ -14,6 +14,7 @@ from singer_sdk.io_base import SingerReader
 from target_databricks import settings
 from target_databricks.batches import POSITION_STRIDE
 from target_databricks.engines import make_engine
+from target_databricks.schema import NameCollisionError
 from target_databricks.sinks import POSITION_KEY, DatabricksSink
 
 if t.TYPE_CHECKING:
@@ -60,6 +61,7 @@ class TargetDatabricks(Target):
         self.run_id = uuid.uuid4().hex
         self._overwritten: set[str] = set()
         self._overwrite_lock = threading.Lock()
+        self._table_streams: dict[str, str] = {}
 
     @cached_property
     def engine(self) -> Engine:
@@ -74,6 +76,15 @@ class TargetDatabricks(Target):
                 return False
             self._overwritten.add(table)
             return True
+
+    def claim_table(self, table: str, stream: str) -> None:
+        """Two streams whose names conform to one table name are an error naming both."""
+        owner = self._table_streams.setdefault(table, stream)
+        if owner != stream:
+            raise NameCollisionError(
+                f"streams {owner!r} and {stream!r} both conform to table {table!r}; "
+                "rename one with a stream map (stream_maps alias)"
+            )
 
     def _position(self) -> int:
         return int(getattr(self.message_reader, "line_number", 0)) * POSITION_STRIDE

@@ -347,3 +347,9 @@ def test_upsert_with_string_keys_containing_quotes(tmp_path: Path) -> None:
         "z''": 1,
         "Ä": 1,
     }
+
+
+def test_two_streams_conforming_to_one_table_is_an_error(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    with pytest.raises(Exception, match="'BookingLines' and 'booking lines' both conform to table"):
+        run(cfg, [schema_msg("BookingLines", PROPS, ["id"]), schema_msg("booking lines", PROPS, ["id"])])
