@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from ml_credentials import CredentialStore, CredentialStoreError, generate_key
 from ml_credentials.cli import main as cli_main
 
@@ -79,7 +80,10 @@ def test_cli_set_reads_stdin_and_never_prints_the_secret(tmp_path: Path) -> None
     env = {"ML_CONNECTOR_CREDENTIALS_KEY": key}
     runner = CliRunner()
     result = runner.invoke(
-        cli_main, ["set", "--store", str(tmp_path), "databricks", "client_secret"], input="s3cr3t-value\n", env=env
+        cli_main,
+        ["set", "--store", str(tmp_path), "databricks", "client_secret"],
+        input="s3cr3t-value\n",
+        env=env,
     )
     assert result.exit_code == 0, result.output
     assert "s3cr3t-value" not in result.output

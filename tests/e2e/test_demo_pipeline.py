@@ -1,0 +1,118 @@
+"""`make demo`'s script end to end, twice, in a throwaway Meltano project.
+
+DATEV emulator (subprocess) → `meltano invoke tap-datev:login` (PKCE, the script plays the
+browser) → `tap-datev submit extf` per entity → `meltano run tap-datev target-databricks` →
+local Delta tables. The second run must submit nothing, duplicate nothing, and hand Meltano's
+state back to the tap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+from deltalake import DeltaTable
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+import demo_data  # noqa: E402
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+STATE_ID = "demo:tap-datev-to-target-databricks"
+
+
+def _expected_eur_by_client() -> dict[str, Decimal]:
+    """Account-side EUR sums computed from the demo bookings, independently of the tap's parser."""
+    sums: dict[str, Decimal] = {}
+    for client, bookings in demo_data._BOOKINGS.items():
+        total = Decimal(0)
+        for amount, sh, *_rest, currency, rate in bookings:
+            value = Decimal(amount.replace(",", "."))
+            if currency and currency != "EUR":
+                value = (value / Decimal(rate.replace(",", "."))).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            total += value if sh == "S" else -value
+        sums[f"{demo_data.CONSULTANT}-{client}"] = total
+    return sums
+
+
+def _run_demo(project: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_DATEV_", "TARGET_DATABRICKS_"))}
+    result = subprocess.run(  # noqa: PLW1510 - the exit code is checked below
+        [sys.executable, str(REPO / "scripts" / "demo.py"), "--project", str(project)],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    return result.stdout
+
+
+def _table(project: Path, name: str) -> DeltaTable:
+    return DeltaTable(str(project / ".lake" / "ml_connector" / "datev" / name))
+
+
+def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
+
+    first = _run_demo(project)
+    assert "Logged in to DATEV" in first
+    assert first.count("Submitted EXTF_Buchungsstapel_") == 3
+
+    clients = _table(project, "clients").to_pyarrow_table().to_pylist()
+    assert sorted(c["id"] for c in clients) == ["29098-55003", "29098-55004", "29098-55005"]
+    assert "Lindner Maschinenbau GmbH" in {c["name"] for c in clients}
+
+    lines = _table(project, "booking_lines").to_pyarrow_table()
+    n_lines = sum(len(b) for b in demo_data._BOOKINGS.values())
+    assert lines.num_rows == n_lines
+    assert set(lines.column("job_result").to_pylist()) == {"succeeded"}
+    sums: dict[str, Decimal] = {}
+    for row in lines.select(["client_id", "account_amount_eur"]).to_pylist():
+        sums[row["client_id"]] = sums.get(row["client_id"], Decimal(0)) + row["account_amount_eur"]
+    assert sums == _expected_eur_by_client()
+    labelled = {r["konto"]: r["account_label"] for r in lines.select(["konto", "account_label"]).to_pylist()}
+    assert labelled[3400] == demo_data.GL_LABELS[3400]
+
+    batches = _table(project, "booking_batches").to_pyarrow_table()
+    assert batches.num_rows == 3
+    assert _table(project, "gl_accounts").to_pyarrow_table().num_rows == 3 * len(demo_data.GL_LABELS)
+    assert _table(project, "business_partners").to_pyarrow_table().num_rows == 3 * len(demo_data.SUPPLIERS)
+    before = {
+        p.name: _table(project, p.name).to_pyarrow_table().num_rows
+        for p in (project / ".lake" / "ml_connector" / "datev").iterdir()
+        if not p.name.startswith("_")
+    }
+
+    second = _run_demo(project)
+    assert "no new login" in second
+    assert second.count("was submitted before") == 3
+    after = {name: _table(project, name).to_pyarrow_table().num_rows for name in before}
+    assert after == before, "the second run duplicated rows"
+
+    state = subprocess.run(  # noqa: PLW1510 - the exit code is checked below
+        [
+            str(BIN / "meltano"),
+            "--environment",
+            "demo",
+            "state",
+            "get",
+            "demo:tap-datev-to-target-databricks",
+        ],
+        cwd=project,
+        text=True,
+        capture_output=True,
+        env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert state.returncode == 0, state.stderr[-2000:]
+    bookmarks = json.loads(state.stdout)["singer_state"]["bookmarks"]
+    assert "booking_batches" in bookmarks
