@@ -122,7 +122,9 @@ class BookingBatchesStream(_LedgerStream):
     replication_key = "updated_at"
     is_sorted = True
     kinds = BATCH_KINDS
-    scopes = (EXTF_SCOPE, *DXSO_SCOPES)
+    # Polling only touches jobs `submit` created; their scopes come with `submit_kinds`, so a
+    # login asks for the DXSO scopes only when DXSO submissions are enabled.
+    scopes: t.ClassVar[tuple[str, ...]] = ()
     schema = load_schema("booking_batches")
 
     polls: int = 0  # DATEV requests made by polling in this run (logged)
