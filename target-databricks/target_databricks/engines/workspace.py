@@ -32,6 +32,7 @@ from target_databricks.engines.base import (
 )
 from target_databricks.engines.workspace_auth import make_client, warehouse_id
 from target_databricks.engines.workspace_jobs import run_sql
+from target_databricks.settings import target_catalog, target_schema
 
 if t.TYPE_CHECKING:
     import pyarrow as pa
@@ -78,10 +79,8 @@ class WorkspaceEngine(Engine):
 
     def __init__(self, config: t.Mapping[str, t.Any], *, client: WorkspaceClient | None = None) -> None:
         self._settings = dict(config)
-        self.catalog = str(config.get("catalog") or "")
-        self.schema = str(config.get("schema") or "")
-        if not self.catalog or not self.schema:
-            raise EngineError("The workspace engine needs catalog and schema (the Unity Catalog target).")
+        self.catalog = target_catalog(config)
+        self.schema = target_schema(config)
         self.create_catalog = bool(config.get("create_catalog", False))
         self.staging_volume = str(config.get("staging_volume") or DEFAULT_STAGING_VOLUME)
         self.load_via = str(config.get("load_via") or "statements")
