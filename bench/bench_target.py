@@ -137,6 +137,14 @@ def write_batch_input(rows: list[dict[str, t.Any]], folder: Path, path: Path, ro
         f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: len(rows)}}}) + b"\n")
 
 
+def generate_inputs(n: int, workdir: Path, batch_size: int) -> None:
+    rows = generate(n)
+    write_record_input(rows, workdir / f"records-{n}.singer")
+    parquet_dir = workdir / f"parquet-{n}"
+    parquet_dir.mkdir(exist_ok=True)
+    write_batch_input(rows, parquet_dir, workdir / f"batch-{n}.singer", batch_size)
+
+
 def orjson_floor(path: Path) -> float:
     start = time.perf_counter()
     with path.open("rb") as f:
@@ -188,13 +196,13 @@ def workspace_setup(workdir: Path) -> tuple[dict[str, t.Any], t.Any] | str:
 
 
 def bench(n: int, engine: str, batch_size: int, workdir: Path) -> dict[str, t.Any]:
-    rows = generate(n)
     record_input, batch_input = workdir / f"records-{n}.singer", workdir / f"batch-{n}.singer"
-    write_record_input(rows, record_input)
-    parquet_dir = workdir / f"parquet-{n}"
-    parquet_dir.mkdir(exist_ok=True)
-    write_batch_input(rows, parquet_dir, batch_input, batch_size)
-    del rows
+    # Generated in a child process: a forked target inherits the parent's peak RSS in ru_maxrss, so
+    # the parent must never hold the rows.
+    subprocess.run(
+        [sys.executable, __file__, "--generate", str(n), str(workdir), "--batch-size", str(batch_size)],
+        check=True,
+    )
     floor = orjson_floor(record_input)
     result: dict[str, t.Any] = {
         "records": n,
@@ -249,7 +257,11 @@ def main() -> None:
         "--batch-size", type=int, default=100_000, help="batch_size_rows and rows per Parquet file"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per size")
+    parser.add_argument("--generate", nargs=2, metavar=("ROWS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.generate:
+        generate_inputs(int(args.generate[0]), Path(args.generate[1]), args.batch_size)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-target-") as tmp:
         for n in (int(x) for x in args.rows.split(",")):
             result = bench(n, args.engine, args.batch_size, Path(tmp))
