@@ -39,6 +39,8 @@ class PositionReader(_BaseReader):
 
 
 class TargetDatabricks(Target):
+    """Any Singer stream into Unity Catalog Delta tables (Databricks) or local Delta Lake."""
+
     name = "target-databricks"
     config_jsonschema = settings.CONFIG_SCHEMA
     default_sink_class = DatabricksSink

@@ -115,3 +115,17 @@ def test_default_target_schema_is_honoured(tmp_path: Path) -> None:
     cfg = config(tmp_path, default_target_schema="Raw Data")
     run(cfg, [schema_msg("t", PROPS, ["id"]), record_msg("t", {"id": 1, "v": 1})])
     assert (tmp_path / "lake" / "main" / "raw_data" / "t" / "_delta_log").is_dir()
+
+
+def test_make_engine_choices() -> None:
+    from target_databricks.engines import make_engine
+    from target_databricks.engines.base import EngineError
+    from target_databricks.engines.local import LocalEngine
+
+    assert isinstance(make_engine({"local_path": "/tmp/x"}), LocalEngine)
+    try:
+        make_engine({"engine": "spark"})
+    except EngineError as exc:
+        assert "unknown engine 'spark'" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("expected EngineError")
