@@ -21,6 +21,8 @@ import typing as t
 
 from target_databricks.engines import workspace_sql as sql
 from target_databricks.engines.base import (
+    ALREADY_APPLIED,
+    LOAD_ID_COLUMN,
     Column,
     Engine,
     EngineError,
@@ -96,6 +98,7 @@ class WorkspaceEngine(Engine):
         self._tables: dict[TableRef, TableSpec] = {}  # effective specs: the table's own column types
         self._ledger_ready = False
         self._staging_dir_ready = False
+        self.last_run_id: int | None = None  # the Jobs run of the last apply (load_via: jobs)
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -386,10 +389,22 @@ class WorkspaceEngine(Engine):
             logger.info("%s has no key properties: appending instead of upserting", spec.ref.full_name)
         return sql.copy_into(spec, load.staged)
 
+    def committed_before(self, load_id: str) -> bool:
+        self._ensure_ledger()
+        result = self.execute(
+            sql.ledger_committed(self.catalog, self.schema), {"load_id": (load_id, "STRING")}
+        )
+        return bool(result.rows and int(result.rows[0][0] or 0) > 0)
+
     def apply(self, load: Load) -> int:
+        # At most once per load id: the ledger knows committed loads. Rows are committed before the
+        # ledger row, so a crash in between reruns the statement, which then converges (ordered
+        # MERGE) or skips (COPY INTO remembers the file).
+        if self.committed_before(load.load_id):
+            return ALREADY_APPLIED
         statement = self.statement_for(load)
         if self.load_via == "jobs":
-            run_sql(
+            self.last_run_id = run_sql(
                 self.client,
                 sql=statement,
                 load_id=load.load_id,
@@ -403,10 +418,33 @@ class WorkspaceEngine(Engine):
         result = self.execute(statement)
         # MERGE / COPY INTO / INSERT answer with num_affected_rows (0 when a rerun changed nothing).
         names = [name for name, _ in result.columns]
-        if result.rows and "num_affected_rows" in names:
-            value = result.rows[0][names.index("num_affected_rows")]
-            return int(value) if value is not None else load.rows
-        return load.rows
+        if not (result.rows and "num_affected_rows" in names):
+            return load.rows
+        value = result.rows[0][names.index("num_affected_rows")]
+        affected = load.rows if value is None else int(value)
+        if affected == 0 and load.rows > 0 and load.table.column(LOAD_ID_COLUMN):
+            # Nothing changed: either the rows are older than the table's (an ordered MERGE keeps
+            # the newer ones) or an earlier run of this very statement, whose answer was lost and
+            # which the SDK retried, already committed them. The table says which.
+            return self._rows_of_load(load.table.ref, load.load_id)
+        return affected
+
+    def _rows_of_load(self, ref: TableRef, load_id: str) -> int:
+        result = self.execute(sql.count_load_rows(ref), {"load_id": (load_id, "STRING")})
+        return int(result.rows[0][0] or 0) if result.rows else 0
+
+    def read_staged(self, staged: str) -> pa.Table:
+        import pyarrow.parquet as pq
+        from databricks.sdk.errors import NotFound
+
+        try:
+            download = self.client.files.download(staged)
+        except NotFound as exc:
+            raise FileNotFoundError(staged) from exc
+        if download.contents is None:
+            raise FileNotFoundError(staged)
+        with download.contents as stream:
+            return pq.read_table(io.BytesIO(stream.read()))
 
     def unstage(self, staged: str) -> None:
         from databricks.sdk.errors import NotFound
@@ -418,6 +456,7 @@ class WorkspaceEngine(Engine):
         existing = self._existing_columns(spec.ref)
         if existing is None:
             return  # nothing loaded yet, nothing to retire
+        # The sink's specs carry both columns; a table made by an older spec may lack them.
         needed = [Column(sql.VERSION_COLUMN, "BIGINT", _arrow("int64"))]
         if not hard_delete:
             needed.append(Column(sql.SOFT_DELETE_COLUMN, "TIMESTAMP", _arrow("timestamp")))

@@ -12,10 +12,14 @@ import re
 import typing as t
 
 from target_databricks.engines.base import (
+    DELETED_AT_COLUMN,
     EXTRACTED_AT_COLUMN,
     LEDGER_TABLE,
     LEDGER_VIEW,
+    LOAD_ID_COLUMN,
     POSITION_COLUMN,
+    RECEIVED_AT_COLUMN,
+    TABLE_VERSION_COLUMN,
     Column,
     TableRef,
     TableSpec,
@@ -27,8 +31,8 @@ if t.TYPE_CHECKING:
 
     from target_databricks.engines.base import LedgerEntry
 
-SOFT_DELETE_COLUMN = "_sdc_deleted_at"
-VERSION_COLUMN = "_sdc_table_version"
+SOFT_DELETE_COLUMN = DELETED_AT_COLUMN
+VERSION_COLUMN = TABLE_VERSION_COLUMN
 
 # The ledger's columns, in LedgerEntry field order (the field name is the column name).
 LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -38,7 +42,7 @@ LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("method", "STRING"),
     ("status", "STRING"),
     ("rows", "BIGINT"),
-    ("attempt", "INT"),
+    ("attempt", "BIGINT"),
     ("staged_file", "STRING"),
     ("error", "STRING"),
     ("recorded_at", "TIMESTAMP"),
@@ -226,10 +230,21 @@ def _typed_projection(columns: t.Sequence[Column]) -> str:
     return ", ".join(f"CAST({q(c.name)} AS {c.sql_type}) AS {q(c.name)}" for c in columns)
 
 
+def _version_time(spec: TableSpec, alias: str = "") -> str | None:
+    """When a row version was extracted; a RECORD without time_extracted counts from its receipt."""
+    prefix = f"{alias}." if alias else ""
+    names = [n for n in (EXTRACTED_AT_COLUMN, RECEIVED_AT_COLUMN) if spec.column(n)]
+    if not names:
+        return None
+    quoted = [prefix + q(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"coalesce({', '.join(quoted)})"
+
+
 def _order_terms(spec: TableSpec) -> list[str]:
     terms = []
-    if spec.column(EXTRACTED_AT_COLUMN):
-        terms.append(f"{q(EXTRACTED_AT_COLUMN)} DESC NULLS LAST")
+    when = _version_time(spec)
+    if when:
+        terms.append(f"{when} DESC NULLS LAST")
     if spec.column(POSITION_COLUMN):
         terms.append(f"{q(POSITION_COLUMN)} DESC NULLS LAST")
     if not terms:
@@ -243,14 +258,21 @@ def _greater(left: str, right: str) -> str:
 
 
 def _newer(spec: TableSpec) -> str:
-    """s is newer than t: (_sdc_extracted_at, _ml_position) compared as a tuple."""
-    ordering = [c for c in (EXTRACTED_AT_COLUMN, POSITION_COLUMN) if spec.column(c)]
-    condition = ""
-    for name in reversed(ordering):
-        s_col, t_col = f"s.{q(name)}", f"t.{q(name)}"
-        here = _greater(s_col, t_col)
-        condition = here if not condition else f"({here} OR ({s_col} <=> {t_col} AND {condition}))"
-    return condition
+    """s is newer than t: (version time, _ml_position) compared as a tuple.
+
+    A target row without a position was not written by this target and is always replaced.
+    """
+    s_when, t_when = _version_time(spec, "s"), _version_time(spec, "t")
+    s_pos, t_pos = f"s.{q(POSITION_COLUMN)}", f"t.{q(POSITION_COLUMN)}"
+    has_pos = spec.column(POSITION_COLUMN) is not None
+    if s_when and t_when and has_pos:
+        return (
+            f"({_greater(s_when, t_when)} OR ({s_when} <=> {t_when} AND {_greater(s_pos, t_pos)})"
+            f" OR {t_pos} IS NULL)"
+        )
+    if s_when and t_when:
+        return _greater(s_when, t_when)
+    return _greater(s_pos, t_pos)
 
 
 def merge(spec: TableSpec, path: str) -> str:
@@ -288,14 +310,19 @@ def overwrite(spec: TableSpec, path: str) -> str:
 
 
 def activate_version(ref: TableRef, *, hard_delete: bool) -> str:
-    """Rows of an older _sdc_table_version go (named parameters :version and :deleted_at)."""
-    older = f"{q(VERSION_COLUMN)} < :version"
+    """Rows of an older (or no) _sdc_table_version go (named parameters :version and :deleted_at)."""
+    older = f"({q(VERSION_COLUMN)} < :version OR {q(VERSION_COLUMN)} IS NULL)"
     if hard_delete:
         return f"DELETE FROM {table_name(ref)} WHERE {older}"
     return (
         f"UPDATE {table_name(ref)} SET {q(SOFT_DELETE_COLUMN)} = :deleted_at "
         f"WHERE {older} AND {q(SOFT_DELETE_COLUMN)} IS NULL"
     )
+
+
+def count_load_rows(ref: TableRef) -> str:
+    """Rows of the table written by one load (named parameter :load_id)."""
+    return f"SELECT count(*) AS n FROM {table_name(ref)} WHERE {q(LOAD_ID_COLUMN)} = :load_id"
 
 
 def select_all(ref: TableRef) -> str:
@@ -330,7 +357,7 @@ def create_ledger_view(catalog: str, schema: str) -> str:
         f"CREATE VIEW IF NOT EXISTS {view} AS\n"
         f"SELECT * FROM {table_name(ledger_ref(catalog, schema))}\n"
         f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {q('load_id')} "
-        f"ORDER BY {q('recorded_at')} DESC, {q('attempt')} DESC, {rank} DESC) = 1"
+        f"ORDER BY {q('attempt')} DESC, {q('recorded_at')} DESC, {rank} DESC) = 1"
     )
 
 
@@ -341,6 +368,14 @@ def ledger_insert(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -
         for entry in entries
     )
     return f"INSERT INTO {table_name(ledger_ref(catalog, schema))} ({names}) VALUES\n{rows}"
+
+
+def ledger_committed(catalog: str, schema: str) -> str:
+    """Whether :load_id was committed before (named parameter :load_id)."""
+    return (
+        f"SELECT count(*) AS committed FROM {table_name(ledger_ref(catalog, schema))} "
+        f"WHERE {q('load_id')} = :load_id AND {q('status')} = 'committed'"
+    )
 
 
 def ledger_select(catalog: str, schema: str) -> str:

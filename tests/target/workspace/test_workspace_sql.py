@@ -21,10 +21,13 @@ SPEC = TableSpec(
         Column("amount", "DECIMAL(15,2)", pa.decimal128(15, 2)),
         Column("weird`name", "STRING", pa.string()),
         Column("_sdc_extracted_at", "TIMESTAMP", pa.timestamp("us", tz="UTC")),
+        Column("_sdc_received_at", "TIMESTAMP", pa.timestamp("us", tz="UTC")),
         Column("_ml_position", "BIGINT", pa.int64()),
     ),
     ("id",),
 )
+WHEN_S = "coalesce(s.`_sdc_extracted_at`, s.`_sdc_received_at`)"
+WHEN_T = "coalesce(t.`_sdc_extracted_at`, t.`_sdc_received_at`)"
 PATH = "/Volumes/main/datev/_ml_connector_staging/loads/abc.parquet"
 
 
@@ -62,15 +65,16 @@ def test_merge_is_ordered_deduplicated_and_null_safe() -> None:
         in text
     )
     assert (
-        "QUALIFY ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY `_sdc_extracted_at` DESC NULLS LAST, "
-        "`_ml_position` DESC NULLS LAST) = 1" in text
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY `id` ORDER BY coalesce(`_sdc_extracted_at`, "
+        "`_sdc_received_at`) DESC NULLS LAST, `_ml_position` DESC NULLS LAST) = 1" in text
     )
     assert "ON t.`id` <=> s.`id`" in text
     # Only a newer source row replaces a target row: (extracted_at, position) compared as a tuple.
     matched = text.split("WHEN MATCHED AND ", 1)[1].split(" THEN UPDATE", 1)[0]
-    assert "s.`_sdc_extracted_at` > t.`_sdc_extracted_at`" in matched
-    assert "s.`_sdc_extracted_at` <=> t.`_sdc_extracted_at` AND" in matched
-    assert "s.`_ml_position` > t.`_ml_position`" in matched
+    assert f"{WHEN_S} > {WHEN_T} OR ({WHEN_S} IS NOT NULL AND {WHEN_T} IS NULL)" in matched
+    assert f"{WHEN_S} <=> {WHEN_T} AND (s.`_ml_position` > t.`_ml_position`" in matched
+    # A target row this target did not write (no position) is always replaced.
+    assert matched.endswith("OR t.`_ml_position` IS NULL)")
     assert "`weird``name` = s.`weird``name`" in text
     assert "CAST(`amount` AS DECIMAL(15,2)) AS `amount`" in text
 
@@ -94,7 +98,10 @@ def test_activate_version_uses_named_parameters() -> None:
     assert ":version" in soft and ":deleted_at" in soft
     assert soft.startswith("UPDATE `main`.`datev`.`booking_lines` SET `_sdc_deleted_at` = :deleted_at")
     hard = sql.activate_version(REF, hard_delete=True)
-    assert hard == "DELETE FROM `main`.`datev`.`booking_lines` WHERE `_sdc_table_version` < :version"
+    assert hard == (
+        "DELETE FROM `main`.`datev`.`booking_lines` "
+        "WHERE (`_sdc_table_version` < :version OR `_sdc_table_version` IS NULL)"
+    )
 
 
 def test_ledger_insert_and_view() -> None:
