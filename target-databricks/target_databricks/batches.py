@@ -144,7 +144,7 @@ def _convert_array(kind: Kind, target: pa.DataType, arr: pa.Array) -> pa.Array:
     return pc.cast(arr, target)
 
 
-def _column_from_values(kind: Kind, target: pa.DataType, values: list[t.Any]) -> pa.Array:
+def column_from_values(kind: Kind, target: pa.DataType, values: list[t.Any]) -> pa.Array:
     try:
         if kind in ("timestamp", "date"):
             # Strings straight from JSON; Arrow parses ISO 8601 in C.
@@ -167,7 +167,7 @@ def _column_from_array(kind: Kind, target: pa.DataType, arr: pa.Array) -> pa.Arr
     try:
         return _convert_array(kind, target, arr)
     except _ARROW_ERRORS:
-        return _column_from_values(kind, target, arr.to_pylist())
+        return column_from_values(kind, target, arr.to_pylist())
 
 
 def _checked(stream: str, field: FieldPlan, build: t.Callable[..., pa.Array], source: t.Any) -> pa.Array:
@@ -184,6 +184,10 @@ def _checked(stream: str, field: FieldPlan, build: t.Callable[..., pa.Array], so
 # Record-level metadata the sink writes into every record dict (see sinks.DatabricksSink).
 RECORD_METADATA = (sch.EXTRACTED_AT, sch.DELETED_AT, sch.TABLE_VERSION, sch.POSITION)
 _META_BY_NAME = {c.name: (c, k) for c, k in sch.METADATA_COLUMNS}
+# Metadata a BATCH file may carry per row (see file_to_table).
+FILE_METADATA_FIELDS = tuple(
+    sch.FieldPlan(name, *_META_BY_NAME[name]) for name in (sch.EXTRACTED_AT, sch.DELETED_AT)
+)
 
 
 def records_to_table(stream: str, plan: StreamPlan, records: t.Sequence[t.Mapping[str, t.Any]]) -> pa.Table:
@@ -192,13 +196,13 @@ def records_to_table(stream: str, plan: StreamPlan, records: t.Sequence[t.Mappin
     names: list[str] = []
     for field in plan.fields:
         values = [r.get(field.source) for r in records]
-        arrays.append(_checked(stream, field, _column_from_values, values))
+        arrays.append(_checked(stream, field, column_from_values, values))
         names.append(field.column.name)
     for name in RECORD_METADATA:
         column, kind = _META_BY_NAME[name]
         values = [r.get(name) for r in records]
         field = sch.FieldPlan(name, column, kind)
-        arrays.append(_checked(stream, field, _column_from_values, values))
+        arrays.append(_checked(stream, field, column_from_values, values))
         names.append(name)
     return pa.Table.from_arrays(arrays, names=names)
 

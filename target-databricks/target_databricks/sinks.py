@@ -4,7 +4,9 @@ one load: stage → ledger `staged` → apply → ledger `committed` → unstage
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import gzip
+import json
 import typing as t
 
 import orjson
@@ -162,9 +164,21 @@ class DatabricksSink(BatchSink):
                     explicit_schema=explicit, unexpected_field_behavior="infer"
                 ),
             )
-        except pa.ArrowInvalid:
-            # Mixed types within a column (e.g. numbers in a string column): one decode per line.
-            return pa.Table.from_pylist([orjson.loads(line) for line in raw.splitlines() if line.strip()])
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            # Mixed types within a column (e.g. numbers in a string column): decode line by line,
+            # numbers as Decimal (exact), and type each column like the RECORD path does.
+            rows = [
+                json.loads(line, parse_float=decimal.Decimal) for line in raw.splitlines() if line.strip()
+            ]
+            fields = [*self.plan.fields, *batches.FILE_METADATA_FIELDS]
+            return pa.table(
+                {
+                    f.source: batches.column_from_values(
+                        f.kind, f.column.arrow_type, [r.get(f.source) for r in rows]
+                    )
+                    for f in fields
+                }
+            )
 
     # --- one load ---------------------------------------------------------------------------------
 

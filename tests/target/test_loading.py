@@ -353,3 +353,18 @@ def test_two_streams_conforming_to_one_table_is_an_error(tmp_path: Path) -> None
     cfg = config(tmp_path)
     with pytest.raises(Exception, match="'BookingLines' and 'booking lines' both conform to table"):
         run(cfg, [schema_msg("BookingLines", PROPS, ["id"]), schema_msg("booking lines", PROPS, ["id"])])
+
+
+def test_batch_jsonl_with_mixed_types_falls_back_per_line(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    f = tmp_path / "mixed.jsonl"
+    # "text" is a string column but one line has a number; amount comes as a JSON number once.
+    f.write_text(
+        '{"id": 1, "amount": "1.10", "text": "a", "_sdc_extracted_at": "2024-01-01T00:00:00Z"}\n'
+        '{"id": 2, "amount": 2.25, "text": 42}\n'
+    )
+    run(cfg, [schema_msg("lines", PROPS, ["id"]), _batch_msg("lines", "jsonl", "none", [f])])
+    rows = rows_by(cfg, "lines")
+    assert rows[1]["text"] == "a" and rows[2]["text"] == "42"
+    assert rows[2]["amount"] == Decimal("2.25")
+    assert rows[1]["_sdc_extracted_at"].isoformat() == "2024-01-01T00:00:00+00:00"
