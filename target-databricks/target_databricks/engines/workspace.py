@@ -146,7 +146,7 @@ class WorkspaceEngine(Engine):
             if time.monotonic() > deadline:
                 w.statement_execution.cancel_execution(statement_id)
                 raise StatementFailedError(
-                    f"Statement {statement_id} did not finish within {self.statement_timeout:.0f} s "
+                    f"Statement {statement_id} did not finish within {self.statement_timeout:g} s "
                     "(statement_timeout_seconds) and was cancelled: " + _summary(statement)
                 )
             time.sleep(next(sleeps))
@@ -253,7 +253,8 @@ class WorkspaceEngine(Engine):
                 "console → Catalog → metastore → Assign to workspace); the target writes Unity Catalog "
                 f"tables and volumes only. ({_error_code(exc) or 'NOT_FOUND'}: {exc})"
             ) from exc
-        except Unauthenticated as exc:
+        except (Unauthenticated, ValueError) as exc:
+            # ValueError: the SDK could not get an OAuth token (e.g. invalid_client).
             raise EngineError(
                 "Databricks rejected the credentials: check host and client_id/client_secret "
                 f"(OAuth M2M) or token (PAT). ({exc})"
@@ -286,7 +287,7 @@ class WorkspaceEngine(Engine):
                 f"SQL warehouse {self.warehouse_id!r} is {state.value}: configure a live warehouse."
             )
         logger.info(
-            "SQL warehouse %s is %s: starting it and waiting up to %.0f s for RUNNING",
+            "SQL warehouse %s is %s: starting it and waiting up to %g s for RUNNING",
             self.warehouse_id,
             state.value if state else "in an unknown state",
             self.warehouse_start_timeout,
@@ -302,7 +303,7 @@ class WorkspaceEngine(Engine):
             if time.monotonic() >= deadline:
                 raise EngineError(
                     f"SQL warehouse {self.warehouse_id!r} is still {state.value if state else '?'} after "
-                    f"{self.warehouse_start_timeout:.0f} s: start it in the Databricks UI (SQL "
+                    f"{self.warehouse_start_timeout:g} s: start it in the Databricks UI (SQL "
                     "Warehouses) or raise warehouse_start_timeout_seconds."
                 )
             time.sleep(min(next(sleeps), max(deadline - time.monotonic(), 0)))

@@ -114,7 +114,7 @@ def run_sql(
         if time.monotonic() > deadline:
             w.jobs.cancel_run(run_id)
             raise EngineError(
-                f"Jobs run {run_id} for load {load_id} did not finish within {timeout_seconds:.0f} s "
+                f"Jobs run {run_id} for load {load_id} did not finish within {timeout_seconds:g} s "
                 "(statement_timeout_seconds); it was cancelled."
             )
         time.sleep(sleep)
