@@ -31,7 +31,7 @@ WHEN_T = "coalesce(t.`_sdc_extracted_at`, t.`_sdc_received_at`)"
 PATH = "/Volumes/main/datev/_ml_connector_staging/loads/abc.parquet"
 
 
-def parse(text: str) -> exp.Expression:
+def parse(text: str) -> exp.Expr:
     tree = sqlglot.parse_one(text, read="databricks")
     assert tree is not None
     return tree

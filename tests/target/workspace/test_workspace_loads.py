@@ -1,0 +1,213 @@
+"""Tables, ordered MERGE, COPY INTO, overwrite, ACTIVATE_VERSION and the ledger on the emulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+import pyarrow as pa
+import pytest
+from workspace_testlib import T0, batch, by_id, spec
+
+from databricks_emulator.server import RunningEmulator
+from target_databricks.engines.base import (
+    ALREADY_APPLIED,
+    Column,
+    LedgerEntry,
+    Load,
+    LoadMethod,
+    SchemaChangeError,
+    TableSpec,
+)
+from target_databricks.engines.workspace import WorkspaceEngine
+
+LATER = T0 + dt.timedelta(hours=1)
+
+
+def _apply(
+    eng: WorkspaceEngine, table: TableSpec, load_id: str, data: pa.Table, method: LoadMethod = "upsert"
+) -> int:
+    staged = eng.stage(load_id, data)
+    return eng.apply(Load(load_id, "lines", table, method, data.num_rows, staged))
+
+
+def test_create_add_column_and_incompatible_change(engine: WorkspaceEngine) -> None:
+    table = spec()
+    engine.ensure_table(table)
+    engine.ensure_table(table)  # idempotent
+    _apply(engine, table, "L1", batch(table, "L1", [(1, "a", "1.50")]))
+
+    wider = spec("lines", Column("note", "STRING", pa.string()))
+    engine.ensure_table(wider)
+    columns = {c.name: c.type_text for c in engine.client.tables.get("main.datev.lines").columns or []}
+    assert columns["note"] == "string"
+    _apply(engine, wider, "L2", batch(wider, "L2", [(2, "b", "2.00")], first_position=10))
+    rows = by_id(engine.read_table(wider.ref))
+    assert rows[1]["note"] is None and rows[2]["label"] == "b"
+
+    changed = spec("lines", Column("note", "BIGINT", pa.int64()))
+    before = engine.read_table(wider.ref)
+    with pytest.raises(SchemaChangeError, match="note: table has string, stream now sends BIGINT"):
+        engine.ensure_table(changed)
+    assert engine.read_table(wider.ref).equals(before)  # no data changed
+    columns = {c.name: c.type_text for c in engine.client.tables.get("main.datev.lines").columns or []}
+    assert columns["note"] == "string"
+
+
+def test_ordered_merge_never_lets_an_older_batch_win(engine: WorkspaceEngine) -> None:
+    table = spec()
+    engine.ensure_table(table)
+    # Within a batch the newest version of a key wins (later position at equal extraction time).
+    first = batch(table, "new", [(1, "v1", "1.00"), (1, "v2", "2.00"), (2, "x", None)], extracted_at=LATER)
+    assert _apply(engine, table, "new", first) == 2
+    # A late batch extracted earlier, even with later positions, changes nothing ...
+    late = batch(table, "late", [(1, "old", "9.99"), (3, "only-here", "3.00")], first_position=100)
+    assert _apply(engine, table, "late", late) == 1  # only the new key 3 is inserted
+    rows = by_id(engine.read_table(table.ref))
+    assert rows[1]["label"] == "v2" and rows[1]["amount"] == decimal.Decimal("2.00")
+    assert rows[2]["amount"] is None and rows[3]["label"] == "only-here"
+    # ... and a newer one replaces the row.
+    newer = batch(table, "newer", [(1, "v3", "3.00")], extracted_at=LATER + dt.timedelta(minutes=1))
+    assert _apply(engine, table, "newer", newer) == 1
+    assert by_id(engine.read_table(table.ref))[1]["label"] == "v3"
+    # Re-running a merge (a lost answer retried by the SDK) converges to the same table.
+    snapshot = engine.read_table(table.ref)
+    engine.execute(engine.statement_for(Load("new", "lines", table, "upsert", 3, engine.staged_path("new"))))
+    assert engine.read_table(table.ref).sort_by("id").equals(snapshot.sort_by("id"))
+
+
+def test_statement_retried_after_a_lost_answer_does_not_duplicate(
+    engine: WorkspaceEngine, emulator: RunningEmulator
+) -> None:
+    table = spec(keys=())
+    engine.ensure_table(table)
+    data = batch(table, "A1", [(1, "a", "1.00"), (2, "b", "2.00")])
+    staged = engine.stage("A1", data)
+    emulator.control.reset_counters()
+    # The COPY INTO runs, its answer is lost, the SDK sends it again: COPY INTO skips the file.
+    emulator.control.drop_next(1, match="POST /api/2.0/sql/statements*")
+    written = engine.apply(Load("A1", "lines", table, "append-only", 2, staged))
+    assert emulator.control.count("statements.execute") >= 3  # ledger check + COPY INTO twice
+    assert engine.read_table(table.ref).num_rows == 2
+    assert written == 2  # the table holds this load's two rows
+
+
+def test_copy_into_twice_loads_once(engine: WorkspaceEngine) -> None:
+    table = spec(keys=())
+    engine.ensure_table(table)
+    data = batch(table, "A1", [(1, "a", "1.00"), (1, "a", "1.00")])
+    assert _apply(engine, table, "A1", data, "append-only") == 2
+    staged = engine.staged_path("A1")
+    again = engine.apply(Load("A1", "lines", table, "append-only", 2, staged))
+    assert again == 2  # no ledger row yet: COPY INTO skipped the file and the table has the rows
+    assert engine.read_table(table.ref).num_rows == 2
+    # Once the ledger says committed, apply does not even send the statement.
+    now = dt.datetime.now(dt.UTC)
+    engine.ledger_append(
+        [LedgerEntry("A1", "lines", table.ref.full_name, "append-only", "committed", 2, 1, staged, None, now)]
+    )
+    assert engine.apply(Load("A1", "lines", table, "append-only", 2, staged)) == ALREADY_APPLIED
+    # A different load id is a different file: loaded.
+    assert _apply(engine, table, "A2", batch(table, "A2", [(3, "c", None)]), "append-only") == 1
+    assert sorted(engine.read_table(table.ref).column("id").to_pylist()) == [1, 1, 3]
+
+
+def test_upsert_without_keys_appends(engine: WorkspaceEngine) -> None:
+    table = spec(keys=())
+    engine.ensure_table(table)
+    _apply(engine, table, "K1", batch(table, "K1", [(1, "a", None), (1, "a", None)]), "upsert")
+    assert engine.read_table(table.ref).num_rows == 2
+
+
+def test_overwrite_replaces_the_table(engine: WorkspaceEngine) -> None:
+    table = spec()
+    engine.ensure_table(table)
+    _apply(engine, table, "O1", batch(table, "O1", [(1, "a", None), (2, "b", None)]))
+    assert _apply(engine, table, "O2", batch(table, "O2", [(5, "z", "5.00")]), "overwrite") == 1
+    assert engine.read_table(table.ref).column("id").to_pylist() == [5]
+    # Applying the same overwrite again gives the same table.
+    engine.execute(engine.statement_for(Load("O2", "lines", table, "overwrite", 1, engine.staged_path("O2"))))
+    assert engine.read_table(table.ref).column("id").to_pylist() == [5]
+
+
+@pytest.mark.parametrize("hard_delete", [False, True])
+def test_activate_version(engine: WorkspaceEngine, hard_delete: bool) -> None:
+    table = spec()
+    engine.ensure_table(table)
+    _apply(engine, table, "V1", batch(table, "V1", [(1, "a", None), (2, "b", None)], version=1))
+    _apply(
+        engine,
+        table,
+        "V2",
+        batch(table, "V2", [(2, "b2", None), (3, "c", None)], version=2, extracted_at=LATER),
+    )
+    engine.activate_version(table, 2, hard_delete=hard_delete)
+    rows = by_id(engine.read_table(table.ref))
+    if hard_delete:
+        assert sorted(rows) == [2, 3]
+    else:
+        assert sorted(rows) == [1, 2, 3]
+        assert rows[1]["_sdc_deleted_at"] is not None
+        assert rows[2]["_sdc_deleted_at"] is None and rows[3]["_sdc_deleted_at"] is None
+    engine.activate_version(spec("never_loaded"), 2, hard_delete=hard_delete)  # no table: nothing to do
+
+
+def test_ledger_rows_and_current_view(engine: WorkspaceEngine) -> None:
+    assert engine.ledger_read() == []
+    t1 = dt.datetime(2026, 11, 26, 1, 0, tzinfo=dt.UTC)
+    t2, t3 = t1 + dt.timedelta(seconds=1), t1 + dt.timedelta(seconds=2)
+    entries = [
+        LedgerEntry("L1", "lines", "main.datev.lines", "upsert", "staged", 2, 1, "/Volumes/x", None, t1, t1),
+        LedgerEntry(
+            "L1",
+            "lines",
+            "main.datev.lines",
+            "upsert",
+            "failed",
+            2,
+            1,
+            "/Volumes/x",
+            "it's \\ broken",
+            t2,
+            t1,
+            1000,
+        ),
+        LedgerEntry("L2", "lines", "main.datev.lines", "append-only", "staged", 1, 1, None, None, t2),
+    ]
+    engine.ledger_append(entries[:1])
+    engine.ledger_append(entries[1:])
+    engine.ledger_append(
+        [
+            LedgerEntry(
+                "L1", "lines", "main.datev.lines", "upsert", "committed", 2, 2, "/Volumes/x", None, t3, t3, 5
+            )
+        ]
+    )
+    read = engine.ledger_read()
+    assert read[:3] == entries[:1] + sorted(entries[1:], key=lambda e: e.load_id)
+    assert read[3].status == "committed" and read[3].attempt == 2
+    current = engine.execute(
+        "SELECT load_id, status, attempt FROM main.datev._ml_connector_loads_current ORDER BY load_id"
+    )
+    assert current.rows == [["L1", "committed", "2"], ["L2", "staged", "1"]]
+
+
+def test_stage_read_back_and_unstage(engine: WorkspaceEngine) -> None:
+    table = spec()
+    data = batch(table, "S1", [(1, "a", "1.25")]).replace_schema_metadata({b"ml_connector.stream": b"lines"})
+    staged = engine.stage("S1", data)
+    assert staged == "/Volumes/main/datev/_ml_connector_staging/loads/S1.parquet"
+    back = engine.read_staged(staged)
+    assert back.equals(data) and back.schema.metadata == {b"ml_connector.stream": b"lines"}
+    engine.unstage(staged)
+    engine.unstage(staged)  # idempotent
+    with pytest.raises(FileNotFoundError):
+        engine.read_staged(staged)
+
+
+def test_maintain(engine: WorkspaceEngine) -> None:
+    table = spec()
+    engine.ensure_table(table)
+    lines = engine.maintain([table.ref], vacuum_retention_hours=200)
+    assert lines == ["OPTIMIZE main.datev.lines", "VACUUM main.datev.lines RETAIN 200 HOURS"]
+    assert engine.maintain([table.ref], vacuum_retention_hours=0)[0].startswith("vacuum retention raised")
