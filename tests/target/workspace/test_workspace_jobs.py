@@ -1,0 +1,71 @@
+"""load_via: jobs — one-time Jobs runs with an idempotency_token per (load id, attempt)."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+from workspace_testlib import batch, settings, spec
+
+from databricks_emulator.server import RunningEmulator
+from target_databricks.engines.base import EngineError, Load
+from target_databricks.engines.workspace import WorkspaceEngine
+from target_databricks.engines.workspace_jobs import idempotency_token
+
+
+@pytest.fixture
+def jobs_engine(emulator: RunningEmulator) -> t.Iterator[WorkspaceEngine]:
+    eng = WorkspaceEngine(settings(emulator, load_via="jobs"))
+    eng.preflight()
+    yield eng
+    eng.close()
+
+
+def test_retried_submit_is_one_run_and_replay_is_a_new_run(
+    jobs_engine: WorkspaceEngine, emulator: RunningEmulator
+) -> None:
+    table = spec(keys=())
+    jobs_engine.ensure_table(table)
+    staged = jobs_engine.stage("J1", batch(table, "J1", [(1, "a", "1.00"), (2, "b", None)]))
+    load = Load("J1", "lines", table, "append-only", 2, staged)
+
+    # The run is created, the answer is lost, the SDK submits again with the same token.
+    emulator.control.drop_next(1, match="POST /api/2.*/jobs/runs/submit")
+    assert jobs_engine.apply(load) == 2
+    first_run = jobs_engine.last_run_id
+    assert emulator.control.count("jobs.submit") == 2
+    assert emulator.app.jobs.runs_created == 1
+    assert jobs_engine.read_table(table.ref).num_rows == 2
+    # The SQL file was a workspace file under jobs_workspace_dir, removed after the run.
+    imported = [r.path for r in emulator.control.requests if r.endpoint == "workspace.import"]
+    assert len(imported) == 1
+    assert emulator.control.count("workspace.delete") == 1
+
+    # The same attempt again (a crash before the ledger row): the token returns the finished run.
+    assert jobs_engine.apply(load) == 2
+    assert jobs_engine.last_run_id == first_run and emulator.app.jobs.runs_created == 1
+
+    # replay = a new attempt: a new token, a really new run; COPY INTO still loads the file once.
+    replay = Load("J1", "lines", table, "append-only", 2, staged, attempt=2)
+    assert idempotency_token("J1", 2) != idempotency_token("J1", 1)
+    jobs_engine.apply(replay)
+    assert jobs_engine.last_run_id != first_run and emulator.app.jobs.runs_created == 2
+    assert jobs_engine.read_table(table.ref).num_rows == 2
+
+
+def test_upsert_as_a_job(jobs_engine: WorkspaceEngine) -> None:
+    table = spec()
+    jobs_engine.ensure_table(table)
+    staged = jobs_engine.stage("U1", batch(table, "U1", [(1, "a", "1.00"), (1, "b", "2.00")]))
+    jobs_engine.apply(Load("U1", "lines", table, "upsert", 2, staged))
+    rows = jobs_engine.read_table(table.ref).to_pylist()
+    assert [(r["id"], r["label"]) for r in rows] == [(1, "b")]
+
+
+def test_failed_run_raises_with_its_message(jobs_engine: WorkspaceEngine) -> None:
+    table = spec()
+    jobs_engine.ensure_table(table)
+    missing = jobs_engine.staged_path("never-staged")
+    with pytest.raises(EngineError, match=r"Jobs run \d+ for load never-staged failed: FAILED") as info:
+        jobs_engine.apply(Load("never-staged", "lines", table, "upsert", 1, missing))
+    assert "never-staged.parquet" in str(info.value)
