@@ -504,7 +504,13 @@ class WorkspaceEngine(Engine):
     def read_table(self, ref: TableRef) -> pa.Table:
         import pyarrow as pa
 
-        result = self.execute(sql.select_all(ref))
+        try:
+            result = self.execute(sql.select_all(ref))
+        except StatementFailedError as exc:
+            # TABLE_OR_VIEW_NOT_FOUND (42P01), SCHEMA_NOT_FOUND / CATALOG_NOT_FOUND (42704)
+            if exc.sql_state in ("42P01", "42704"):
+                raise EngineError(f"table {ref.full_name} does not exist in the workspace") from exc
+            raise
         spec = self._tables.get(ref)
         fields = []
         for name, type_text in result.columns:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import typing as t
 from pathlib import Path
 
@@ -10,6 +11,11 @@ from workspace_testlib import settings
 
 from databricks_emulator.server import RunningEmulator, start
 from target_databricks.engines.workspace import WorkspaceEngine
+
+# tests/target holds the local engine's checked standard suite and target_testlib, reused here.
+_TARGET_TESTS = str(Path(__file__).resolve().parents[1])
+if _TARGET_TESTS not in sys.path:
+    sys.path.append(_TARGET_TESTS)
 
 
 @pytest.fixture

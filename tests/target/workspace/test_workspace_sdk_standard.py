@@ -1,0 +1,58 @@
+"""singer-sdk's standard target tests on the workspace engine (the emulator), with the same
+validate() checks as the local engine's suite, reading back what landed through the workspace."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+import test_sdk_standard as local_suite  # the local engine's checked suite (tests/target)
+from singer_sdk.testing import get_target_test_class
+from singer_sdk.testing.runners import TargetTestRunner
+from singer_sdk.testing.suites import SingerTestSuite
+from workspace_testlib import settings
+
+from databricks_emulator.server import RunningEmulator
+from target_databricks.engines.base import TableRef
+from target_databricks.engines.workspace import WorkspaceEngine
+from target_databricks.target import TargetDatabricks
+
+
+class ReadThroughWorkspace:
+    """validate() reads tables with the workspace engine instead of the local one."""
+
+    runner: TargetTestRunner
+
+    def table(self, name: str) -> pa.Table:
+        engine = WorkspaceEngine(dict(self.runner.config))
+        return engine.read_table(TableRef("main", "datev", name))
+
+
+TESTS = [
+    type(test.__name__, (ReadThroughWorkspace, test), {"__module__": __name__})
+    for test in local_suite.SUITE.tests
+]
+
+_Base = get_target_test_class(
+    TargetDatabricks,
+    config={},
+    custom_suites=[SingerTestSuite(kind="target", tests=TESTS)],
+    include_target_tests=False,
+    parse_env_config=False,
+)
+
+
+class TestWorkspaceEngineStandard(_Base):  # type: ignore[misc,valid-type]
+    @pytest.fixture
+    def runner(self, emulator: RunningEmulator) -> TargetTestRunner:
+        return TargetTestRunner(
+            target_class=TargetDatabricks,
+            config=settings(emulator),
+            parse_env_config=False,
+        )
+
+
+def test_suite_is_complete() -> None:
+    assert len(TESTS) == 16
+    assert all(issubclass(t_, ReadThroughWorkspace) for t_ in TESTS)
+    names = {t_.name for t_ in TESTS}
+    assert {"schema_updates", "pk_updates", "duplicate_records"} <= names
