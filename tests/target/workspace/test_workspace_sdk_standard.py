@@ -53,6 +53,6 @@ class TestWorkspaceEngineStandard(_Base):  # type: ignore[misc,valid-type]
 
 def test_suite_is_complete() -> None:
     assert len(TESTS) == 16
-    assert all(issubclass(t_, ReadThroughWorkspace) for t_ in TESTS)
-    names = {t_.name for t_ in TESTS}
+    assert all(issubclass(test, ReadThroughWorkspace) for test in TESTS)
+    names = {t.cast("t.Any", test).name for test in TESTS}
     assert {"schema_updates", "pk_updates", "duplicate_records"} <= names
