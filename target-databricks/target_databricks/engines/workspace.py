@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 import typing as t
 
@@ -95,6 +96,7 @@ class WorkspaceEngine(Engine):
         # Upper bound of the polling back-off (statements, warehouse start, job runs).
         self.poll_seconds = float(config.get("poll_interval_seconds") or 2.0)
         self._client = client
+        self._client_lock = threading.Lock()
         self._tables: dict[TableRef, TableSpec] = {}  # effective specs: the table's own column types
         self._ledger_ready = False
         self._staging_dir_ready = False
@@ -104,10 +106,12 @@ class WorkspaceEngine(Engine):
 
     @property
     def client(self) -> WorkspaceClient:
-        # Built on first use: the SDK resolves OAuth endpoints when its Config is made.
-        if self._client is None:
-            self._client = make_client(self._settings)
-        return self._client
+        # Built on first use (the SDK resolves OAuth endpoints when its Config is made), once:
+        # sinks drain in parallel threads and share it.
+        with self._client_lock:
+            if self._client is None:
+                self._client = make_client(self._settings)
+            return self._client
 
     def execute(self, statement: str, parameters: t.Mapping[str, tuple[object, str]] | None = None) -> Result:
         """Run one statement and wait for a terminal state; FAILED raises with Databricks' message.
@@ -347,7 +351,9 @@ class WorkspaceEngine(Engine):
             self.execute(sql.add_columns(spec.ref, new))
         # Load with the table's own (wider or equal) types from now on.
         effective = tuple(
-            Column(c.name, existing[c.name].upper(), c.arrow_type) if c.name in existing else c
+            Column(c.name, existing[c.name], c.arrow_type)
+            if c.name in existing and sql.normalize_type(existing[c.name]) != sql.normalize_type(c.sql_type)
+            else c
             for c in spec.columns
         )
         self._tables[spec.ref] = TableSpec(spec.ref, effective, spec.key_properties)
@@ -532,7 +538,10 @@ class WorkspaceEngine(Engine):
                 "(Databricks' minimum on SQL warehouses)"
             )
             hours = MIN_VACUUM_RETENTION_HOURS
-        for ref in refs:
+        ledger = sql.ledger_ref(self.catalog, self.schema)
+        for ref in dict.fromkeys([*refs, ledger]):  # the ledger grows too; keep order, no repeats
+            if ref == ledger and self._existing_columns(ref) is None:
+                continue
             self.execute(sql.optimize(ref))
             lines.append(f"OPTIMIZE {ref.full_name}")
             self.execute(sql.vacuum(ref, hours))

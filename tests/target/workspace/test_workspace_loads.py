@@ -210,4 +210,24 @@ def test_maintain(engine: WorkspaceEngine) -> None:
     engine.ensure_table(table)
     lines = engine.maintain([table.ref], vacuum_retention_hours=200)
     assert lines == ["OPTIMIZE main.datev.lines", "VACUUM main.datev.lines RETAIN 200 HOURS"]
+    engine.ledger_read()  # creates the ledger: maintained as well from now on
+    assert engine.maintain([table.ref], vacuum_retention_hours=200)[2:] == [
+        "OPTIMIZE main.datev._ml_connector_loads",
+        "VACUUM main.datev._ml_connector_loads RETAIN 200 HOURS",
+    ]
     assert engine.maintain([table.ref], vacuum_retention_hours=0)[0].startswith("vacuum retention raised")
+
+
+def test_narrower_stream_type_loads_into_the_wider_column(engine: WorkspaceEngine) -> None:
+    wide = spec("money", Column("total", "DECIMAL(38,10)", pa.decimal128(38, 10)))
+    engine.ensure_table(wide)
+    narrow = spec("money", Column("total", "DECIMAL(15,2)", pa.decimal128(15, 2)))
+    engine.ensure_table(narrow)  # DECIMAL(15,2) fits DECIMAL(38,10): no SchemaChangeError
+    data = batch(narrow, "W1", [(1, "a", "1.25")]).set_column(
+        3, "total", pa.array([decimal.Decimal("12.34")], pa.decimal128(15, 2))
+    )
+    assert _apply(engine, narrow, "W1", data) == 1
+    rows = by_id(engine.read_table(narrow.ref))
+    assert rows[1]["total"] == decimal.Decimal("12.34")
+    columns = {c.name: c.type_text for c in engine.client.tables.get("main.datev.money").columns or []}
+    assert columns["total"] == "decimal(38,10)"  # the table keeps its type
