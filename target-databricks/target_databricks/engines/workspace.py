@@ -34,7 +34,7 @@ from target_databricks.engines.base import (
     TableSpec,
 )
 from target_databricks.engines.workspace_auth import make_client, warehouse_id
-from target_databricks.engines.workspace_jobs import run_sql
+from target_databricks.engines.workspace_jobs import JobRunFailedError, run_sql
 from target_databricks.settings import target_catalog, target_schema
 
 if t.TYPE_CHECKING:
@@ -396,31 +396,44 @@ class WorkspaceEngine(Engine):
             logger.info("%s has no key properties: appending instead of upserting", spec.ref.full_name)
         return sql.copy_into(spec, load.staged)
 
-    def committed_before(self, load_id: str) -> bool:
+    def applied_before(self, load: Load) -> bool:
+        """The ledger committed this load id, or (a replay) its rows are already in the table.
+
+        Rows are committed before the ledger row, so a process that died in between left rows the
+        ledger never heard of. MERGE / COPY INTO / INSERT OVERWRITE are atomic: one row of the load
+        in the table means the whole statement committed.
+        """
         self._ensure_ledger()
         result = self.execute(
-            sql.ledger_committed(self.catalog, self.schema), {"load_id": (load_id, "STRING")}
+            sql.ledger_committed(self.catalog, self.schema), {"load_id": (load.load_id, "STRING")}
         )
-        return bool(result.rows and int(result.rows[0][0] or 0) > 0)
+        if result.rows and int(result.rows[0][0] or 0) > 0:
+            return True
+        if load.attempt > 1 and load.table.column(LOAD_ID_COLUMN):
+            return self._rows_of_load(load.table.ref, load.load_id) > 0
+        return False
 
     def apply(self, load: Load) -> int:
-        # At most once per load id: the ledger knows committed loads. Rows are committed before the
-        # ledger row, so a crash in between reruns the statement, which then converges (ordered
-        # MERGE) or skips (COPY INTO remembers the file).
-        if self.committed_before(load.load_id):
+        # At most once per load id. A first attempt that died between rows and ledger is rerun by
+        # the same input: the statement then converges (ordered MERGE) or skips (COPY INTO).
+        if self.applied_before(load):
             return ALREADY_APPLIED
         statement = self.statement_for(load)
         if self.load_via == "jobs":
-            self.last_run_id = run_sql(
-                self.client,
-                sql=statement,
-                load_id=load.load_id,
-                attempt=load.attempt,
-                warehouse_id=self.warehouse_id,
-                workspace_dir=self.jobs_workspace_dir,
-                timeout_seconds=self.statement_timeout,
-                poll_seconds=self.poll_seconds,
-            )
+            try:
+                self.last_run_id = run_sql(
+                    self.client,
+                    sql=statement,
+                    load_id=load.load_id,
+                    attempt=load.attempt,
+                    warehouse_id=self.warehouse_id,
+                    workspace_dir=self.jobs_workspace_dir,
+                    timeout_seconds=self.statement_timeout,
+                    poll_seconds=self.poll_seconds,
+                )
+            except JobRunFailedError as exc:
+                self.last_run_id = exc.run_id
+                raise
             return load.rows
         result = self.execute(statement)
         # MERGE / COPY INTO / INSERT answer with num_affected_rows (0 when a rerun changed nothing).

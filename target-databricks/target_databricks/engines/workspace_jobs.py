@@ -25,6 +25,14 @@ logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+class JobRunFailedError(EngineError):
+    """The load's Jobs run ended without SUCCESS (or timed out); carries the run id."""
+
+    def __init__(self, message: str, *, run_id: int) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
 def idempotency_token(load_id: str, attempt: int) -> str:
     """At most 64 characters (the Jobs API limit): a SHA-256 of the load id and the attempt."""
     return hashlib.sha256(f"{load_id}\n{attempt}".encode()).hexdigest()
@@ -113,14 +121,17 @@ def run_sql(
             break
         if time.monotonic() > deadline:
             w.jobs.cancel_run(run_id)
-            raise EngineError(
+            raise JobRunFailedError(
                 f"Jobs run {run_id} for load {load_id} did not finish within {timeout_seconds:g} s "
-                "(statement_timeout_seconds); it was cancelled."
+                "(statement_timeout_seconds); it was cancelled.",
+                run_id=run_id,
             )
         time.sleep(sleep)
         sleep = min(sleep * 2, poll_seconds)
     if run.state is None or run.state.result_state != RunResultState.SUCCESS:
-        raise EngineError(f"Jobs run {run_id} for load {load_id} failed: {_run_failure(w, run)}")
+        raise JobRunFailedError(
+            f"Jobs run {run_id} for load {load_id} failed: {_run_failure(w, run)}", run_id=run_id
+        )
     try:
         w.workspace.delete(path)
     except Exception as exc:  # a leftover file is harmless; the load is committed

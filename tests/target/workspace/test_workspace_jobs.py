@@ -5,10 +5,10 @@ from __future__ import annotations
 import typing as t
 
 import pytest
-from workspace_testlib import batch, settings, spec
+from workspace_testlib import batch, by_id, settings, spec
 
 from databricks_emulator.server import RunningEmulator
-from target_databricks.engines.base import EngineError, Load
+from target_databricks.engines.base import ALREADY_APPLIED, EngineError, Load
 from target_databricks.engines.workspace import WorkspaceEngine
 from target_databricks.engines.workspace_jobs import idempotency_token
 
@@ -45,12 +45,32 @@ def test_retried_submit_is_one_run_and_replay_is_a_new_run(
     assert jobs_engine.apply(load) == 2
     assert jobs_engine.last_run_id == first_run and emulator.app.jobs.runs_created == 1
 
-    # replay = a new attempt: a new token, a really new run; COPY INTO still loads the file once.
-    replay = Load("J1", "lines", table, "append-only", 2, staged, attempt=2)
-    assert idempotency_token("J1", 2) != idempotency_token("J1", 1)
-    jobs_engine.apply(replay)
-    assert jobs_engine.last_run_id != first_run and emulator.app.jobs.runs_created == 2
-    assert jobs_engine.read_table(table.ref).num_rows == 2
+    # A replay of a load whose rows are in the table is skipped without a run.
+    assert (
+        jobs_engine.apply(Load("J1", "lines", table, "append-only", 2, staged, attempt=2)) == ALREADY_APPLIED
+    )
+    assert emulator.app.jobs.runs_created == 1
+
+
+def test_failed_run_then_replay_is_a_new_run(jobs_engine: WorkspaceEngine, emulator: RunningEmulator) -> None:
+    table = spec()
+    jobs_engine.ensure_table(table)
+    data = batch(table, "J2", [(1, "a", "1.00")])
+    staged = jobs_engine.staged_path("J2")  # not staged yet: the run fails
+    with pytest.raises(EngineError, match=r"Jobs run \d+ for load J2 failed"):
+        jobs_engine.apply(Load("J2", "lines", table, "upsert", 1, staged))
+    failed_run = jobs_engine.last_run_id
+    # Retrying the same attempt gets the same (failed) run back: the token never loads twice.
+    with pytest.raises(EngineError, match=f"Jobs run {failed_run} for load J2 failed"):
+        jobs_engine.apply(Load("J2", "lines", table, "upsert", 1, staged))
+    assert emulator.app.jobs.runs_created == 1
+
+    # replay = a new attempt: a new token, a really new run.
+    assert idempotency_token("J2", 2) != idempotency_token("J2", 1)
+    jobs_engine.stage("J2", data)
+    assert jobs_engine.apply(Load("J2", "lines", table, "upsert", 1, staged, attempt=2)) == 1
+    assert jobs_engine.last_run_id != failed_run and emulator.app.jobs.runs_created == 2
+    assert by_id(jobs_engine.read_table(table.ref))[1]["label"] == "a"
 
 
 def test_upsert_as_a_job(jobs_engine: WorkspaceEngine) -> None:
