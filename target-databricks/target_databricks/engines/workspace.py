@@ -95,6 +95,9 @@ class WorkspaceEngine(Engine):
         self.jobs_workspace_dir = str(config.get("jobs_workspace_dir") or DEFAULT_JOBS_DIR)
         # Upper bound of the polling back-off (statements, warehouse start, job runs).
         self.poll_seconds = float(config.get("poll_interval_seconds") or 2.0)
+        # Let the API hold the answer up to 10 s (it accepts 0 or 5..50 s), never past our own limit.
+        held = int(min(10, self.statement_timeout))
+        self._wait_timeout = f"{held}s" if held >= 5 else "0s"
         self._client = client
         self._client_lock = threading.Lock()
         self._tables: dict[TableRef, TableSpec] = {}  # effective specs: the table's own column types
@@ -138,7 +141,7 @@ class WorkspaceEngine(Engine):
             catalog=self.catalog,
             schema=self.schema,
             parameters=params or None,
-            wait_timeout="10s",
+            wait_timeout=self._wait_timeout,
             on_wait_timeout=ExecuteStatementRequestOnWaitTimeout.CONTINUE,
             disposition=Disposition.INLINE,
             format=Format.JSON_ARRAY,

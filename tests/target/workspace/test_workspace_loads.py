@@ -7,7 +7,7 @@ import decimal
 
 import pyarrow as pa
 import pytest
-from workspace_testlib import T0, batch, by_id, spec
+from workspace_testlib import T0, batch, by_id, settings, spec
 
 from databricks_emulator.server import RunningEmulator
 from target_databricks.engines.base import (
@@ -19,7 +19,7 @@ from target_databricks.engines.base import (
     SchemaChangeError,
     TableSpec,
 )
-from target_databricks.engines.workspace import WorkspaceEngine
+from target_databricks.engines.workspace import StatementFailedError, WorkspaceEngine
 
 LATER = T0 + dt.timedelta(hours=1)
 
@@ -231,3 +231,26 @@ def test_narrower_stream_type_loads_into_the_wider_column(engine: WorkspaceEngin
     assert rows[1]["total"] == decimal.Decimal("12.34")
     columns = {c.name: c.type_text for c in engine.client.tables.get("main.datev.money").columns or []}
     assert columns["total"] == "decimal(38,10)"  # the table keeps its type
+
+
+def test_throttled_and_unavailable_answers_are_retried(
+    engine: WorkspaceEngine, emulator: RunningEmulator
+) -> None:
+    table = spec()
+    engine.ensure_table(table)
+    emulator.control.fail_next(1, status=429, match="POST /api/2.0/sql/statements*", retry_after=0)
+    emulator.control.fail_next(1, status=503, match="PUT /api/2.0/fs/files/*", retry_after=0)
+    assert _apply(engine, table, "R1", batch(table, "R1", [(1, "a", None)])) == 1
+    statuses = {r.status for r in emulator.control.requests}
+    assert {429, 503} <= statuses
+    assert engine.read_table(table.ref).num_rows == 1
+
+
+def test_statement_timeout_cancels(emulator: RunningEmulator) -> None:
+    eng = WorkspaceEngine(settings(emulator, statement_timeout_seconds=0.3))
+    eng.preflight()
+    emulator.control.warehouse_start_polls = 10**9
+    emulator.control.set_warehouse_state("STOPPED")  # statements now wait in PENDING
+    with pytest.raises(StatementFailedError, match=r"did not finish within 0.3 s .*cancelled"):
+        eng.execute("SELECT 1")
+    assert emulator.control.count("statements.cancel") == 1
