@@ -35,6 +35,7 @@ from target_databricks.engines.base import (
 )
 from target_databricks.engines.workspace_auth import make_client, warehouse_id
 from target_databricks.engines.workspace_jobs import JobRunFailedError, run_sql
+from target_databricks.schema import conform_name
 from target_databricks.settings import target_catalog, target_schema
 
 if t.TYPE_CHECKING:
@@ -82,8 +83,9 @@ class WorkspaceEngine(Engine):
 
     def __init__(self, config: t.Mapping[str, t.Any], *, client: WorkspaceClient | None = None) -> None:
         self._settings = dict(config)
-        self.catalog = target_catalog(config)
-        self.schema = target_schema(config)
+        # The same conformed names the sinks put into every TableRef (Unity Catalog stores lower case).
+        self.catalog = conform_name(target_catalog(config))
+        self.schema = conform_name(target_schema(config))
         self.create_catalog = bool(config.get("create_catalog", False))
         self.staging_volume = str(config.get("staging_volume") or DEFAULT_STAGING_VOLUME)
         self.load_via = str(config.get("load_via") or "statements")
@@ -138,8 +140,8 @@ class WorkspaceEngine(Engine):
         response = w.statement_execution.execute_statement(
             statement=statement,
             warehouse_id=self.warehouse_id,
-            catalog=self.catalog,
-            schema=self.schema,
+            # No session catalog/schema: every name is fully qualified, and pre-flight runs before
+            # the catalog and schema exist.
             parameters=params or None,
             wait_timeout=self._wait_timeout,
             on_wait_timeout=ExecuteStatementRequestOnWaitTimeout.CONTINUE,
