@@ -373,7 +373,7 @@ def ledger_insert(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -
 def ledger_committed(catalog: str, schema: str) -> str:
     """Whether :load_id was committed before (named parameter :load_id)."""
     return (
-        f"SELECT count(*) AS committed FROM {table_name(ledger_ref(catalog, schema))} "
+        f"SELECT count(*) AS n FROM {table_name(ledger_ref(catalog, schema))} "
         f"WHERE {q('load_id')} = :load_id AND {q('status')} = 'committed'"
     )
 

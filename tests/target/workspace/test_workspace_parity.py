@@ -94,9 +94,11 @@ def _comparable(table: pa.Table) -> tuple[dict[str, pa.DataType], list[tuple[t.A
     return types, rows
 
 
-@pytest.mark.parametrize("hard_delete", [False, True])
+@pytest.mark.parametrize(
+    ("hard_delete", "load_via"), [(False, "statements"), (True, "statements"), (False, "jobs")]
+)
 def test_local_and_workspace_engines_land_equal_tables(
-    emulator: RunningEmulator, tmp_path: Path, hard_delete: bool
+    emulator: RunningEmulator, tmp_path: Path, hard_delete: bool, load_via: str
 ) -> None:
     local_cfg = {
         "engine": "local",
@@ -104,7 +106,7 @@ def test_local_and_workspace_engines_land_equal_tables(
         "catalog": "main",
         "schema": "datev",
     }
-    workspace_cfg = settings(emulator)
+    workspace_cfg = settings(emulator, load_via=load_via)
     for cfg in (local_cfg, workspace_cfg):
         for messages in _runs():
             run({**cfg, "hard_delete": hard_delete, "batch_size_rows": 16}, messages)
@@ -125,5 +127,7 @@ def test_local_and_workspace_engines_land_equal_tables(
     live = sorted(r["id"] for r in accounts if r["_sdc_deleted_at"] is None)
     assert live == [2, 3] and len(accounts) == (2 if hard_delete else 3)
     # Both ledgers committed the same load ids.
+    if load_via == "jobs":
+        assert emulator.app.jobs.runs_created == len(local.ledger_read()) // 2  # one run per load
     committed = {e.load_id for e in local.ledger_read() if e.status == "committed"}
     assert committed and committed == {e.load_id for e in workspace.ledger_read() if e.status == "committed"}
