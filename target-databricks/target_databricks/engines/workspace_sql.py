@@ -350,14 +350,24 @@ def create_ledger(catalog: str, schema: str) -> str:
 
 
 def create_ledger_view(catalog: str, schema: str) -> str:
-    """The latest row per load id (ties: the later attempt, then the more final status)."""
-    rank = f"CASE {q('status')} WHEN 'committed' THEN 3 WHEN 'skipped' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END"
+    """The current row per load id, in the order of audit.current_loads: the later attempt, then the
+    later row, then the more final status; a `staged` row recorded after the load was committed or
+    skipped (a stale concurrent writer) does not count."""
+    ledger = table_name(ledger_ref(catalog, schema))
+    status, attempt, recorded = q("status"), q("attempt"), q("recorded_at")
+    rank = f"CASE {status} WHEN 'committed' THEN 2 WHEN 'skipped' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END"
+    stale = (
+        f"l.{status} = 'staged' AND EXISTS (SELECT 1 FROM {ledger} AS d "
+        f"WHERE d.{q('load_id')} = l.{q('load_id')} AND d.{status} IN ('committed', 'skipped') "
+        f"AND (d.{attempt} < l.{attempt} OR (d.{attempt} = l.{attempt} AND d.{recorded} <= l.{recorded})))"
+    )
     view = table_name(TableRef(catalog, schema, LEDGER_VIEW))
     return (
         f"CREATE VIEW IF NOT EXISTS {view} AS\n"
-        f"SELECT * FROM {table_name(ledger_ref(catalog, schema))}\n"
-        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {q('load_id')} "
-        f"ORDER BY {q('attempt')} DESC, {q('recorded_at')} DESC, {rank} DESC) = 1"
+        f"SELECT l.* FROM {ledger} AS l\n"
+        f"WHERE NOT ({stale})\n"
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY l.{q('load_id')} "
+        f"ORDER BY l.{attempt} DESC, l.{recorded} DESC, {rank} DESC) = 1"
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from workspace_testlib import T0, batch, by_id, settings, spec
 
 from databricks_emulator.server import RunningEmulator
+from target_databricks import audit
 from target_databricks.engines.base import (
     ALREADY_APPLIED,
     Column,
@@ -186,10 +187,15 @@ def test_ledger_rows_and_current_view(engine: WorkspaceEngine) -> None:
     read = engine.ledger_read()
     assert read[:3] == entries[:1] + sorted(entries[1:], key=lambda e: e.load_id)
     assert read[3].status == "committed" and read[3].attempt == 2
-    current = engine.execute(
-        "SELECT load_id, status, attempt FROM main.datev._ml_connector_loads_current ORDER BY load_id"
-    )
+    view = "main.datev._ml_connector_loads_current"
+    current = engine.execute(f"SELECT load_id, status, attempt FROM {view} ORDER BY load_id")
     assert current.rows == [["L1", "committed", "2"], ["L2", "staged", "1"]]
+    # A stale writer records `staged` after the commit: the load stays committed, as in audit.
+    stale = LedgerEntry("L1", "lines", "main.datev.lines", "upsert", "staged", 2, 2, "/Volumes/x", None, t3)
+    engine.ledger_append([stale])
+    again = engine.execute(f"SELECT status FROM {view} WHERE load_id = 'L1'")
+    assert again.rows == [["committed"]]
+    assert audit.current_loads(engine.ledger_read())["L1"].status == "committed"
 
 
 def test_stage_read_back_and_unstage(engine: WorkspaceEngine) -> None:

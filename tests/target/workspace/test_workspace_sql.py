@@ -113,7 +113,8 @@ def test_ledger_insert_and_view() -> None:
     assert text.count("CAST('L1' AS STRING)") == 2
     assert "CAST(NULL AS STRING)" in text and "CAST('it\\'s bad' AS STRING)" in text
     view = sql.create_ledger_view("main", "datev")
-    assert "`_ml_connector_loads_current`" in view and "PARTITION BY `load_id`" in view
+    assert "`_ml_connector_loads_current`" in view and "PARTITION BY l.`load_id`" in view
+    assert "l.`status` = 'staged' AND EXISTS" in view  # a stale staged row never wins
     assert isinstance(parse(view), exp.Create)
 
 
