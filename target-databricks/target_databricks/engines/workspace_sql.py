@@ -350,7 +350,9 @@ def create_ledger(catalog: str, schema: str) -> str:
 
 
 def create_ledger_view(catalog: str, schema: str) -> str:
-    """The current row per load id, in the order of audit.current_loads: the later attempt, then the
+    """(Re)defined once per process, so a new definition reaches existing ledgers.
+
+    The current row per load id, in the order of audit.current_loads: the later attempt, then the
     later row, then the more final status; a `staged` row recorded after the load was committed or
     skipped (a stale concurrent writer) does not count."""
     ledger = table_name(ledger_ref(catalog, schema))
@@ -363,7 +365,7 @@ def create_ledger_view(catalog: str, schema: str) -> str:
     )
     view = table_name(TableRef(catalog, schema, LEDGER_VIEW))
     return (
-        f"CREATE VIEW IF NOT EXISTS {view} AS\n"
+        f"CREATE OR REPLACE VIEW {view} AS\n"
         f"SELECT l.* FROM {ledger} AS l\n"
         f"WHERE NOT ({stale})\n"
         f"QUALIFY ROW_NUMBER() OVER (PARTITION BY l.{q('load_id')} "
