@@ -127,3 +127,15 @@ def test_rejected_credentials_name_the_fix_not_the_secret(
     with pytest.raises(EngineError, match="Databricks rejected the credentials") as info:
         eng.preflight()
     assert "wrong-secret-1234" not in str(info.value)
+
+
+def test_config_profile(emulator: RunningEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_file = tmp_path / "databrickscfg"
+    config_file.write_text(f"[emulator]\nhost = {emulator.url}\ntoken = {PAT}\n")
+    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(config_file))
+    only_profile = {"host": None, "auth_type": None, "client_id": None, "client_secret": None}
+    cfg = settings(emulator, **only_profile, profile="emulator")
+    eng = WorkspaceEngine(cfg)
+    eng.preflight()
+    assert eng.client.config.auth_type == "pat"
+    assert _load_one(eng, "profile-load") == 1
