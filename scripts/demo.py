@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pyarrow as pa
 import requests
 
 from ml_credentials import CredentialStore, generate_key
@@ -39,6 +40,16 @@ KEY_ENV = "ML_CONNECTOR_CREDENTIALS_KEY"
 LISTENING = re.compile(r"listening on (http://\S+)")
 AUTHORIZE_URL = re.compile(r"(http://\S+/openid/authorize\?\S+)")
 EXTF_JOB_SECONDS = 6  # the emulator finishes an EXTF job ~5 s after upload
+
+
+def read_delta(path: Path) -> pa.Table:
+    """A local Delta table's rows, read by delta-rs' own engine.
+
+    (deltalake 1.6's to_pyarrow_table/-dataset can abort the interpreter at exit.)
+    """
+    from deltalake import DeltaTable, QueryBuilder
+
+    return QueryBuilder().register("t", DeltaTable(str(path))).execute("SELECT * FROM t").read_all()
 
 
 def say(message: str) -> None:
@@ -148,34 +159,23 @@ class Demo:
                 raise SystemExit(f"Submitting {path.name} failed")
 
     def report(self) -> dict[str, int]:
-        from deltalake import DeltaTable
+        import pyarrow.compute as pc
 
-        tables = (
-            sorted(p for p in self.lake.iterdir() if (p / "_delta_log").is_dir())
-            if self.lake.is_dir()
-            else []
-        )
+        found = self.lake.iterdir() if self.lake.is_dir() else iter(())
+        tables = {p.name: read_delta(p) for p in sorted(found) if (p / "_delta_log").is_dir()}
         if not tables:
             raise SystemExit("No Delta tables were written.")
-        counts = {p.name: DeltaTable(str(p)).to_pyarrow_dataset().count_rows() for p in tables}
         print(f"\nRows per table in {self.lake}")
-        for name, rows in counts.items():
-            print(f"  {name:<32} {rows:>6}")
-        lines = self.lake / "booking_lines"
-        if (lines / "_delta_log").is_dir():
-            import pyarrow.compute as pc
-
-            table = DeltaTable(str(lines)).to_pyarrow_table(
-                columns=["client_id", "job_result", "account_amount_eur"]
-            )
-            table = table.filter(pc.equal(table["job_result"], "succeeded"))
-            grouped = (
-                table.group_by("client_id").aggregate([("account_amount_eur", "sum")]).sort_by("client_id")
-            )
+        for name, table in tables.items():
+            print(f"  {name:<32} {table.num_rows:>6}")
+        if "booking_lines" in tables:
+            lines = tables["booking_lines"]
+            accepted = lines.filter(pc.equal(lines["job_result"], "succeeded"))
+            grouped = accepted.group_by("client_id").aggregate([("account_amount_eur", "sum")])
             print("\nBooked amounts in EUR on the booking account (accepted batches) per legal entity:")
-            for row in grouped.to_pylist():
+            for row in grouped.sort_by("client_id").to_pylist():
                 print(f"  {row['client_id']:<14} {row['account_amount_eur_sum']:>14,.2f}")
-        return counts
+        return {name: table.num_rows for name, table in tables.items()}
 
     def run(self) -> dict[str, int]:
         self.env = {

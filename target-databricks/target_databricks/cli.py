@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import sys
 import typing as t
+from pathlib import Path
 
 import click
 import orjson
+from singer_sdk.configuration._dict_config import parse_environment_config
 
 from target_databricks import audit
 from target_databricks.engines import make_engine
@@ -32,15 +34,34 @@ log = logging.getLogger("target-databricks")
 
 
 def load_config(config: t.Sequence[str]) -> dict[str, t.Any]:
-    """The same config the target would see: files merged in order, or ENV (TARGET_DATABRICKS_*)."""
+    """The same config the target would see: files merged in order, and/or ENV (TARGET_DATABRICKS_*).
+
+    Without --config the environment is read, as Meltano sets it for `meltano invoke
+    target-databricks:replay`.
+    """
     from target_databricks.target import TargetDatabricks
 
-    use_env = "ENV" in config
-    files = [c for c in config if c != "ENV"]
-    target = TargetDatabricks(
-        config=files or None, parse_env_config=use_env, validate_config=True, setup_mapper=False
-    )
+    config = config or ("ENV",)
+    merged: dict[str, t.Any] = {}
+    for path in (c for c in config if c != "ENV"):
+        merged.update(orjson.loads(Path(path).read_bytes()))
+    if "ENV" in config:
+        merged.update(_environment_config(TargetDatabricks.config_jsonschema))
+    target = TargetDatabricks(config=merged, parse_env_config=False, validate_config=True, setup_mapper=False)
     return dict(target.config)
+
+
+def _environment_config(schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    """TARGET_DATABRICKS_* variables typed by the settings schema (singer-sdk leaves numbers as text)."""
+    values = parse_environment_config(schema, prefix="TARGET_DATABRICKS_")
+    for name, value in values.items():
+        if isinstance(value, str) and "number" in schema["properties"][name].get("type", []):
+            try:
+                values[name] = float(value)
+            except ValueError:
+                message = f"TARGET_DATABRICKS_{name.upper()} must be a number, not {value!r}"
+                raise click.ClickException(message) from None
+    return values
 
 
 def _spec_from_staged(engine: Engine, entry: t.Any) -> tuple[TableSpec, str]:

@@ -134,6 +134,25 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         default="/Shared/ml-connector",
         description="Workspace folder for SQL files run by load_via=jobs.",
     ),
+    th.Property(
+        "poll_interval_seconds",
+        th.NumberType,
+        default=2,
+        description="How often a running statement or Jobs run is polled.",
+    ),
+    th.Property(
+        "retry_timeout_seconds",
+        th.IntegerType,
+        description="databricks-sdk's total retry budget for one API call (SDK default 300).",
+    ),
+    th.Property(
+        "http_timeout_seconds", th.IntegerType, description="databricks-sdk's timeout of one HTTP request."
+    ),
+    th.Property(
+        "discovery_url",
+        th.StringType,
+        description="OIDC discovery URL, only if the workspace's own discovery cannot be used.",
+    ),
 ).to_dict()
 
 

@@ -16,12 +16,13 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 import demo_data  # noqa: E402
+from demo import read_delta  # noqa: E402
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -55,8 +56,8 @@ def _run_demo(project: Path) -> str:
     return result.stdout
 
 
-def _table(project: Path, name: str) -> DeltaTable:
-    return DeltaTable(str(project / ".lake" / "ml_connector" / "datev" / name))
+def _table(project: Path, name: str) -> pa.Table:
+    return read_delta(project / ".lake" / "ml_connector" / "datev" / name)
 
 
 def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
@@ -68,11 +69,11 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
     assert "Logged in to DATEV" in first
     assert first.count("Submitted EXTF_Buchungsstapel_") == 3
 
-    clients = _table(project, "clients").to_pyarrow_table().to_pylist()
+    clients = _table(project, "clients").to_pylist()
     assert sorted(c["id"] for c in clients) == ["29098-55003", "29098-55004", "29098-55005"]
     assert "Lindner Maschinenbau GmbH" in {c["name"] for c in clients}
 
-    lines = _table(project, "booking_lines").to_pyarrow_table()
+    lines = _table(project, "booking_lines")
     n_lines = sum(len(b) for b in demo_data._BOOKINGS.values())
     assert lines.num_rows == n_lines
     assert set(lines.column("job_result").to_pylist()) == {"succeeded"}
@@ -83,12 +84,12 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
     labelled = {r["konto"]: r["account_label"] for r in lines.select(["konto", "account_label"]).to_pylist()}
     assert labelled[3400] == demo_data.GL_LABELS[3400]
 
-    batches = _table(project, "booking_batches").to_pyarrow_table()
+    batches = _table(project, "booking_batches")
     assert batches.num_rows == 3
-    assert _table(project, "gl_accounts").to_pyarrow_table().num_rows == 3 * len(demo_data.GL_LABELS)
-    assert _table(project, "business_partners").to_pyarrow_table().num_rows == 3 * len(demo_data.SUPPLIERS)
+    assert _table(project, "gl_accounts").num_rows == 3 * len(demo_data.GL_LABELS)
+    assert _table(project, "business_partners").num_rows == 3 * len(demo_data.SUPPLIERS)
     before = {
-        p.name: _table(project, p.name).to_pyarrow_table().num_rows
+        p.name: _table(project, p.name).num_rows
         for p in (project / ".lake" / "ml_connector" / "datev").iterdir()
         if not p.name.startswith("_")
     }
@@ -96,7 +97,7 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
     second = _run_demo(project)
     assert "no new login" in second
     assert second.count("was submitted before") == 3
-    after = {name: _table(project, name).to_pyarrow_table().num_rows for name in before}
+    after = {name: _table(project, name).num_rows for name in before}
     assert after == before, "the second run duplicated rows"
 
     state = subprocess.run(  # noqa: PLW1510 - the exit code is checked below
