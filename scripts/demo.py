@@ -49,7 +49,9 @@ def read_delta(path: Path) -> pa.Table:
     """
     from deltalake import DeltaTable, QueryBuilder
 
-    return QueryBuilder().register("t", DeltaTable(str(path))).execute("SELECT * FROM t").read_all()
+    table = DeltaTable(str(path))
+    rows = pa.table(QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all())
+    return rows.cast(pa.schema(table.schema().to_arrow()))  # string_view → string, as written
 
 
 def say(message: str) -> None:

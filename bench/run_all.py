@@ -1,0 +1,41 @@
+"""`make bench`: run every benchmark script in turn; each prints its own figures.
+
+Figures from one machine are only comparable within one run: each script measures its floor
+(bare csv read, orjson decode) in the same process and prints the ratio next to it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS: list[tuple[str, list[str]]] = [
+    ("EXTF parser vs bare csv read", ["bench_extf.py", "200000"]),
+    ("tap-datev records/s to /dev/null (clients stream, DATEV emulator)", ["bench_tap.py", "2000"]),
+    ("target-databricks, local Delta engine", ["bench_target.py", "--rows", "200000,1000000"]),
+    (
+        "target-databricks, workspace engine on the Databricks emulator",
+        [
+            "bench_target.py",
+            "--engine",
+            "workspace",
+            "--rows",
+            "100000",
+        ],
+    ),
+]
+
+
+def main() -> int:
+    failed = 0
+    for title, args in RUNS:
+        print(f"\n### {title}\n$ bench/{' '.join(args)}", flush=True)
+        result = subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]], check=False)
+        failed += result.returncode != 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
