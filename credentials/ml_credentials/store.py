@@ -44,9 +44,7 @@ class CredentialStore:
             ) from exc
 
     @classmethod
-    def from_env(
-        cls, path: str | os.PathLike[str], key_env: str = DEFAULT_KEY_ENV
-    ) -> CredentialStore:
+    def from_env(cls, path: str | os.PathLike[str], key_env: str = DEFAULT_KEY_ENV) -> CredentialStore:
         key = os.environ.get(key_env)
         if not key:
             raise CredentialStoreError(
