@@ -4,7 +4,7 @@
 2. logs in the way a user does in production (`meltano invoke tap-datev:login`: authorization
    code + PKCE; this script plays the browser, the emulator's test user consents) unless a token
    pair is stored already,
-3. submits each entity's EXTF Buchungsstapel once (`meltano invoke tap-datev:submit extf …`),
+3. submits each entity's EXTF Buchungsstapel and one invoice scan once (`tap-datev:submit`),
 4. runs `meltano --environment demo run tap-datev target-databricks`,
 5. stops the emulator (also when a step fails) and prints rows per table read back from .lake.
 
@@ -148,9 +148,15 @@ class Demo:
         lines = [ln.strip() for ln in output if ln.strip() and "[info" not in ln]
         say("Logged in to DATEV (emulator)" + (f": {lines[-1]}" if lines else ""))
 
-    def submit_batches(self, files: list[Path]) -> None:
-        for path in files:
-            result = self.meltano("invoke", "tap-datev:submit", "extf", str(path), check=False)
+    def submit(self, files: dict[str, list[Path]]) -> None:
+        """Each entity's Buchungsstapel and one scanned invoice; the ledger refuses repeats."""
+        commands = [("extf", str(path)) for path in files["batches"]]
+        for path in files["documents"]:
+            client = next(e.client_id for e in demo_data.ENTITIES if str(e.client) in path.name)
+            commands.append(("document", "--client", client, "--type", "Rechnungseingang", str(path)))
+        for command in commands:
+            path = Path(command[-1])
+            result = self.meltano("invoke", "tap-datev:submit", *command, check=False)
             output = result.stdout + result.stderr
             if result.returncode == 0:
                 say(f"Submitted {path.name}")
@@ -196,7 +202,7 @@ class Demo:
                 say("A DATEV token pair is stored already: the tap refreshes it (no new login)")
             else:
                 self.login()
-            self.submit_batches(files["batches"])
+            self.submit(files)
             time.sleep(EXTF_JOB_SECONDS)  # jobs still pending would simply be re-polled next run
             say("meltano --environment demo run tap-datev target-databricks")
             started = time.monotonic()

@@ -162,15 +162,40 @@ def business_partners(entity: Entity) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
 
 
+def invoice_pdf(entity: Entity) -> bytes:
+    """A one-page PDF standing in for a scanned supplier invoice (Beleg)."""
+    text = f"Eingangsrechnung ER-2025-11 {entity.client_id}"
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 def write_all(folder: Path) -> dict[str, list[Path]]:
-    """Write every demo file; returns them by kind (batches, gl_labels, partners)."""
+    """Write every demo file; returns them by kind (batches, gl_labels, partners, documents)."""
     folder.mkdir(parents=True, exist_ok=True)
-    out: dict[str, list[Path]] = {"batches": [], "gl_labels": [], "partners": []}
+    out: dict[str, list[Path]] = {"batches": [], "gl_labels": [], "partners": [], "documents": []}
     for entity in ENTITIES:
         for kind, name, data in (
             ("batches", f"EXTF_Buchungsstapel_{entity.client}.csv", buchungsstapel(entity)),
             ("gl_labels", f"EXTF_Kontenbeschriftungen_{entity.client}.csv", gl_labels(entity)),
             ("partners", f"EXTF_DebKred_{entity.client}.csv", business_partners(entity)),
+            ("documents", f"Eingangsrechnung {entity.client}.pdf", invoice_pdf(entity)),
         ):
             path = folder / name
             path.write_bytes(data)

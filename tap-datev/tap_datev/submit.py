@@ -294,13 +294,7 @@ def submit_extf(
     )
     digest = sha256_hex(data)
     if not force:
-        live = ledger.live_with_sha256("extf", digest)
-        if live:
-            shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)
-            raise SubmitRefused(
-                f"{file_name}: the same file (sha256 {digest[:12]}…) was already submitted: {shown}. "
-                "Use --force to send it again."
-            )
+        refuse_duplicate(ledger, "extf", digest, f"{file_name}: the same file")
 
     ledger.keep_file(data)
     batch_id = str(uuid.uuid4())
@@ -369,6 +363,18 @@ def document_types(client: DatevClient, client_id: str) -> list[str]:
     return [str(d.get("name")) for d in answer if isinstance(d, dict)] if isinstance(answer, list) else []
 
 
+def refuse_duplicate(
+    ledger: Ledger, kind: str, digest: str, what: str, *, client_id: str | None = None
+) -> None:
+    """Refuse content already at DATEV (or possibly there): sending it again would book it twice."""
+    live = ledger.live_with_sha256(kind, digest, client_id)
+    if live:
+        shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)
+        raise SubmitRefused(
+            f"{what} (sha256 {digest[:12]}…) was already submitted: {shown}. Use --force to send it again."
+        )
+
+
 def submit_document(
     client: DatevClient,
     ledger: Ledger,
@@ -378,8 +384,12 @@ def submit_document(
     *,
     document_type: str | None = None,
     note: str | None = None,
+    force: bool = False,
 ) -> Submission:
-    """Check DATEV's file rules, record a GUID, PUT the document; a 409 means it is already there."""
+    """Check DATEV's file rules, record a GUID, PUT the document; a 409 means it is already there.
+
+    The same file for the same client is refused unless `force`: DATEV would keep both as two Belege.
+    """
     try:
         checked = check_document(file_name, len(data), document_type=document_type, note=note)
     except DocumentRuleError as exc:
@@ -392,6 +402,10 @@ def submit_document(
                 f"Client {client_id} has no document type {checked.document_type!r}; "
                 f"its document types are: {', '.join(types) or '(none)'}"
             )
+    if not force:
+        refuse_duplicate(
+            ledger, "document", sha256_hex(data), f"{checked.file_name}: the same file", client_id=client_id
+        )
     digest = ledger.keep_file(data)
     row = ledger.record(
         kind="document",
@@ -488,11 +502,8 @@ def submit_dxso(
         raise SubmitRefused("The package has no ledger XML (root element LedgerImport)")
     require_client(client, DXSO_SERVICE_SCOPE, client_id=client_id)
     digest = package_digest(files)
-    if not force and (live := ledger.live_with_sha256("dxso", digest)):
-        shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)
-        raise SubmitRefused(
-            f"This DXSO package was already submitted: {shown}. Use --force to send it again."
-        )
+    if not force:
+        refuse_duplicate(ledger, "dxso", digest, "This DXSO package")
 
     kept = [
         (name, ledger.keep_file(data), len(data), role)
@@ -714,9 +725,15 @@ def submit_extf_command(config_args: tuple[str, ...], file: Path, force: bool, a
     "--type", "document_type", help="Document type (Belegtyp) of the client, e.g. Rechnungseingang."
 )
 @click.option("--note", help="Note for the tax consultant (at most 255 characters).")
+@click.option("--force", is_flag=True, help="Upload even if the same file was uploaded for this client.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def submit_document_command(
-    config_args: tuple[str, ...], client_id: str, document_type: str | None, note: str | None, file: Path
+def submit_document_command(  # noqa: PLR0917 - click passes options as keywords
+    config_args: tuple[str, ...],
+    client_id: str,
+    document_type: str | None,
+    note: str | None,
+    force: bool,
+    file: Path,
 ) -> None:
     """Upload one document (Beleg) to Belege online."""
     client, state = _client_and_state(config_args)
@@ -730,6 +747,7 @@ def submit_document_command(
                 file.read_bytes(),
                 document_type=document_type,
                 note=note,
+                force=force,
             )
         )
 

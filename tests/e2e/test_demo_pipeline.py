@@ -68,6 +68,7 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
     first = _run_demo(project)
     assert "Logged in to DATEV" in first
     assert first.count("Submitted EXTF_Buchungsstapel_") == 3
+    assert first.count("Submitted Eingangsrechnung") == 3
 
     clients = _table(project, "clients").to_pylist()
     assert sorted(c["id"] for c in clients) == ["29098-55003", "29098-55004", "29098-55005"]
@@ -84,6 +85,8 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
     labelled = {r["konto"]: r["account_label"] for r in lines.select(["konto", "account_label"]).to_pylist()}
     assert labelled[3400] == demo_data.GL_LABELS[3400]
 
+    documents = _table(project, "documents")
+    assert sorted(documents.column("client_id").to_pylist()) == ["29098-55003", "29098-55004", "29098-55005"]
     batches = _table(project, "booking_batches")
     assert batches.num_rows == 3
     assert _table(project, "gl_accounts").num_rows == 3 * len(demo_data.GL_LABELS)
@@ -96,7 +99,7 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
 
     second = _run_demo(project)
     assert "no new login" in second
-    assert second.count("was submitted before") == 3
+    assert second.count("was submitted before") == 6  # 3 batches + 3 documents
     after = {name: _table(project, name).num_rows for name in before}
     assert after == before, "the second run duplicated rows"
 

@@ -114,6 +114,21 @@ def test_document_409_means_already_there(
     assert request_log.count("PUT", f"/documents/{row.batch_id}") == 2
 
 
+def test_document_same_file_twice_refused_unless_forced(
+    datev: DatevClient, ledger: Ledger, request_log: RequestLog
+) -> None:
+    first = submit_document(datev, ledger, CLIENT_ID, "Rechnung 4711.pdf", PDF)
+    with pytest.raises(SubmitRefused, match="already submitted") as refused:
+        submit_document(datev, ledger, CLIENT_ID, "Rechnung 4711 Kopie.pdf", PDF)
+    assert first.batch_id in str(refused.value)
+    assert request_log.count("PUT", "/documents/") == 1
+    # Another client may receive the same file; --force sends it again on purpose.
+    assert submit_document(datev, ledger, "29098-55004", "Rechnung 4711.pdf", PDF).status == SUCCEEDED
+    forced = submit_document(datev, ledger, CLIENT_ID, "Rechnung 4711.pdf", PDF, force=True)
+    assert forced.status == SUCCEEDED and forced.batch_id != first.batch_id
+    assert request_log.count("PUT", "/documents/") == 3
+
+
 @pytest.mark.parametrize(
     ("name", "size", "kwargs", "expected"),
     [
