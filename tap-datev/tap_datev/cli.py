@@ -8,67 +8,16 @@ anything else to the Singer command.
 from __future__ import annotations
 
 import sys
-import typing as t
 
 import click
-from singer_sdk.configuration._dict_config import parse_environment_config
-from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.plugin_base import _ConfigInput
 
+from tap_datev.command_config import config_option, load_config
 from tap_datev.errors import DatevAuthError, DatevConfigError
 from tap_datev.login import login, logout
 from tap_datev.submit import submit
 from tap_datev.tap import TapDatev
 
 SUBCOMMANDS = ("login", "logout", "submit")
-
-
-def load_config(config_args: tuple[str, ...]) -> dict[str, t.Any]:
-    """Config as the Singer command reads it: JSON files and/or `ENV` (TAP_DATEV_* variables).
-
-    Without --config the environment is read, as Meltano sets it for `meltano invoke`. Validated
-    against the tap's settings schema.
-    """
-    parsed = _ConfigInput.from_cli_args(*(config_args or ("ENV",)))
-    config = dict(parsed.config)
-    if parsed.parse_env:
-        config.update(_environment_config())
-    try:
-        tap = TapDatev(config=config, parse_env_config=False, validate_config=True)
-    except ConfigValidationError as exc:
-        problems = "; ".join(exc.errors) or str(exc)
-        raise click.ClickException(f"Invalid tap-datev config: {problems}") from None
-    return dict(tap.config)
-
-
-def _environment_config() -> dict[str, t.Any]:
-    """TAP_DATEV_* variables, typed by the settings schema.
-
-    singer-sdk's own parser leaves `number` settings as strings, which then fail validation
-    (Meltano passes every setting of `meltano invoke tap-datev:login` as a variable).
-    """
-    schema = TapDatev.config_jsonschema
-    values = parse_environment_config(schema, prefix="TAP_DATEV_")
-    for name, value in values.items():
-        types = schema["properties"][name].get("type", [])
-        if isinstance(value, str) and "number" in types:
-            try:
-                values[name] = float(value)
-            except ValueError:
-                raise click.ClickException(
-                    f"TAP_DATEV_{name.upper()} must be a number, not {value!r}"
-                ) from None
-    return values
-
-
-config_option = click.option(
-    "--config",
-    "config_args",
-    multiple=True,
-    metavar="PATH|ENV",
-    help="Config JSON file (repeatable, later files win) or ENV for TAP_DATEV_* variables "
-    "(the default when no --config is given).",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -25,6 +25,7 @@ import click
 import requests
 
 from tap_datev import settings
+from tap_datev.command_config import config_option, load_config
 from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
 from tap_datev.errors import DatevAPIError
 from tap_datev.ledger import (
@@ -668,28 +669,11 @@ def _stale_in_flight(ledger: Ledger, client_id: str, kinds: Sequence[str]) -> li
 # CLI -------------------------------------------------------------------------------------------
 
 
-def load_config(config_args: Sequence[str]) -> dict[str, t.Any]:
-    """The tap's own config loading (files and/or ENV, validated), shared with login."""
-    from tap_datev.cli import load_config as shared_loader
-
-    return shared_loader(tuple(config_args))
-
-
 def _client_and_state(config_args: Sequence[str]) -> tuple[DatevClient, Path]:
     from tap_datev.client import DatevClient
 
     config = load_config(config_args)
     return DatevClient(config), settings.state_dir(config)
-
-
-_config_option = click.option(
-    "--config",
-    "config_args",
-    multiple=True,
-    metavar="PATH|ENV",
-    help="Config JSON file (repeatable, later files win) or ENV for TAP_DATEV_* variables "
-    "(the default when no --config is given).",
-)
 
 
 def _echo(row: Submission) -> None:
@@ -707,7 +691,7 @@ def submit() -> None:
 
 
 @submit.command("extf")
-@_config_option
+@config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Send even if the same file is already pending or succeeded.")
 @click.option("--add-bom", is_flag=True, help="Prefix a UTF-8 BOM (DATEV reads BOM-less files as CP1252).")
@@ -719,7 +703,7 @@ def submit_extf_command(config_args: tuple[str, ...], file: Path, force: bool, a
 
 
 @submit.command("document")
-@_config_option
+@config_option
 @click.option("--client", "client_id", required=True, help="DATEV client id, e.g. 29098-55003.")
 @click.option(
     "--type", "document_type", help="Document type (Belegtyp) of the client, e.g. Rechnungseingang."
@@ -753,7 +737,7 @@ def submit_document_command(  # noqa: PLR0917 - click passes options as keywords
 
 
 @submit.command("dxso")
-@_config_option
+@config_option
 @click.option("--client", "client_id", required=True, help="DATEV client id, e.g. 29098-55003.")
 @click.option("--import-type", required=True, type=click.Choice(DXSO_IMPORT_TYPES))
 @click.option("--month", required=True, help="Accounting month, YYYY-MM.")
