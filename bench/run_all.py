@@ -22,7 +22,7 @@ RUNS: list[tuple[str, list[str]]] = [
             "--engine",
             "workspace",
             "--rows",
-            "100000",
+            "200000,1000000",
         ],
     ),
 ]
