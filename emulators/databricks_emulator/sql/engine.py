@@ -799,15 +799,34 @@ class SqlEngine:
         return reader_sql(fmt, files, options)
 
     def _copy_into(self, tree: exp.Copy) -> SqlResult:
+        """COPY INTO t FROM '<location>' | FROM (SELECT <exprs> FROM '<location>') FILEFORMAT = ...
+
+        Like Delta's schema enforcement, the columns read (or selected) must have the table's types:
+        a Parquet DECIMAL(15,2) or INT column is not silently widened into a DECIMAL(38,10) or BIGINT
+        column (DELTA_FAILED_TO_MERGE_FIELDS); the SELECT form with CASTs is how a loader adapts.
+        """
         target = tree.this
         assert isinstance(target, exp.Table)
         catalog, schema, name = self._table_ref(target)
         sources = tree.args.get("files") or []
-        if len(sources) != 1 or not isinstance(sources[0], exp.Literal):
+        select: exp.Select | None = None
+        path_table: exp.Table | None = None
+        if len(sources) == 1 and isinstance(sources[0], exp.Subquery):
+            inner = sources[0].this
+            tables = [
+                tb
+                for tb in (inner.find_all(exp.Table) if isinstance(inner, exp.Select) else [])
+                if isinstance(tb.this, exp.Identifier) and tb.name.startswith("/")
+            ]
+            if isinstance(inner, exp.Select) and len(tables) == 1:
+                select, path_table = inner, tables[0]
+        if select is None and (len(sources) != 1 or not isinstance(sources[0], exp.Literal)):
             raise SqlError(
-                "EMULATOR_UNSUPPORTED_STATEMENT", "COPY INTO reads one '/Volumes/...' location.", "0A000"
+                "EMULATOR_UNSUPPORTED_STATEMENT",
+                "COPY INTO reads one '/Volumes/...' location, or SELECT ... FROM one such location.",
+                "0A000",
             )
-        location = sources[0].name
+        location = path_table.name if path_table is not None else sources[0].name
         params = rewrite.copy_parameters(tree)
         volume = volume_path_or_sql_error(location)
         root = self.volume_local_path(volume)
@@ -844,17 +863,24 @@ class SqlEngine:
         if not new_files:
             return SqlResult(columns, [["0", "0", "0"]])
         reader = reader_sql(params.file_format, new_files, params.format_options)
+        if select is not None and path_table is not None:
+            reader_table = sqlglot.parse_one(f"SELECT * FROM {reader}", read="duckdb").args["from_"].this
+            path_table.replace(reader_table)
+            source = f"({select.sql('duckdb')})"
+        else:
+            source = reader
         with self._transaction():
+            described = self._con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
             if params.merge_schema:
                 existing = {c[0].lower() for c in target_columns}
-                described = self._con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()
                 for column, dtype, *_ in described:
                     if column.lower() not in existing:
                         self._con.execute(
                             f"ALTER TABLE {target.sql('duckdb')} ADD COLUMN {quote(column)} {dtype}"
                         )
+            self._check_copy_types(f"{catalog}.{schema}.{name}", target_columns, described)
             count = self._con.execute(
-                f"INSERT INTO {target.sql('duckdb')} BY NAME SELECT * FROM {reader}"
+                f"INSERT INTO {target.sql('duckdb')} BY NAME SELECT * FROM {source}"
             ).fetchall()
             for f in new_files:
                 self._con.execute(
@@ -863,6 +889,25 @@ class SqlEngine:
                 )
         inserted = str(count[0][0]) if count else "0"
         return SqlResult(columns, [[inserted, inserted, "0"]])
+
+    @staticmethod
+    def _check_copy_types(
+        table: str, target_columns: list[tuple[str, str, bool]], described: list[Any]
+    ) -> None:
+        """A column read with another type than the table's fails, as Delta's schema enforcement does."""
+        table_types = {column.lower(): dtype for column, dtype, _ in target_columns}
+        for column, duck_type, *_ in described:
+            existing = table_types.get(str(column).lower())
+            incoming = databricks_type(str(duck_type))
+            if existing is None or incoming in ("VOID", existing):
+                continue
+            raise SqlError(
+                "DELTA_FAILED_TO_MERGE_FIELDS",
+                f"Failed to merge fields '{column}' and '{column}' of {table}: failed to merge "
+                f"incompatible data types {existing} and {incoming}. Select the column with "
+                f"CAST(... AS {existing}) in COPY INTO ... FROM (SELECT ... FROM '<path>').",
+                "22005",
+            )
 
 
 def _literal(text: str) -> str:

@@ -59,6 +59,8 @@ def qualify_tables(tree: exp.Expr, session: Session) -> None:
             continue
         if not isinstance(table.this, exp.Identifier):
             continue  # table functions such as read_files(...)
+        if table.name.startswith("/Volumes/"):
+            continue  # a path (parquet.`/Volumes/..`, COPY INTO's FROM '/Volumes/..'): keep its case
         name = table.name.lower()
         if not table.args.get("db") and name in cte_names:
             continue

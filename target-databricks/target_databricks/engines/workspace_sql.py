@@ -297,8 +297,17 @@ def merge(spec: TableSpec, path: str) -> str:
 
 
 def copy_into(spec: TableSpec, path: str) -> str:
-    """Append once: COPY INTO remembers the files it loaded into a table and skips them on a rerun."""
-    return f"COPY INTO {table_name(spec.ref)}\nFROM {string_literal(path)}\nFILEFORMAT = PARQUET"
+    """Append once: COPY INTO remembers the files it loaded into a table and skips them on a rerun.
+
+    The staged columns are selected with CASTs to the table's types: COPY INTO enforces the table
+    schema, so a Parquet DECIMAL(15,2) or a BIGINT column would be refused by a table column that an
+    earlier stream version created wider (DECIMAL(38,10), say) instead of being widened silently.
+    """
+    return (
+        f"COPY INTO {table_name(spec.ref)}\n"
+        f"FROM (SELECT {_typed_projection(spec.columns)} FROM {string_literal(path)})\n"
+        "FILEFORMAT = PARQUET"
+    )
 
 
 def overwrite(spec: TableSpec, path: str) -> str:

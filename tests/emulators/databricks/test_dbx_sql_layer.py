@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import io
 from pathlib import Path
 
@@ -142,6 +143,36 @@ def test_copy_into_twice_loads_once(sp_client: WorkspaceClient) -> None:
     sp_client.files.upload("/Volumes/finance/datev/staging/append/f2.parquet", _parquet(second))
     assert ok(sp_client, copy) == [["1", "1", "0"]]
     assert ok(sp_client, "SELECT count(*), count(amount) FROM finance.datev.bookings") == [["3", "0"]]
+
+
+def test_copy_into_enforces_the_table_types_and_casts_in_a_select(sp_client: WorkspaceClient) -> None:
+    _setup_schema(sp_client)  # bookings: id BIGINT, amount DECIMAL(18,2), note STRING
+    narrow = pa.table(
+        {
+            "id": pa.array([1], pa.int32()),
+            "amount": pa.array([decimal.Decimal("1.50")], pa.decimal128(9, 2)),
+            "note": ["a"],
+        }
+    )
+    sp_client.files.upload("/Volumes/finance/datev/staging/narrow/F1.parquet", _parquet(narrow))
+    # Like Delta's schema enforcement: no silent widening of INT / DECIMAL(9,2) by a plain COPY INTO ...
+    message = failed(
+        sp_client,
+        "COPY INTO finance.datev.bookings FROM '/Volumes/finance/datev/staging/narrow/F1.parquet' "
+        "FILEFORMAT = PARQUET",
+    )
+    assert message.startswith("[DELTA_FAILED_TO_MERGE_FIELDS]")
+    assert "BIGINT and INT" in message
+    assert ok(sp_client, "SELECT count(*) FROM finance.datev.bookings") == [["0"]]
+    # ... while the SELECT form casts (the path keeps its case), and still loads a file only once.
+    copy = (
+        "COPY INTO finance.datev.bookings FROM (SELECT CAST(id AS BIGINT) AS id, "
+        "CAST(amount AS DECIMAL(18,2)) AS amount, note FROM "
+        "'/Volumes/finance/datev/staging/narrow/F1.parquet') FILEFORMAT = PARQUET"
+    )
+    assert ok(sp_client, copy) == [["1", "1", "0"]]
+    assert ok(sp_client, copy) == [["0", "0", "0"]]
+    assert ok(sp_client, "SELECT id, amount, note FROM finance.datev.bookings") == [["1", "1.50", "a"]]
 
 
 def test_unqualified_names_use_statement_catalog_and_schema(sp_client: WorkspaceClient) -> None:

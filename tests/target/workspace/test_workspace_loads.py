@@ -93,6 +93,29 @@ def test_statement_retried_after_a_lost_answer_does_not_duplicate(
     assert written == 2  # the table holds this load's two rows
 
 
+def test_append_into_a_wider_table_casts_the_staged_columns(engine: WorkspaceEngine) -> None:
+    # An earlier stream version made amount DECIMAL(38,10); this one declares DECIMAL(15,2) and its
+    # Parquet file says so. COPY INTO enforces the table's types, so the target must cast.
+    wide = spec(keys=())
+    wide = TableSpec(
+        wide.ref,
+        tuple(
+            Column(c.name, "DECIMAL(38,10)", pa.decimal128(38, 10)) if c.name == "amount" else c
+            for c in wide.columns
+        ),
+        (),
+    )
+    engine.ensure_table(wide)
+    narrow = spec(keys=())
+    engine.ensure_table(narrow)  # holds: the table keeps its wider type
+    data = batch(narrow, "W1", [(1, "a", "1.25"), (2, "b", None)])
+    assert _apply(engine, narrow, "W1", data, "append-only") == 2
+    rows = by_id(engine.read_table(narrow.ref))
+    assert rows[1]["amount"] == decimal.Decimal("1.25") and rows[2]["amount"] is None
+    columns = {c.name: c.type_text for c in engine.client.tables.get("main.datev.lines").columns or []}
+    assert columns["amount"] == "decimal(38,10)"
+
+
 def test_copy_into_twice_loads_once(engine: WorkspaceEngine) -> None:
     table = spec(keys=())
     engine.ensure_table(table)
