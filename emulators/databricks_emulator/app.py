@@ -82,6 +82,7 @@ def _rules() -> list[Rule]:
         r("/api/<any('2.1','2.2'):v>/jobs/runs/submit", endpoint="jobs.submit", methods=["POST"]),
         r("/api/<any('2.1','2.2'):v>/jobs/runs/get", endpoint="jobs.get", methods=["GET"]),
         r("/api/<any('2.1','2.2'):v>/jobs/runs/cancel", endpoint="jobs.cancel", methods=["POST"]),
+        r("/api/<any('2.1','2.2'):v>/jobs/runs/get-output", endpoint="jobs.get_output", methods=["GET"]),
     ]
 
 
@@ -356,6 +357,9 @@ class EmulatorApp:
 
     def on_jobs_get(self, request: Request, v: str) -> dict[str, Any]:
         return self.jobs.get(request.args.get("run_id"), request.host_url.rstrip("/"))
+
+    def on_jobs_get_output(self, request: Request, v: str) -> dict[str, Any]:
+        return self.jobs.get_output(request.args.get("run_id"), request.host_url.rstrip("/"))
 
     def on_jobs_cancel(self, request: Request, v: str) -> None:
         self.jobs.cancel(_body(request))

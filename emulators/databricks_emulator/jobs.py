@@ -141,6 +141,40 @@ class Jobs:
                 self._execute(run)
             return self._json(run, host_url)
 
+    def get_output(self, run_id: Any, host_url: str) -> dict[str, Any]:
+        """runs/get-output of one task run: its metadata, and `error` when it failed.
+
+        As on Databricks, the id must be a task's run id (runs/get lists them under `tasks`); a
+        multi-task run's own id is refused.
+        """
+        try:
+            key = int(run_id)
+        except (TypeError, ValueError) as exc:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", "run_id must be a number.") from exc
+        with self._lock:
+            run = self._runs.get(key)
+            owner = next((r for r in self._runs.values() if any(t.run_id == key for t in r.tasks)), None)
+        if run is not None:
+            if len(run.tasks) != 1:
+                raise ApiError(
+                    400,
+                    "INVALID_PARAMETER_VALUE",
+                    "Retrieving the output of runs with multiple tasks is not supported. Please "
+                    "retrieve the output of each individual task run instead.",
+                )
+            owner, key = run, run.tasks[0].run_id
+        if owner is None:
+            raise ApiError(400, "INVALID_PARAMETER_VALUE", f"Run {key} does not exist.")
+        with owner.lock:
+            task = next(t for t in owner.tasks if t.run_id == key)
+            metadata = self._task_json(task)
+            metadata.update(run_id=task.run_id, run_name=owner.run_name, run_type="SUBMIT_RUN")
+            metadata["run_page_url"] = f"{host_url}/#job/runs/{task.run_id}"
+            output: dict[str, Any] = {"metadata": metadata}
+            if task.result_state == "FAILED":
+                output["error"] = task.state_message
+            return output
+
     def _execute(self, run: Run) -> None:
         failures = []
         for task in run.tasks:
@@ -192,16 +226,17 @@ class Jobs:
             "status": _status(run.life_cycle_state, run.result_state, run.state_message),
             "start_time": run.start_time,
             "end_time": run.end_time,
-            "tasks": [
-                {
-                    "task_key": t.task_key,
-                    "run_id": t.run_id,
-                    "sql_task": t.spec.get("sql_task"),
-                    "state": _state(t.life_cycle_state, t.result_state, t.state_message),
-                    "status": _status(t.life_cycle_state, t.result_state, t.state_message),
-                    "start_time": t.start_time,
-                    "end_time": t.end_time,
-                }
-                for t in run.tasks
-            ],
+            "tasks": [self._task_json(t) for t in run.tasks],
+        }
+
+    @staticmethod
+    def _task_json(task: TaskRun) -> dict[str, Any]:
+        return {
+            "task_key": task.task_key,
+            "run_id": task.run_id,
+            "sql_task": task.spec.get("sql_task"),
+            "state": _state(task.life_cycle_state, task.result_state, task.state_message),
+            "status": _status(task.life_cycle_state, task.result_state, task.state_message),
+            "start_time": task.start_time,
+            "end_time": task.end_time,
         }

@@ -57,7 +57,7 @@ def _run_failure(w: WorkspaceClient, run: Run) -> str:
             output = w.jobs.get_run_output(task.run_id)
         except Exception:  # the message is a courtesy; the failure is raised anyway
             continue
-        if output.error:
+        if output.error and not any(output.error in p for p in parts if p):
             parts.append(output.error)
     return ": ".join(p for p in parts if p)
 

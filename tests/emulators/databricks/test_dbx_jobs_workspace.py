@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import BadRequest
+from databricks.sdk.errors import BadRequest, DatabricksError
 from databricks.sdk.service import jobs
 from databricks.sdk.service.workspace import ImportFormat, Language, ObjectType
 from dbx_emu_helpers import WAREHOUSE, ok
@@ -96,6 +96,25 @@ def test_failed_sql_fails_the_run(sp_client: WorkspaceClient) -> None:
     _, run = _poll(sp_client, _submit(sp_client, "/Shared/bad.sql", None))
     assert run.state is not None and run.state.result_state == jobs.RunResultState.FAILED
     assert run.state.state_message is not None and "TABLE_OR_VIEW_NOT_FOUND" in run.state.state_message
+    # runs/get-output of the task run carries the SQL error (what a client shows the user).
+    task_run_id = (run.tasks or [])[0].run_id
+    assert task_run_id is not None and task_run_id != run.run_id
+    output = sp_client.jobs.get_run_output(task_run_id)
+    assert output.error is not None and output.error.startswith("[TABLE_OR_VIEW_NOT_FOUND]")
+    assert output.metadata is not None and output.metadata.run_id == task_run_id
+    # A single-task run's own id answers the same; an unknown id is an error.
+    assert sp_client.jobs.get_run_output(run.run_id or 0).error == output.error
+    with pytest.raises(DatabricksError, match="does not exist"):
+        sp_client.jobs.get_run_output(1)
+
+
+def test_get_output_of_a_successful_task_has_no_error(sp_client: WorkspaceClient) -> None:
+    _import(sp_client, "/Shared/load.sql", SCRIPT)
+    _, run = _poll(sp_client, _submit(sp_client, "/Shared/load.sql", None))
+    output = sp_client.jobs.get_run_output((run.tasks or [])[0].run_id or 0)
+    assert output.error is None
+    assert output.metadata is not None and output.metadata.state is not None
+    assert output.metadata.state.result_state == jobs.RunResultState.SUCCESS
 
 
 def test_a_notebook_is_not_a_sql_file(sp_client: WorkspaceClient) -> None:

@@ -82,10 +82,15 @@ def test_upsert_as_a_job(jobs_engine: WorkspaceEngine) -> None:
     assert [(r["id"], r["label"]) for r in rows] == [(1, "b")]
 
 
-def test_failed_run_raises_with_its_message(jobs_engine: WorkspaceEngine) -> None:
+def test_failed_run_raises_with_its_message(jobs_engine: WorkspaceEngine, emulator: RunningEmulator) -> None:
     table = spec()
     jobs_engine.ensure_table(table)
     missing = jobs_engine.staged_path("never-staged")
+    emulator.control.reset_counters()
     with pytest.raises(EngineError, match=r"Jobs run \d+ for load never-staged failed: FAILED") as info:
         jobs_engine.apply(Load("never-staged", "lines", table, "upsert", 1, missing))
     assert "never-staged.parquet" in str(info.value)
+    # The task's output was asked for (runs/get-output), and its error is not repeated.
+    outputs = [r for r in emulator.control.requests if r.path.endswith("/jobs/runs/get-output")]
+    assert [r.status for r in outputs] == [200]
+    assert str(info.value).count("PATH_NOT_FOUND") == 1
