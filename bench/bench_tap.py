@@ -1,17 +1,24 @@
 """Benchmark: tap-datev records/s to /dev/null, against the DATEV emulator on loopback.
 
-Starts the emulator with N extra clients, logs in (the emulator's test user consents), then
-times full syncs of the `clients` stream (Singer messages written to /dev/null):
-- paging only: `GET /clients` pages of 100, no per-client call (documents scope not granted);
-- with accounting basics: plus one documents API `GET /clients/{id}` per client (the default).
+Starts the emulator, logs in (the emulator's test user consents), then times full syncs with the
+Singer output written to /dev/null:
 
-Usage: .venv/bin/python bench/bench_tap.py [clients]   (default 5000)
+1. `clients` (N extra clients; HTTP-bound):
+   - with accounting basics: plus one documents API `GET /clients/{id}` per client (the default);
+   - paging only: `GET /clients` pages of 100, no per-client call (documents scope not granted).
+2. `booking_lines` (CPU-bound, the tap's hot path): one generated Buchungsstapel of L lines is
+   submitted with `submit extf` (all local checks, ledger, upload), the emulator's clock is moved
+   past the import, then booking_batches + booking_lines are synced from an empty state, once with
+   the SDK's default (simplejson) writer and once with the tap's own (singer-sdk's msgspec writer).
+   Printed next to the parse-only figure (read_extf + booking_lines, no Singer output) and a bare
+   `csv` read of the same bytes, all in this one run: figures are only comparable within a run.
+
+Usage: .venv/bin/python bench/bench_tap.py [clients] [--lines L]   (defaults 5000 and 50000)
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import argparse
 import logging
 import os
 import sys
@@ -21,38 +28,55 @@ import typing as t
 from pathlib import Path
 
 import requests
+from singer_sdk.io_base import SingerWriter
 
 from datev_emulator.server import start
 from ml_credentials import generate_key
+from tap_datev.client import DatevClient
+from tap_datev.ledger import Ledger
 from tap_datev.login import login
-from tap_datev.tap import TapDatev
+from tap_datev.submit import submit_extf
+from tap_datev.tap import DatevMessageWriter, TapDatev
 from tap_datev.tokens import TokenStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_extf import bare_csv, generate, parser  # the bench folder is no package
 
 KEY_ENV = "TAP_DATEV_BENCH_STORE_KEY"
 
 
-class RecordCounter(io.StringIO):
-    """A /dev/null that counts the RECORD messages written to it."""
+def counting(writer_class: type[t.Any]) -> t.Any:
+    """A writer of `writer_class` that also counts the RECORD messages it writes."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.records = 0
+    class Counting(writer_class):  # type: ignore[misc,valid-type]
+        records = 0
 
-    def write(self, text: str) -> int:
-        self.records += text.count('"type":"RECORD"')
-        return len(text)
+        def write_message(self, message: t.Any) -> None:
+            if message.type == "RECORD":
+                Counting.records += 1
+            super().write_message(message)
+
+    return Counting()
 
 
-def timed_sync(config: dict[str, t.Any]) -> tuple[int, float]:
-    tap = TapDatev(config=config)
+def timed_sync(
+    config: dict[str, t.Any], streams: set[str], writer_class: type[t.Any] = DatevMessageWriter
+) -> tuple[int, float]:
+    """One full sync of `streams` from an empty state, Singer output to /dev/null."""
+    writer = counting(writer_class)
+    tap = TapDatev(config=config, message_writer=writer)
     for name, stream in tap.streams.items():
-        stream.selected = name == "clients"
-    sink = RecordCounter()
-    with contextlib.redirect_stdout(sink):
-        started = time.perf_counter()
-        tap.sync_all()
-        elapsed = time.perf_counter() - started
-    return sink.records, elapsed
+        stream.selected = name in streams
+    real_stdout = sys.stdout
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        sys.stdout = devnull  # msgspec's writer writes to sys.stdout.buffer: a real file has one
+        try:
+            started = time.perf_counter()
+            tap.sync_all()
+            elapsed = time.perf_counter() - started
+        finally:
+            sys.stdout = real_stdout
+    return writer.records, elapsed
 
 
 def narrow_scopes(config: dict[str, t.Any], drop: str) -> None:
@@ -64,15 +88,72 @@ def narrow_scopes(config: dict[str, t.Any], drop: str) -> None:
     )
 
 
+def bench_clients(config: dict[str, t.Any]) -> None:
+    records, seconds = timed_sync(config, {"clients"})
+    print(
+        f"clients with accounting basics: {records} records in {seconds:.2f} s "
+        f"= {records / seconds:,.0f} records/s (one extra GET per client)"
+    )
+    narrow_scopes(config, "accounting:clients:read")
+    records, seconds = timed_sync(config, {"clients"})
+    print(
+        f"clients paging only:            {records} records in {seconds:.2f} s "
+        f"= {records / seconds:,.0f} records/s (pages of 100)"
+    )
+
+
+def bench_booking_lines(config: dict[str, t.Any], emulator: t.Any, lines: int) -> None:
+    data = generate(lines)
+    client = DatevClient(config)
+    started = time.perf_counter()
+    with Ledger.open(config["state_dir"]) as ledger:
+        row = submit_extf(client, ledger, "EXTF_bench.csv", data)
+        ledger.update(row.batch_id, next_poll_at=None)  # do not wait out DATEV's Retry-After here
+    submit_s = time.perf_counter() - started
+    emulator.control.advance(60)  # the emulator finishes the import job
+    print(
+        f"booking_lines: {lines} lines, {len(data) / 1e6:.1f} MB Buchungsstapel v13 (cp1252); "
+        f"submit extf (checks, ledger, upload) took {submit_s:.2f} s"
+    )
+
+    floor_s = parse_s = float("inf")
+    for _ in range(3):  # best of three, interleaved so that machine noise hits both alike
+        t0 = time.perf_counter()
+        assert bare_csv(data) == lines
+        t1 = time.perf_counter()
+        assert parser(data) == lines
+        t2 = time.perf_counter()
+        floor_s, parse_s = min(floor_s, t1 - t0), min(parse_s, t2 - t1)
+    print(f"  bare csv read                 : {lines / floor_s:>9,.0f} lines/s   ({floor_s:.2f} s)")
+    print(f"  parse only (read_extf+lines)  : {lines / parse_s:>9,.0f} lines/s   ({parse_s:.2f} s)")
+
+    streams = {"booking_batches", "booking_lines"}
+    writers = (("SDK default writer", SingerWriter), ("tap's msgspec writer", DatevMessageWriter))
+    for label, writer_class in writers:
+        best = float("inf")
+        records = 0
+        for _ in range(2):
+            records, seconds = timed_sync(config, streams, writer_class)
+            best = min(best, seconds)
+        assert records == lines + 1, records  # every line plus its batch
+        print(
+            f"  tap sync to /dev/null, {label:<20}: {records / best:>9,.0f} records/s   ({best:.2f} s, "
+            f"{records} records)"
+        )
+
+
 def main() -> None:
-    extra = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    args = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    args.add_argument("clients", nargs="?", type=int, default=5000, help="extra emulator clients")
+    args.add_argument("--lines", type=int, default=50_000, help="booking lines (at most 99999)")
+    options = args.parse_args()
     logging.disable(logging.INFO)  # the SDK's per-stream metric lines would dominate otherwise
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "emulator"
         data_dir.mkdir()
         os.environ[KEY_ENV] = generate_key()
         with start(data_dir) as emulator:
-            emulator.control.add_clients(extra)
+            emulator.control.add_clients(options.clients)
             config: dict[str, t.Any] = {
                 "environment": "local",
                 "base_url": emulator.url,
@@ -82,18 +163,8 @@ def main() -> None:
                 "credentials_key_env": KEY_ENV,
             }
             login(config, open_url=lambda url: requests.get(url, timeout=30).raise_for_status())
-
-            records, seconds = timed_sync(config)
-            print(
-                f"clients with accounting basics: {records} records in {seconds:.2f} s "
-                f"= {records / seconds:,.0f} records/s (one extra GET per client)"
-            )
-            narrow_scopes(config, "accounting:clients:read")
-            records, seconds = timed_sync(config)
-            print(
-                f"clients paging only:            {records} records in {seconds:.2f} s "
-                f"= {records / seconds:,.0f} records/s (pages of 100)"
-            )
+            bench_booking_lines(config, emulator, options.lines)
+            bench_clients(config)  # last: it narrows the stored scopes
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 import typing as t
 
 import click
 from singer_sdk import Stream, Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_datev import settings
 from tap_datev.booking_streams import BOOKING_STREAMS
@@ -13,6 +15,26 @@ from tap_datev.streams import STREAMS
 
 if t.TYPE_CHECKING:
     from tap_datev.client import DatevClient
+
+
+class DatevMessageWriter(MsgSpecWriter):
+    """singer-sdk's msgspec writer: about 1.8x the records/s of the default simplejson writer on
+    booking_lines (bench/bench_tap.py). Exact decimals are kept: money and rates are strings in
+    every schema, and a Decimal would be written as its exact JSON number by either writer.
+
+    Writes bytes to stdout's binary buffer; falls back to text when stdout has none (a redirect to
+    a StringIO, as tests and embedding code do).
+    """
+
+    def write_message(self, message: t.Any) -> None:
+        line = self.format_message(message)
+        out = sys.stdout
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            buffer.write(line)
+        else:
+            out.write(line.decode("utf-8"))
+        out.flush()
 
 
 def stream_types() -> list[type[Stream]]:
@@ -25,6 +47,7 @@ class TapDatev(Tap):
 
     name = "tap-datev"
     config_jsonschema = settings.CONFIG_SCHEMA
+    message_writer_class = DatevMessageWriter
 
     _datev_client: DatevClient | None = None
 
