@@ -556,7 +556,8 @@ def submit_dxso(
             "PUT",
             "dxso",
             f"/clients/{client_id}/dxso-jobs/{job_id}",
-            data=json.dumps({"ready": True}),
+            # DATEV's DXSO document types `ready` as the string "true" (example "true").
+            data=json.dumps({"ready": "true"}),
             headers={"Content-Type": "application/merge-patch+json"},
         )
         if ready.response is not None:
