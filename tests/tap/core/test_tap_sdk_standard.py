@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from booking.factory import CLIENT_ID, DOCUMENT_XML, LEDGER_XML, buchungsstapel
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
-from booking.factory import CLIENT_ID, DOCUMENT_XML, LEDGER_XML, buchungsstapel
 from ml_credentials import generate_key
 from tap_datev.client import DatevClient
 from tap_datev.ledger import Ledger
