@@ -368,3 +368,27 @@ def test_batch_jsonl_with_mixed_types_falls_back_per_line(tmp_path: Path) -> Non
     assert rows[1]["text"] == "a" and rows[2]["text"] == "42"
     assert rows[2]["amount"] == Decimal("2.25")
     assert rows[1]["_sdc_extracted_at"].isoformat() == "2024-01-01T00:00:00+00:00"
+
+
+def test_plain_streams_take_the_short_record_path_and_mapped_ones_the_sdks(tmp_path: Path) -> None:
+    msgs = [schema_msg("lines", PROPS, ["id"]), _rec(1, "1.00"), _rec(1, "2.00"), _rec(2, "3.00")]
+    plain = run(config(tmp_path / "plain"), msgs)
+    assert plain._plain_sinks["lines"][2] is not None
+    assert {k: r["amount"] for k, r in rows_by(config(tmp_path / "plain"), "lines").items()} == {
+        1: Decimal("2.00"),
+        2: Decimal("3.00"),
+    }
+    # A stream map (alias + a computed property) goes through singer-sdk's own record path.
+    maps = {"lines": {"__alias__": "renamed", "twice": "id * 2"}}
+    mapped_cfg = config(tmp_path / "mapped", stream_maps=maps)
+    mapped = run(mapped_cfg, msgs)
+    assert mapped._plain_sinks["lines"][2] is None
+    rows = rows_by(mapped_cfg, "renamed")
+    # (the SDK types a computed property loosely: it lands as JSON text)
+    assert {k: (r["amount"], r["twice"]) for k, r in rows.items()} == {
+        1: (Decimal("2.00"), "2"),
+        2: (Decimal("3.00"), "4"),
+    }
+    # Per-record validation (validate_records) also keeps the SDK's path.
+    checked = run(config(tmp_path / "checked", validate_records=True), msgs)
+    assert checked._plain_sinks["lines"][2] is None
