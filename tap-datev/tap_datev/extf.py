@@ -87,6 +87,9 @@ HEADER_FIELDS: tuple[str, ...] = (
 _MUST_BE_EMPTY = (7, 23, 24, 25, 26, 29, 30)  # 1-based header positions DATEV requires empty
 # DATEV's rule is \d{1,10},\d{2}; its own sample also has whole numbers (64083), which it imports.
 _SUBMIT_AMOUNT = re.compile(r"\d{1,10}(?:,\d{1,2})?")
+# DATEV-Format: no control characters (CR, LF, TAB, ...) inside a field. A quoted line break would
+# also make DATEV count one posting as several lines.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
@@ -501,11 +504,22 @@ def _check_rows(f: ExtfFile, columns: tuple[Column, ...]) -> None:
     typed = [(i, c, conv) for i, c, conv in converters if conv is not None and c.kind != "amount"]
     is_batch = f.header.category == BUCHUNGSSTAPEL
     resolver = DateResolver(f.header.date_from, f.header.date_to, f.header.fiscal_year_start)
-    for row, line in zip(f.rows, f.line_numbers, strict=True):
+    for raw_row, row, line in zip(f.raw_rows, f.rows, f.line_numbers, strict=True):
         if len(row) != expected:
             field = columns[len(row)].name if len(row) < expected else f"column {expected + 1}"
             raise ExtfError(
                 name, line, field, f"the line has {len(row)} fields; it must have {expected}, one per column"
+            )
+        if _CONTROL.search("".join(raw_row)):  # one search per line; the field is found only on a hit
+            i, value = next((i, v) for i, v in enumerate(raw_row) if _CONTROL.search(v))
+            char = _CONTROL.search(value)
+            assert char is not None
+            raise ExtfError(
+                name,
+                line,
+                columns[i].name,
+                f"contains the control character {char.group()!r}; DATEV-Format fields must not contain"
+                " line breaks, tabs or other control characters",
             )
         for i, col, conv in typed:
             raw = row[i]

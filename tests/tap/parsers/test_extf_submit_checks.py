@@ -224,3 +224,11 @@ def test_whole_fiscal_year_from_july_passes() -> None:
     f = extf.check_for_submit(extf_bytes(rows[:2], header=header), NAME)
     recs = list(extf.booking_lines(f, client_id="c", batch_id="b", job_id=None, job_result=None))
     assert [r["booking_date"] for r in recs] == ["2025-07-01", "2026-06-30"]
+
+
+@pytest.mark.parametrize("char", ["\r\n", "\n", "\t", "\x0c"])
+def test_control_characters_inside_a_field_are_refused(char: str) -> None:
+    # Read leniently (test_extf_reading), but DATEV-Format forbids them and DATEV counts lines.
+    err = refusal(extf_bytes([booking(), booking(text=f"Miete{char}Büro")]))
+    assert (err.line, err.field) == (4, "Buchungstext")
+    assert "control character" in err.reason
