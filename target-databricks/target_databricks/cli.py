@@ -1,7 +1,9 @@
 """`target-databricks`: the Singer target, plus `replay` and `maintain`.
 
-singer-sdk's `Target.cli` takes options only, so `main` dispatches the two sub-commands itself and
-hands everything else to `TargetDatabricks.cli()`.
+singer-sdk's `Target.cli` takes options only, so the console script is a click group whose default
+command is that Singer command: `target-databricks --config c.json` runs the target (as Meltano calls
+it), `target-databricks replay|maintain ...` the maintenance commands, `target-databricks --help`
+lists all three.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from target_databricks.engines.base import (
 )
 from target_databricks.settings import target_catalog, target_schema
 
-SUBCOMMANDS = ("replay", "maintain")
+SINGER_COMMAND = "singer"
 log = logging.getLogger("target-databricks")
 
 
@@ -136,9 +138,33 @@ config_option = click.option(
 )
 
 
-@click.group(name="target-databricks")
+class _SingerByDefault(click.Group):
+    """Runs the Singer command unless the first argument names a subcommand (or is --help)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args[:1] != ["--help"] and (not args or args[0] not in self.list_commands(ctx)):
+            args = [SINGER_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == SINGER_COMMAND:  # imported on use: replay/maintain do not need it first
+            from target_databricks.target import TargetDatabricks
+
+            return TargetDatabricks.cli
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [SINGER_COMMAND, *super().list_commands(ctx)]
+
+
+@click.group(name="target-databricks", cls=_SingerByDefault)
 def group() -> None:
-    """Maintenance commands of target-databricks (the Singer target itself runs without one)."""
+    """target-databricks: without a subcommand (or with `singer`), the Singer target reads
+    messages from stdin (--config, --input, --about, --version); `replay` and `maintain` are the
+    maintenance commands Meltano declares as `commands:`."""
+
+
+def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
 
@@ -147,6 +173,7 @@ def group() -> None:
 @click.option("--load-id", default=None, help="Replay only this load (else every failed/uncommitted one).")
 def replay_command(config: tuple[str, ...], load_id: str | None) -> None:
     """Re-apply failed or staged-but-uncommitted loads from their staged files."""
+    _log_to_stderr()
     cfg = load_config(config)
     engine = make_engine(cfg)
     engine.preflight()
@@ -163,6 +190,7 @@ def replay_command(config: tuple[str, ...], load_id: str | None) -> None:
 @click.option("--retention-hours", type=int, default=None, help="Override vacuum_retention_hours.")
 def maintain_command(config: tuple[str, ...], retention_hours: int | None) -> None:
     """Compact (OPTIMIZE) and VACUUM the target's tables."""
+    _log_to_stderr()
     cfg = load_config(config)
     hours = retention_hours if retention_hours is not None else int(cfg.get("vacuum_retention_hours", 168))
     engine = make_engine(cfg)
@@ -177,12 +205,7 @@ def maintain_command(config: tuple[str, ...], retention_hours: int | None) -> No
 
 def main(argv: t.Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in SUBCOMMANDS:
-        group.main(args=args, prog_name="target-databricks")
-    else:
-        from target_databricks.target import TargetDatabricks
-
-        TargetDatabricks.cli.main(args=args, prog_name="target-databricks")
+    group.main(args=args, prog_name="target-databricks")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,27 @@ def test_replay_reads_config_from_env(tmp_path: Path) -> None:
     assert result.stdout.strip() == "nothing to replay in main.datev"
 
 
+def test_console_script_is_a_group_running_the_singer_command_by_default(tmp_path: Path) -> None:
+    helped = run_cli("--help")
+    assert helped.returncode == 0, helped.stderr
+    commands = helped.stdout.split("Commands:")[1].split()
+    assert {"singer", "replay", "maintain"} <= set(commands)
+    cfg = config(tmp_path)
+    cfg_path, input_path = tmp_path / "c.json", tmp_path / "in.singer"
+    cfg_path.write_text(json.dumps(cfg))
+    messages = [schema_msg("t", PROPS, ["id"]), record_msg("t", {"id": 7, "v": 1})]
+    input_path.write_text("".join(json.dumps(m) + "\n" for m in messages))
+    for args in (
+        ["--config", str(cfg_path), "--input", str(input_path)],
+        ["singer", "--input", str(input_path), "--config", str(cfg_path)],
+    ):
+        ran = run_cli(*args)
+        assert ran.returncode == 0, ran.stderr
+    assert read(cfg, "t").column("id").to_pylist() == [7]
+    about = run_cli("--about", "--format", "json")
+    assert about.returncode == 0 and json.loads(about.stdout)["name"] == "target-databricks"
+
+
 def test_target_about_lists_settings_without_secrets_defaults() -> None:
     result = run_cli("--about", "--format", "json")
     assert result.returncode == 0, result.stderr
