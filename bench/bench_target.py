@@ -4,7 +4,8 @@ and the orjson-decode floor of the same input (the ratio says how close the targ
     .venv/bin/python bench/bench_target.py                      # local engine, 200k and 1M records
     .venv/bin/python bench/bench_target.py --rows 200000        # one size
     .venv/bin/python bench/bench_target.py --engine workspace --rows 20000
-        # F's engine against an in-process Databricks emulator; also statements/requests per 100k rows
+        # the workspace engine against an in-process Databricks emulator; also statements and HTTP
+        # requests per 100k rows
 
 Each target run is a separate process (as Meltano runs it); wall time includes its start-up.
 """
@@ -172,7 +173,7 @@ def run_target(config: dict[str, t.Any], input_path: Path, workdir: Path) -> tup
 
 
 def workspace_setup(workdir: Path) -> tuple[dict[str, t.Any], t.Any] | str:
-    """Config for F's workspace engine against a started emulator, or why it is not available."""
+    """Config for the workspace engine against a started emulator, or why it is not available."""
     try:
         from target_databricks.engines.workspace import WorkspaceEngine  # noqa: F401
     except Exception as exc:
