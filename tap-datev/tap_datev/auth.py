@@ -185,6 +185,12 @@ class TokenManager:
         with self._lock:
             return self._current().scopes
 
+    def check_login(self) -> None:
+        """Load the stored pair (logging the refresh token's expiry once per process); raises
+        LoginRequiredError when it is missing or its refresh token has expired."""
+        with self._lock:
+            self._current()
+
     def access_token(self) -> str:
         """A token valid for at least `skew` more seconds."""
         with self._lock:

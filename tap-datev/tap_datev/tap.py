@@ -9,9 +9,13 @@ import click
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
+from ml_credentials import CredentialStoreError
 from tap_datev import settings
 from tap_datev.booking_streams import BOOKING_STREAMS
+from tap_datev.client import shared_client
+from tap_datev.errors import DatevConfigError
 from tap_datev.streams import STREAMS
+from tap_datev.tokens import TokenStore
 
 if t.TYPE_CHECKING:
     from tap_datev.client import DatevClient
@@ -60,6 +64,24 @@ class TapDatev(Tap):
             "(each with --help)."
         )
         return command
+
+    def _set_compatible_replication_methods(self) -> None:
+        # The first step of the SDK's (final) sync_all: the one place to act once at the start of a
+        # run. tests/tap/core/test_tokens.py fails if an SDK upgrade stops calling it.
+        self._check_login()
+        super()._set_compatible_replication_methods()
+
+    def _check_login(self) -> None:
+        """Log the stored refresh token's expiry at the start of every run, and end the run at once
+        ("run tap-datev login again") when it has expired, even a run that makes no DATEV request
+        (only ledger streams, nothing pending). Reads the store only: no network. A run without a
+        stored login is left to the streams that need one (ledger-only syncs do not)."""
+        try:
+            stored = TokenStore.from_config(self.config).load()
+        except (DatevConfigError, CredentialStoreError):
+            return
+        if stored is not None:
+            shared_client(self).tokens.check_login()
 
     def discover_streams(self) -> list[Stream]:
         return [stream_class(tap=self) for stream_class in stream_types()]

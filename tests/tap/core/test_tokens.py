@@ -198,3 +198,35 @@ def test_expired_refresh_token_asks_for_login(
 def test_no_login_stored_says_login(tap_config: dict[str, t.Any]) -> None:
     with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
         TokenManager(tap_config).access_token()
+
+
+def _ledger_only_sync(config: dict[str, t.Any]) -> None:
+    import contextlib
+    import io
+
+    from tap_datev.tap import TapDatev
+
+    tap = TapDatev(config=config)
+    for name, stream in tap.streams.items():
+        stream.selected = name == "documents"  # read from the ledger: no DATEV request at all
+    with contextlib.redirect_stdout(io.StringIO()):
+        tap.sync_all()
+
+
+def test_every_run_logs_the_refresh_expiry_and_ends_when_expired(
+    logged_in_config: dict[str, t.Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="tap-datev.auth"):
+        _ledger_only_sync(logged_in_config)
+    assert "DATEV refresh token valid until" in caplog.text
+
+    store = TokenStore.from_config(logged_in_config)
+    pair = store.load()
+    assert pair is not None
+    store.save(type(pair)(**{**pair.to_dict(), "refresh_expires_at": time.time() - 60}))
+    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+        _ledger_only_sync(logged_in_config)
+
+
+def test_a_ledger_only_run_needs_no_login(tap_config: dict[str, t.Any]) -> None:
+    _ledger_only_sync(tap_config)  # no stored login: nothing to log, nothing refused
