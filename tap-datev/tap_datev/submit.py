@@ -62,6 +62,7 @@ MAX_RESENDS = 3  # after an unclear outcome that DATEV's job list shows never ar
 DEFAULT_RETRY_AFTER = 5.0
 JOB_LIST_PAGES = 100
 
+DXSO_OPEN = 0  # created, not (yet) marked ready
 # DXSO job status (DATEV's integers) → (result word, ledger status; None = not final yet)
 DXSO_STATUS: dict[int, tuple[str, str | None]] = {
     0: ("open", None),
@@ -550,7 +551,7 @@ def submit_dxso(
             _dxso_stop(ledger, batch_id, sent, f"uploading {name}")
         ledger.set_file_status(batch_id, position, "uploaded")
 
-    for _ in range(MAX_RESENDS + 1):  # marking ready is idempotent: repeat after an unclear outcome
+    for _ in range(MAX_RESENDS + 1):
         ready = _send(
             client,
             "PUT",
@@ -564,8 +565,31 @@ def submit_dxso(
             return ledger.update(batch_id, status=PENDING, result="processing", uploaded_at=TICK, error=None)
         if ready.unclear is None:
             break
+        # Unclear: DATEV may have taken it, and refuses a second "ready" for a job no longer open
+        # (that refusal would wrongly mark a running job failed). Look at the job before resending.
+        status = dxso_job_status(client, client_id, job_id)
+        if status is not None and status != DXSO_OPEN:
+            logger.warning("DXSO job %s: the ready mark arrived (status %d)", job_id, status)
+            return ledger.update(
+                batch_id,
+                status=PENDING,
+                result="processing",
+                dxso_status=status,
+                uploaded_at=TICK,
+                error=None,
+            )
     _dxso_stop(ledger, batch_id, ready, "marking the job ready")
     raise AssertionError("unreachable")
+
+
+def dxso_job_status(client: DatevClient, client_id: str, job_id: str) -> int | None:
+    """DATEV's status of a DXSO job, or None when it cannot be read just now."""
+    try:
+        answer = client.request("GET", "dxso", f"/clients/{client_id}/dxso-jobs/{job_id}").json()
+    except (DatevAPIError, requests.RequestException, ValueError):
+        return None
+    status = answer.get("status") if isinstance(answer, dict) else None
+    return status if isinstance(status, int) else None
 
 
 def _dxso_media_type(name: str) -> str:
@@ -591,6 +615,10 @@ def apply_dxso_status(
 ) -> Submission:
     result, final = DXSO_STATUS.get(status, (f"status_{status}", None))
     fields: dict[str, t.Any] = {"dxso_status": status, "result": result, "status": final or PENDING}
+    if row.status == UNCLEAR:  # a poll settled what the submit could not
+        fields["error"] = None
+        if row.uploaded_at is None:
+            fields["uploaded_at"] = TICK
     if protocol is not None:
         fields["protocol"] = protocol
     return ledger.update(row.batch_id, **fields)
@@ -645,11 +673,22 @@ def refresh_open_jobs(
                     continue
                 row = apply_extf_job(ledger, row, job)
             ledger.update(row.batch_id, last_polled_at=polled)
-        elif row.kind == "dxso" and row.job_id and row.status == PENDING:
+        elif row.kind == "dxso" and row.job_id:
             client = get_client()
             base = f"/clients/{client_id}/dxso-jobs/{row.job_id}"
             status = int(client.request("GET", "dxso", base).json().get("status", 0))
             requests_made += 1
+            if row.status == UNCLEAR and status == DXSO_OPEN:
+                # A submit ended before DATEV confirmed the ready mark, and the job is still open.
+                logger.warning(
+                    "DXSO job %s (ledger row %s) is still open at DATEV: the submit did not finish "
+                    "(%s). Cancel it and submit the package again with --force.",
+                    row.job_id,
+                    row.batch_id,
+                    row.error,
+                )
+                ledger.update(row.batch_id, last_polled_at=polled)
+                continue
             protocol = None
             if status != row.dxso_status or DXSO_STATUS.get(status, ("", None))[1] is not None:
                 protocol = client.request("GET", "dxso", f"{base}/protocol-entries").json()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from tap_datev.documents_rules import MAX_DOCUMENT_BYTES
-from tap_datev.ledger import PENDING, SUCCEEDED, Ledger
+from tap_datev.ledger import PENDING, SUCCEEDED, UNCLEAR, Ledger
 from tap_datev.submit import SubmitRefused, submit, submit_document, submit_dxso
 
 from .conftest import run_tap
@@ -212,3 +212,54 @@ def test_cli_document_and_dxso(booking_config: dict[str, t.Any], config_file: Pa
     with Ledger.open(booking_config["state_dir"]) as ledger:
         kinds = sorted((row.kind, row.status) for row in ledger.all())
     assert kinds == [("document", SUCCEEDED), ("dxso", PENDING)]
+
+
+DXSO_JOBS = f"/accounting-dxso-jobs/platform/v2/clients/{CLIENT_ID}/dxso-jobs"
+
+
+def test_dxso_ready_answer_lost_is_looked_up_not_failed(
+    booking_config: dict[str, t.Any],
+    datev: DatevClient,
+    ledger: Ledger,
+    datev_emulator: t.Any,
+    request_log: RequestLog,
+) -> None:
+    # DATEV marks the job ready, then the connection drops: a second "ready" would be refused
+    # (the job is no longer open), so the tap looks at the job instead of resending.
+    datev_emulator.control.arm_fault(kind="drop", method="PUT", path_prefix=DXSO_JOBS)
+    row = submit_dxso(
+        datev, ledger, CLIENT_ID, import_type="accountsPayableLedgerImport", month="2026-03", files=PACKAGE
+    )
+    assert row.status == PENDING and row.dxso_status == 1 and row.error is None
+    assert request_log.count("PUT", f"/dxso-jobs/{row.job_id}") == 1
+    ledger.close()
+    datev_emulator.control.advance(60)
+    (batch,) = run_tap(booking_config, streams=["booking_batches"]).records("booking_batches")
+    assert batch["status"] == SUCCEEDED
+
+
+def test_unclear_dxso_jobs_are_polled(
+    booking_config: dict[str, t.Any],
+    datev: DatevClient,
+    ledger: Ledger,
+    datev_emulator: t.Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    done = submit_dxso(
+        datev, ledger, CLIENT_ID, import_type="accountsPayableLedgerImport", month="2026-03", files=PACKAGE
+    )
+    ledger.update(done.batch_id, status=UNCLEAR, error="marking the job ready: no answer")
+    # A job created at DATEV whose submit died before the ready mark: still open there.
+    job = datev.request("POST", "dxso", f"/clients/{CLIENT_ID}/dxso-jobs", json={}).json()
+    stuck = ledger.record(kind="dxso", client_id=CLIENT_ID, file_name="document.xml", sha256="0" * 64, size=1)
+    ledger.update(stuck.batch_id, status=UNCLEAR, job_id=job["id"], error="uploading document.xml: no answer")
+    ledger.close()
+
+    datev_emulator.control.advance(60)
+    with caplog.at_level("WARNING", logger="tap-datev.submit"):
+        run = run_tap(booking_config, streams=["booking_batches"])
+    by_id = {r["batch_id"]: r for r in run.records("booking_batches")}
+    assert by_id[done.batch_id]["status"] == SUCCEEDED and by_id[done.batch_id]["error"] is None
+    assert f"DXSO job {job['id']}" in caplog.text and "still open" in caplog.text
+    with Ledger.open(booking_config["state_dir"]) as again:
+        assert again.require(stuck.batch_id).status == UNCLEAR
