@@ -137,6 +137,8 @@ def test_duplicate_refused_without_force(datev: DatevClient, ledger: Ledger, req
             buchungsstapel(created="2026"),
             "EXTF_badheader.csv line 1",
         ),
+        # Fine for DATEV's name pattern, but not sendable in an HTTP header (was a crash after recording).
+        ("EXTF_Stapel_€.csv", buchungsstapel(), "cannot be sent in the Filename header"),
     ],
 )
 def test_refusals_record_and_send_nothing(  # noqa: PLR0917 (fixtures)
