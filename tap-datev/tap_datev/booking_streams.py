@@ -36,8 +36,6 @@ if t.TYPE_CHECKING:
 
     from tap_datev.client import DatevClient
 
-EXTF_SCOPE = "datev:accounting:extf-files-import"
-DXSO_SCOPES = ("accounting:clients:read", "accounting:dxso-jobs")
 BATCH_KINDS = ("extf", "dxso")
 
 

@@ -48,7 +48,7 @@ from tap_datev.extf_columns import (
 
 MAX_SUBMIT_BYTES = 50 * 1024 * 1024  # DATEV: 413 / code 1008833 above 50 MB
 MAX_SUBMIT_LINES = 99_999  # DATEV: at most 99 999 postings per file
-FILENAME_PATTERN = re.compile(r"EXTF_.{0,51}\.csv", re.DOTALL)
+FILENAME_PATTERN = re.compile(r"EXTF_.{0,51}\.csv")  # no line break: it is sent as an HTTP header
 DATEV_TZ = ZoneInfo("Europe/Berlin")  # `Erzeugt am` is the exporting machine's German local time
 
 HEADER_FIELDS: tuple[str, ...] = (

@@ -53,7 +53,6 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("tap-datev.submit")
 
-EXTF_FILENAME = re.compile(r"EXTF_.{0,51}\.csv")
 REFERENCE_ID = re.compile(r"[-0-9A-Za-z_äöüÄÖÜß_. +?;]{0,254}")
 DXSO_IMPORT_TYPES = ("accountsPayableLedgerImport", "accountsReceivableLedgerImport", "cashLedgerImport")
 MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
@@ -282,7 +281,7 @@ def submit_extf(
     from tap_datev import extf
 
     file_name = unicodedata.normalize("NFC", file_name)
-    if not EXTF_FILENAME.fullmatch(file_name):
+    if not extf.FILENAME_PATTERN.fullmatch(file_name):
         raise SubmitRefused(f"{file_name}: DATEV needs the file name to match EXTF_<up to 51 characters>.csv")
     try:
         file_name.encode("latin-1")  # it travels in the `Filename` HTTP header
