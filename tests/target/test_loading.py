@@ -392,3 +392,18 @@ def test_plain_streams_take_the_short_record_path_and_mapped_ones_the_sdks(tmp_p
     # Per-record validation (validate_records) also keeps the SDK's path.
     checked = run(config(tmp_path / "checked", validate_records=True), msgs)
     assert checked._plain_sinks["lines"][2] is None
+
+
+@pytest.mark.parametrize("key", ["1st", "null", "true", "order"])
+def test_key_names_the_merge_predicate_must_quote(tmp_path: Path, key: str) -> None:
+    # Conformed names may still be SQL words or start with a digit; delta-rs parses the predicate.
+    cfg = config(tmp_path)
+    props = {key: {"type": "integer"}, "false": {"type": ["string", "null"]}}
+    msgs = [
+        schema_msg("lines", props, [key]),
+        record_msg("lines", {key: 1, "false": "old"}, "2024-01-01T00:00:00Z"),
+        record_msg("lines", {key: 2, "false": "two"}, "2024-01-01T00:00:00Z"),
+    ]
+    run(cfg, msgs)
+    run(cfg, [*msgs[:1], record_msg("lines", {key: 1, "false": "new"}, "2024-01-02T00:00:00Z")])
+    assert {k: r["false"] for k, r in rows_by(cfg, "lines", key).items()} == {1: "new", 2: "two"}

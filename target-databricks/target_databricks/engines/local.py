@@ -70,6 +70,12 @@ def _retry_on_conflict(action: t.Callable[[], _T]) -> _T:
     raise AssertionError("unreachable")
 
 
+def _column(alias: str, name: str) -> str:
+    """`alias."name"`: DataFusion (delta-rs' SQL) quotes identifiers with double quotes. Conformed
+    names can still be words its parser reads otherwise (`null`, `true`) or start with a digit."""
+    return f'{alias}."{name.replace(chr(34), chr(34) * 2)}"'
+
+
 def _sql_literal(value: t.Any) -> str | None:
     if isinstance(value, bool):
         return None
@@ -92,7 +98,7 @@ def _key_ranges(data: pa.Table, keys: t.Sequence[str]) -> list[str]:
         bounds = t.cast(t.Any, pc).min_max(column).as_py()  # not in pyarrow's stubs
         low, high = _sql_literal(bounds["min"]), _sql_literal(bounds["max"])
         if low is not None and high is not None:
-            terms.append(f"t.{key} >= {low} AND t.{key} <= {high}")
+            terms.append(f"{_column('t', key)} >= {low} AND {_column('t', key)} <= {high}")
     return terms
 
 
@@ -208,7 +214,7 @@ class LocalEngine(Engine):
                 props = CommitProperties(app_transactions=[Transaction(app_id=load.load_id, version=1)])
                 if load.method == "upsert":
                     predicate = " AND ".join(
-                        [f"t.{k} = s.{k}" for k in load.table.key_properties]
+                        [f"{_column('t', k)} = {_column('s', k)}" for k in load.table.key_properties]
                         + _key_ranges(data, load.table.key_properties)
                     )
                     metrics = (

@@ -64,3 +64,14 @@ def test_colliding_names_are_an_error_naming_both(emulator: RunningEmulator) -> 
     ]
     with pytest.raises(NameCollisionError, match="streams 'Lines' and 'lines' both conform to table"):
         run(cfg, streams)
+
+
+@pytest.mark.parametrize("key", ["1st", "null"])
+def test_key_names_that_are_sql_words_or_start_with_a_digit(emulator: RunningEmulator, key: str) -> None:
+    cfg = settings(emulator)
+    props = {key: {"type": "integer"}, "false": {"type": ["string", "null"]}}
+    schema = schema_msg("lines", props, [key])
+    run(cfg, [schema, record_msg("lines", {key: 1, "false": "old"}, "2024-01-01T00:00:00Z")])
+    run(cfg, [schema, record_msg("lines", {key: 1, "false": "new"}, "2024-01-02T00:00:00Z")])
+    rows = WorkspaceEngine(cfg).read_table(TableRef("main", "datev", "lines")).to_pylist()
+    assert [(r[key], r["false"]) for r in rows] == [(1, "new")]
