@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import test_exactly_once as local_suite  # the local engine's input and expected outcome
-from target_testlib import lines, run_cli, run_process
+from target_testlib import lines, record_msg, run, run_cli, run_process, schema_msg, state_msg
 from workspace_testlib import settings
 
 from databricks_emulator.server import RunningEmulator
-from target_databricks import audit, failpoints
+from target_databricks import audit, cli, failpoints
 from target_databricks.engines.base import TableRef
-from target_databricks.engines.workspace import WorkspaceEngine
+from target_databricks.engines.workspace import StatementFailedError, WorkspaceEngine
 
 
 def _assert_converged(eng: WorkspaceEngine, msgs: list[dict[str, t.Any]]) -> None:
@@ -65,3 +65,34 @@ def test_crash_replay_rerun_converges_in_the_workspace(
     # Nothing is left in the staging volume.
     staged = list(eng.client.files.list_directory_contents("/Volumes/main/datev/_ml_connector_staging/loads"))
     assert staged == []
+
+
+def test_failed_statement_is_recorded_with_its_message_then_replayed(emulator: RunningEmulator) -> None:
+    cfg = settings(emulator)
+    schema = schema_msg("lines", local_suite.LINES, ["id"])
+    run(cfg, [schema, record_msg("lines", {"id": 1, "amount": "1.00"}, "2024-05-01T00:00:00Z")])
+    eng = WorkspaceEngine(cfg)
+    # Second run, SQL in order: CREATE ledger IF NOT EXISTS, its view, INSERT `staged`, the
+    # ledger check, then the MERGE: that one fails as a warehouse would fail it.
+    emulator.control.fail_statement(5, "Disk quota exceeded on the warehouse")
+    with pytest.raises(StatementFailedError, match=r"EMULATOR_INJECTED_FAILURE.*Disk quota exceeded") as info:
+        run(
+            cfg,
+            [
+                schema,
+                record_msg("lines", {"id": 2, "amount": "2.00"}, "2024-05-02T00:00:00Z"),
+                state_msg({"bookmarks": {"lines": 2}}),
+            ],
+        )
+    assert info.value.error_code == "INTERNAL_ERROR"
+    assert info.value.sql_state == "XX000"
+    failed = [e for e in audit.current_loads(eng.ledger_read()).values() if e.status == "failed"]
+    assert len(failed) == 1 and "Disk quota exceeded" in (failed[0].error or "")
+    assert "MERGE INTO `main`.`datev`.`lines`" in (failed[0].error or "")  # which statement failed
+    assert eng.read_table(TableRef("main", "datev", "lines")).num_rows == 1
+
+    lines_out = cli.replay(eng)
+    assert len(lines_out) == 1 and "committed 1 rows" in lines_out[0]
+    table = eng.read_table(TableRef("main", "datev", "lines"))
+    assert sorted(table.column("id").to_pylist()) == [1, 2]
+    assert {e.status for e in audit.current_loads(eng.ledger_read()).values()} == {"committed"}
