@@ -12,10 +12,11 @@ import os
 import typing as t
 import uuid
 
+import pyarrow as pa
 import pytest
 from workspace_testlib import T0, batch, by_id, spec
 
-from target_databricks.engines.base import Load, TableRef, TableSpec
+from target_databricks.engines.base import Column, Load, TableRef, TableSpec
 from target_databricks.engines.workspace import WorkspaceEngine
 
 pytestmark = pytest.mark.live
@@ -66,4 +67,25 @@ def test_ordered_merge_and_copy_into_on_databricks(live: WorkspaceEngine) -> Non
     live.apply(Load("E", "events", events, "append-only", 2, staged))
     live.apply(Load("E", "events", events, "append-only", 2, staged))
     assert live.read_table(events.ref).num_rows == 2
+    live.unstage(staged)
+
+
+def test_append_into_a_wider_column_on_databricks(live: WorkspaceEngine) -> None:
+    # The staged Parquet says DECIMAL(15,2); the table (made by an earlier stream version) has
+    # DECIMAL(38,10). COPY INTO selects with CASTs, so Databricks' schema enforcement accepts it.
+    narrow = _live_spec(live, keys=())
+    wide = TableSpec(
+        TableRef(live.catalog, live.schema, "wide_events"),
+        tuple(
+            Column(c.name, "DECIMAL(38,10)", pa.decimal128(38, 10)) if c.name == "amount" else c
+            for c in narrow.columns
+        ),
+        (),
+    )
+    live.ensure_table(wide)
+    narrow = TableSpec(wide.ref, narrow.columns, ())
+    live.ensure_table(narrow)
+    staged = live.stage("W", batch(narrow, "W", [(1, "a", "1.25")]))
+    live.apply(Load("W", "events", narrow, "append-only", 1, staged))
+    assert str(by_id(live.read_table(narrow.ref))[1]["amount"]).startswith("1.25")
     live.unstage(staged)
