@@ -407,3 +407,27 @@ def test_key_names_the_merge_predicate_must_quote(tmp_path: Path, key: str) -> N
     run(cfg, msgs)
     run(cfg, [*msgs[:1], record_msg("lines", {key: 1, "false": "new"}, "2024-01-02T00:00:00Z")])
     assert {k: r["false"] for k, r in rows_by(cfg, "lines", key).items()} == {1: "new", 2: "two"}
+
+
+def test_local_commit_is_at_most_once_per_load_id(tmp_path: Path) -> None:
+    # delta-rs records the load id as an application transaction but does not enforce it: the
+    # engine checks DeltaTable.transaction_version(load_id) before every commit.
+    from target_databricks.engines.base import ALREADY_APPLIED, Load
+    from target_databricks.schema import plan_stream
+
+    cfg = config(tmp_path)
+    eng = engine(cfg)
+    plan = plan_stream(
+        "events", {"properties": {"n": {"type": "integer"}}}, [], catalog="main", schema="datev"
+    )
+    eng.ensure_table(plan.spec)
+    data = pa.Table.from_pylist([{"n": 1}, {"n": 2}]).cast(pa.schema([("n", pa.int64())]))
+    staged = eng.stage("load-A", data)
+    load = Load("load-A", "events", plan.spec, "append-only", 2, staged)
+    assert eng.apply(load) == 2
+    table = DeltaTable(str(eng.table_path(plan.spec.ref)))
+    assert table.transaction_version("load-A") == 1
+    version = table.version()
+    assert eng.apply(load) == ALREADY_APPLIED  # a replay of the same staged file
+    assert DeltaTable(str(eng.table_path(plan.spec.ref))).version() == version
+    assert read(cfg, "events").num_rows == 2
