@@ -801,8 +801,8 @@ class SqlEngine:
     def _copy_into(self, tree: exp.Copy) -> SqlResult:
         """COPY INTO t FROM '<location>' | FROM (SELECT <exprs> FROM '<location>') FILEFORMAT = ...
 
-        Like Delta's schema enforcement, the columns read (or selected) must have the table's types:
-        a Parquet DECIMAL(15,2) or INT column is not silently widened into a DECIMAL(38,10) or BIGINT
+        Like Delta's schema enforcement, Parquet columns read (or selected) must have the table's
+        types: a DECIMAL(15,2) or INT column is not silently widened into a DECIMAL(38,10) or BIGINT
         column (DELTA_FAILED_TO_MERGE_FIELDS); the SELECT form with CASTs is how a loader adapts.
         """
         target = tree.this
@@ -878,7 +878,9 @@ class SqlEngine:
                         self._con.execute(
                             f"ALTER TABLE {target.sql('duckdb')} ADD COLUMN {quote(column)} {dtype}"
                         )
-            self._check_copy_types(f"{catalog}.{schema}.{name}", target_columns, described)
+            if params.file_format == "parquet":
+                # Parquet's own types are authoritative; JSON/CSV text is parsed into the table's.
+                self._check_copy_types(f"{catalog}.{schema}.{name}", target_columns, described)
             count = self._con.execute(
                 f"INSERT INTO {target.sql('duckdb')} BY NAME SELECT * FROM {source}"
             ).fetchall()
