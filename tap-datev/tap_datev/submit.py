@@ -11,6 +11,7 @@ The same module polls open jobs for the booking_batches stream (`refresh_open_jo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -27,7 +28,7 @@ import requests
 from tap_datev import settings
 from tap_datev.command_config import config_option, load_config
 from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
-from tap_datev.errors import DatevAPIError
+from tap_datev.errors import DatevAPIError, DatevAuthError, DatevConfigError
 from tap_datev.ledger import (
     CANCELLED,
     FAILED,
@@ -39,6 +40,7 @@ from tap_datev.ledger import (
     UNCLEAR,
     UPLOADING,
     Ledger,
+    LedgerError,
     Submission,
     format_ts,
     parse_ts,
@@ -150,17 +152,29 @@ def _send(
 # Clients ---------------------------------------------------------------------------------------
 
 
-def known_clients(client: DatevClient) -> Iterator[dict[str, t.Any]]:
-    """Every client of `GET /clients` (clients API), paged with skip/top."""
-    skip = 0
-    while True:
-        page = client.request("GET", "clients", "/clients", params={"skip": skip, "top": 100}).json()
-        if not isinstance(page, list):
-            return
-        yield from page
-        if len(page) < 100:
-            return
-        skip += 100
+def find_client(client: DatevClient, consultant_number: int, client_number: int) -> dict[str, t.Any] | None:
+    """The client with these numbers from `GET /clients`, or None when the login cannot see it.
+
+    Uses the clients API's `filter` (`consultant_number eq N and client_number eq M`): one request
+    instead of paging through every client (DATEV asks for few GETs per submitted job).
+    """
+    answer = client.request(
+        "GET",
+        "clients",
+        "/clients",
+        params={"filter": f"consultant_number eq {consultant_number} and client_number eq {client_number}"},
+    ).json()
+    for entry in answer if isinstance(answer, list) else []:
+        if (entry.get("consultant_number"), entry.get("client_number")) == (consultant_number, client_number):
+            return dict(entry)
+    return None
+
+
+def _client_numbers(client_id: str) -> tuple[int, int] | None:
+    consultant, _, number = client_id.partition("-")
+    if not (consultant.isdigit() and number.isdigit()):
+        return None
+    return int(consultant), int(number)
 
 
 EXTF_SERVICE_SCOPE = "datev:accounting:extf-files-import"
@@ -183,31 +197,32 @@ def require_client(
 ) -> str:
     """The client's id, after checking (DATEV's rule, via GET /clients) that the login sees the
     client and that the client has the data service `service_scope` belongs to."""
-    for entry in known_clients(client):
-        found = (
-            str(entry.get("id")) == client_id
-            if client_id is not None
-            else numbers == (int(entry.get("consultant_number", -1)), int(entry.get("client_number", -1)))
-        )
-        if not found:
-            continue
-        found_id = str(entry.get("id"))
-        scopes, names = _services(entry)
-        if service_scope not in scopes:
+    if numbers is None:
+        numbers = _client_numbers(client_id or "")
+        if numbers is None:
             raise SubmitRefused(
-                f"Client {found_id} does not have the DATEV data service this needs (scope "
-                f"{service_scope}); its services are: {', '.join(names) or '(none)'}"
+                f"{client_id!r} is not a DATEV client id (<consultant number>-<client number>, "
+                "e.g. 29098-55003)"
             )
-        return found_id
-    if numbers is not None:
+    entry = find_client(client, *numbers)
+    if entry is None:
+        if client_id is not None:
+            raise SubmitRefused(
+                f"Client {client_id} is not among the DATEV clients this login can see (GET /clients)"
+            )
         raise SubmitRefused(
             f"The file's header names consultant number {numbers[0]} and client number "
             f"{numbers[1]}, but no such client is among the DATEV clients this login can see "
             "(GET /clients)"
         )
-    raise SubmitRefused(
-        f"Client {client_id} is not among the DATEV clients this login can see (GET /clients)"
-    )
+    found_id = str(entry.get("id"))
+    scopes, names = _services(entry)
+    if service_scope not in scopes:
+        raise SubmitRefused(
+            f"Client {found_id} does not have the DATEV data service this needs (scope "
+            f"{service_scope}); its services are: {', '.join(names) or '(none)'}"
+        )
+    return found_id
 
 
 # EXTF ------------------------------------------------------------------------------------------
@@ -715,6 +730,18 @@ def _stale_in_flight(ledger: Ledger, client_id: str, kinds: Sequence[str]) -> li
 # CLI -------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Errors a user acts on (login, settings, DATEV's answer, the ledger lock, no network) end the
+    command with their message instead of a traceback."""
+    try:
+        yield
+    except (DatevAPIError, DatevAuthError, DatevConfigError, LedgerError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except requests.RequestException as exc:
+        raise click.ClickException(f"Cannot reach DATEV: {type(exc).__name__}") from None
+
+
 def _client_and_state(config_args: Sequence[str]) -> tuple[DatevClient, Path]:
     from tap_datev.client import DatevClient
 
@@ -744,7 +771,7 @@ def submit() -> None:
 def submit_extf_command(config_args: tuple[str, ...], file: Path, force: bool, add_bom: bool) -> None:
     """Upload one EXTF file (e.g. a Buchungsstapel) to DATEV's EXTF import."""
     client, state = _client_and_state(config_args)
-    with Ledger.open(state) as ledger:
+    with _user_errors(), Ledger.open(state) as ledger:
         _echo(submit_extf(client, ledger, file.name, file.read_bytes(), force=force, add_bom=add_bom))
 
 
@@ -767,7 +794,7 @@ def submit_document_command(  # noqa: PLR0917 - click passes options as keywords
 ) -> None:
     """Upload one document (Beleg) to Belege online."""
     client, state = _client_and_state(config_args)
-    with Ledger.open(state) as ledger:
+    with _user_errors(), Ledger.open(state) as ledger:
         _echo(
             submit_document(
                 client,
@@ -801,7 +828,7 @@ def submit_dxso_command(  # noqa: PLR0917 (click passes options as arguments)
 ) -> None:
     """Send a DXSO package (document.xml, ledger XMLs, images) as one job."""
     client, state = _client_and_state(config_args)
-    with Ledger.open(state) as ledger:
+    with _user_errors(), Ledger.open(state) as ledger:
         _echo(
             submit_dxso(
                 client,

@@ -295,3 +295,28 @@ def test_unreadable_kept_file_ends_the_stream_without_partial_lines(
         if m["type"] == "STATE"
     ]
     assert not any(bad.updated_at in text for text in bookmarks)
+
+
+CLIENTS_LIST = "/accounting-clients/platform/v2/clients"
+
+
+def test_the_client_is_found_with_one_filtered_request(
+    datev: DatevClient, ledger: Ledger, request_log: RequestLog
+) -> None:
+    # The emulator has 250+ clients: paging through them all would take three GETs per submit.
+    submit_extf(datev, ledger, "EXTF_filter.csv", buchungsstapel())
+    assert [p for m, p in request_log.calls if m == "GET" and p == CLIENTS_LIST] == [CLIENTS_LIST]
+    with pytest.raises(SubmitRefused, match="not a DATEV client id"):
+        submit_module.require_client(datev, "accounting:documents", client_id="Mueller GmbH")
+
+
+def test_cli_shows_datev_errors_without_a_traceback(
+    config_file: Path, tmp_path: Path, datev_emulator: t.Any
+) -> None:
+    datev_emulator.control.arm_fault(kind="status", status=500, method="GET", path_prefix=CLIENTS_LIST)
+    path = tmp_path / "EXTF_Maerz_2026.csv"
+    path.write_bytes(buchungsstapel())
+    result = CliRunner().invoke(submit, ["extf", "--config", str(config_file), str(path)])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # a ClickException, not an uncaught error
+    assert "DATEV answered HTTP 500 for GET" in result.output
