@@ -13,6 +13,7 @@ import click
 
 from tap_datev.command_config import config_option, load_config
 from tap_datev.errors import DatevAuthError, DatevConfigError
+from tap_datev.ledger import LedgerError
 from tap_datev.login import login, logout
 from tap_datev.submit import submit
 from tap_datev.tap import TapDatev
@@ -90,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         commands.main(args=args, prog_name="tap-datev")  # exits
     try:
         TapDatev.cli.main(args=args, prog_name="tap-datev")
-    except (DatevAuthError, DatevConfigError) as exc:
-        # e.g. "... run tap-datev login again": a traceback would only hide the advice.
+    except (DatevAuthError, DatevConfigError, LedgerError) as exc:
+        # e.g. "... run tap-datev login again" or "another tap-datev process holds the ledger":
+        # a traceback would only hide the advice.
         TapDatev.logger.error("%s", exc)
         sys.exit(1)

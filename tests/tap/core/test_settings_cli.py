@@ -203,3 +203,26 @@ def test_sync_without_login_ends_with_the_advice(tmp_path: Path, monkeypatch: py
     assert "run tap-datev login again" in done.stderr
     assert "Traceback" not in done.stderr
     assert '"type":"RECORD"' not in done.stdout
+
+
+def test_a_held_ledger_ends_the_singer_command_with_the_advice(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import types
+
+    from tap_datev import cli
+    from tap_datev.ledger import LedgerError
+
+    def busy(**_: object) -> None:
+        raise LedgerError("Another tap-datev process (a submit or a sync) holds ledger.lock")
+
+    class Busy:  # the Singer command, stopped by a submit holding the ledger
+        logger = logging.getLogger("tap-datev")
+        cli = types.SimpleNamespace(main=busy)
+
+    monkeypatch.setattr(cli, "TapDatev", Busy)
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--config", "config.json"])
+    assert done.value.code == 1
+    assert "holds ledger.lock" in caplog.text
