@@ -276,7 +276,3 @@ def can_widen(existing: pa.DataType, new: pa.DataType) -> bool:
         e = t.cast(pa.Decimal128Type, existing)
         return (e.precision - e.scale) >= 19  # int64 has up to 19 digits
     return False
-
-
-def describe_type(column: Column) -> str:
-    return f"{column.name} {column.sql_type}"
