@@ -13,7 +13,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RUNS: list[tuple[str, list[str]]] = [
     ("EXTF parser vs bare csv read", ["bench_extf.py", "200000"]),
-    ("tap-datev records/s to /dev/null (clients stream, DATEV emulator)", ["bench_tap.py", "2000"]),
+    (
+        "tap-datev records/s to /dev/null (clients and booking_lines, DATEV emulator)",
+        ["bench_tap.py", "2000", "--lines", "99999"],
+    ),
     ("target-databricks, local Delta engine", ["bench_target.py", "--rows", "200000,1000000"]),
     (
         "target-databricks, workspace engine on the Databricks emulator",
