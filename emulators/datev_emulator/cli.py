@@ -1,4 +1,4 @@
-"""`datev-emulator serve --host 127.0.0.1 --port N --data DIR`."""
+"""`datev-emulator serve --host 127.0.0.1 --port N --data DIR [--filler-clients N]`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--data", type=Path, required=True, help="data directory (created and seeded if empty)"
     )
+    serve.add_argument(
+        "--filler-clients",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed a new data directory with N plain clients of consultant 29099 too (for paging)",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -30,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    running = start(args.data, host=args.host, port=args.port)
+    running = start(args.data, host=args.host, port=args.port, filler_clients=args.filler_clients)
     print(f"datev-emulator listening on {running.url}", flush=True)
     try:
         while not stop.wait(0.5):

@@ -13,6 +13,7 @@ SERVICE_DOCUMENTS = {"name": "Belegbilderservice", "scopes": ["accounting:docume
 SERVICE_DXSO = {"name": "Rechnungsdatenservice 1.0", "scopes": ["accounting:dxso-jobs"]}
 
 DEMO_SECRET = "emulator-secret-not-for-production"
+FILLER_CONSULTANT = 29099  # consultant of the opt-in filler clients (`seed_if_empty(..., fillers=N)`)
 
 
 def _nfc(text: str) -> str:
@@ -151,11 +152,13 @@ def oauth_clients() -> dict[str, dict[str, Any]]:
     }
 
 
-def seed_if_empty(store: Store) -> None:
+def seed_if_empty(store: Store, fillers: int = 0) -> None:
+    """Seed what the data directory lacks: the demo clients (plus `fillers` plain clients of
+    consultant 29099, for paging), the OAuth registry and the default settings."""
     with store.lock:
         if not store.exists("datev"):
             datev = store.doc("datev")
-            clients = demo_clients() + filler_clients(29099, 250)
+            clients = demo_clients() + filler_clients(FILLER_CONSULTANT, fillers)
             datev["clients"] = {c["id"]: c for c in clients}
             store.save("datev")
         if not store.exists("registry"):

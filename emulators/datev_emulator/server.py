@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -26,9 +25,9 @@ class QuietHandler(WSGIRequestHandler):
         return None
 
 
-def build_context(data_dir: Path) -> Context:
+def build_context(data_dir: Path, filler_clients: int = 0) -> Context:
     store = Store(data_dir)
-    seed_if_empty(store)
+    seed_if_empty(store, filler_clients)
 
     def persist_offset(offset: float) -> None:
         with store.lock:
@@ -80,9 +79,12 @@ class RunningEmulator:
         return f"RunningEmulator(url={self.url!r})"
 
 
-def start(data_dir: Path, host: str = "127.0.0.1", port: int = 0, **_: Any) -> RunningEmulator:
-    """Serve the emulator on host:port (0 = a free port) from `data_dir`, seeding it when empty."""
-    app = EmulatorApp(build_context(Path(data_dir)))
+def start(
+    data_dir: Path, host: str = "127.0.0.1", port: int = 0, *, filler_clients: int = 0
+) -> RunningEmulator:
+    """Serve the emulator on host:port (0 = a free port) from `data_dir`, seeding it when empty
+    (with `filler_clients` plain clients of consultant 29099 besides the demo clients)."""
+    app = EmulatorApp(build_context(Path(data_dir), filler_clients))
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
     running = RunningEmulator(server, app, host)
     running._start()

@@ -43,6 +43,16 @@ def datev_emulator(tmp_path: Path) -> Iterator[t.Any]:
 
 
 @pytest.fixture
+def filler_clients(datev_emulator: t.Any) -> list[str]:
+    """250 plain clients of consultant 29099 (Buchungsdatenservice only) besides the three demo
+    clients: 253 in all, three pages of skip/top=100. The first is 29099-10001."""
+    from datev_emulator.seed import FILLER_CONSULTANT
+
+    ids: list[str] = datev_emulator.control.add_clients(250, consultant_number=FILLER_CONSULTANT)
+    return ids
+
+
+@pytest.fixture
 def tap_config(datev_emulator: t.Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, t.Any]:
     """Config for `environment: local` against the emulator, with a fresh credential store key."""
     monkeypatch.setenv(KEY_ENV, generate_key())

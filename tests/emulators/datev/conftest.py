@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from datev_emu_helpers import Flow
 
+from datev_emulator.seed import FILLER_CONSULTANT
 from datev_emulator.server import RunningEmulator, build_context, start
 
 
@@ -27,6 +28,12 @@ def emulator(tmp_path: Path, seeded_template: Path) -> Iterator[RunningEmulator]
     shutil.copytree(seeded_template, data_dir)
     with start(data_dir) as running:
         yield running
+
+
+@pytest.fixture
+def filler_clients(emulator: RunningEmulator) -> list[str]:
+    """250 plain clients of consultant 29099 besides the demo's three: 253, three pages of 100."""
+    return emulator.control.add_clients(250, consultant_number=FILLER_CONSULTANT)
 
 
 @pytest.fixture

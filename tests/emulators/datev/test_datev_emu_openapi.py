@@ -41,6 +41,7 @@ def validator(shared_dir: Path, emulator: RunningEmulator) -> Validator:
     return Validator(shared_dir, emulator.url)
 
 
+@pytest.mark.usefixtures("filler_clients")  # a clients page with a Link header
 def test_every_operation_validates(flow: Flow, emulator: RunningEmulator, validator: Validator) -> None:
     token = flow.login()["access_token"]
     check = validator.check

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -45,7 +46,7 @@ def test_state_persists_across_restart(tmp_path: Path) -> None:
             and requests.get(f"{second.url}/certs", timeout=10).json()["keys"][0]["kid"] == kid
         )
         # The clock offset, the access token and the job survived; the job finished meanwhile.
-        assert flow.api("GET", f"{CLIENTS}/clients", tokens["access_token"]).headers["Total-Items"] == "258"
+        assert flow.api("GET", f"{CLIENTS}/clients", tokens["access_token"]).headers["Total-Items"] == "8"
         job = flow.api("GET", EXTF + location, tokens["access_token"]).json()
         assert job["result"] == "succeeded"
         assert job["number_of_accounting_records"] == 2
@@ -69,6 +70,8 @@ def test_cli_prints_listening_line_and_stops_on_sigterm(tmp_path: Path) -> None:
             "0",
             "--data",
             str(tmp_path / "d"),
+            "--filler-clients",
+            "150",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -86,6 +89,8 @@ def test_cli_prints_listening_line_and_stops_on_sigterm(tmp_path: Path) -> None:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
         assert process.stdout.read() == ""  # exactly one line on stdout
+        clients = json.loads((tmp_path / "d" / "datev.json").read_text("utf-8"))["clients"]
+        assert len(clients) == 3 + 150 and "29099-10150" in clients
     finally:
         if process.poll() is None:
             process.kill()

@@ -300,10 +300,11 @@ def test_unreadable_kept_file_ends_the_stream_without_partial_lines(
 CLIENTS_LIST = "/accounting-clients/platform/v2/clients"
 
 
+@pytest.mark.usefixtures("filler_clients")
 def test_the_client_is_found_with_one_filtered_request(
     datev: DatevClient, ledger: Ledger, request_log: RequestLog
 ) -> None:
-    # The emulator has 250+ clients: paging through them all would take three GETs per submit.
+    # With 253 clients, paging through them all would take three GETs per submit.
     submit_extf(datev, ledger, "EXTF_filter.csv", buchungsstapel())
     assert [p for m, p in request_log.calls if m == "GET" and p == CLIENTS_LIST] == [CLIENTS_LIST]
     with pytest.raises(SubmitRefused, match="not a DATEV client id"):

@@ -32,6 +32,7 @@ def _sync(config: dict[str, t.Any], capsys: pytest.CaptureFixture[str]) -> dict[
     return records
 
 
+@pytest.mark.usefixtures("filler_clients")
 def test_clients_pages_to_the_end_with_basics(
     logged_in_config: dict[str, t.Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,6 +58,7 @@ def test_clients_pages_to_the_end_with_basics(
     assert len(types) == len({(r["client_id"], r["name"]) for r in types})
 
 
+@pytest.mark.usefixtures("filler_clients")
 def test_client_ids_restrict_and_skips_are_logged(
     logged_in_config: dict[str, t.Any], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -139,6 +141,7 @@ def test_no_secret_reaches_logs_or_output(
         assert secret[:16] not in haystack
 
 
+@pytest.mark.usefixtures("filler_clients")
 def test_a_4xx_ends_the_stream_with_datev_details(logged_in_config: dict[str, t.Any]) -> None:
     from tap_datev.errors import DatevAPIError
 

@@ -82,7 +82,7 @@ class TestTapDatevStandard(_StandardTests):  # type: ignore[misc,valid-type]
         with tempfile.TemporaryDirectory() as tmp:
             data_dir = Path(tmp) / "emulator"
             data_dir.mkdir()
-            emulator = start(data_dir, host="127.0.0.1", port=0)
+            emulator = start(data_dir, host="127.0.0.1", port=0, filler_clients=1)  # 29099-10001
             os.environ[KEY_ENV] = generate_key()
             partners = Path(tmp) / "EXTF_DebKred.csv"
             partners.write_bytes(PARTNERS)
