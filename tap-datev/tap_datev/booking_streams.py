@@ -15,7 +15,6 @@ its lock, so a `submit` never runs alongside them.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import typing as t
 from pathlib import Path
@@ -247,26 +246,28 @@ def parse_batch_lines(
 
     # A package usually has one ledger XML per invoice: number the lines as if the package's
     # ledger files were one file, so (batch_id, line_number) stays unique.
-    ledger_lines: list[t.Any] = []
+    records: list[dict[str, t.Any]] = []
+    warnings: list[str] = []
     offset = 0
     for kept in ledger.files(row.batch_id):
         if kept.role == "ledger":
             data = ledger.kept_file(kept.sha256)
-            ledger_lines.extend(
-                dataclasses.replace(line, line_number=offset + line.line_number)
-                for line in dxso.read_ledger_xml(data, kept.file_name)
+            records.extend(
+                dxso.booking_lines(
+                    dxso.read_ledger_xml(data, kept.file_name),
+                    client_id=row.client_id,
+                    batch_id=row.batch_id,
+                    job_id=row.job_id,
+                    job_result=row.result,
+                    labels=labels,
+                    warnings=warnings,
+                    line_base=offset,
+                )
             )
             offset += data.count(b"\n") + 1
-    return list(
-        dxso.booking_lines(
-            ledger_lines,
-            client_id=row.client_id,
-            batch_id=row.batch_id,
-            job_id=row.job_id,
-            job_result=row.result,
-            labels=labels,
-        )
-    )
+    for message in warnings:
+        warn("%s", message)
+    return records
 
 
 # Labels: the gl_accounts setting, category 20 files, category 16 files -------------------------

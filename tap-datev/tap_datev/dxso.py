@@ -165,12 +165,13 @@ def booking_lines(
     message is appended to `warnings` when given.
 
     `line_number` is the ledger element's line in its file plus `line_base`: a DXSO job holding
-    several ledger files under one batch_id needs a different base per file (e.g. index * 1_000_000)
-    to keep the key (client_id, batch_id, line_number) unique.
+    several ledger files under one batch_id needs a different base per file (the tap uses the line
+    count of the package's earlier ledger files) to keep the key (client_id, batch_id, line_number)
+    unique.
     """
-    ctx = RecordContext(client_id, batch_id, job_id, job_result, "dxso", None, labels, [])
-    if warnings is not None:
-        ctx.warnings = warnings
+    ctx = RecordContext(
+        client_id, batch_id, job_id, job_result, "dxso", None, labels, [] if warnings is None else warnings
+    )
     warn = ctx.warnings.append
     template = ctx.template()
     for line in lines:

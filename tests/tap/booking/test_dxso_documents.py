@@ -9,7 +9,9 @@ import uuid
 import pytest
 from click.testing import CliRunner
 
+from tap_datev.booking_streams import parse_batch_lines
 from tap_datev.documents_rules import MAX_DOCUMENT_BYTES
+from tap_datev.dxso import read_ledger_xml
 from tap_datev.ledger import PENDING, SUCCEEDED, UNCLEAR, Ledger
 from tap_datev.submit import SubmitRefused, submit, submit_document, submit_dxso
 
@@ -263,3 +265,25 @@ def test_unclear_dxso_jobs_are_polled(
     assert f"DXSO job {job['id']}" in caplog.text and "still open" in caplog.text
     with Ledger.open(booking_config["state_dir"]) as again:
         assert again.require(stuck.batch_id).status == UNCLEAR
+
+
+def test_dxso_lines_number_across_ledger_files_and_log_bad_values(ledger: Ledger) -> None:
+    # Was: a DXSO value that could not be converted became null without a warning (EXTF warned).
+    bad = LEDGER_XML.replace(b"<amount>-119.00</amount>", b"<amount>-1l9.00</amount>", 1)
+    package = [
+        ("document.xml", DOCUMENT_XML, "index"),
+        ("a.xml", LEDGER_XML, "ledger"),
+        ("b.xml", bad, "ledger"),
+    ]
+    kept = [(name, ledger.keep_file(data), len(data), role) for name, data, role in package]
+    row = ledger.record(
+        kind="dxso", client_id=CLIENT_ID, file_name="a.xml, b.xml", sha256="0" * 64, size=1, files=kept
+    )
+    warnings: list[str] = []
+    lines = parse_batch_lines(ledger, row, {}, lambda fmt, *args: warnings.append(fmt % args))
+
+    in_file = [line.line_number for line in read_ledger_xml(LEDGER_XML)]
+    offset = LEDGER_XML.count(b"\n") + 1  # b.xml numbers on after a.xml
+    assert [r["line_number"] for r in lines] == in_file + [offset + n for n in in_file]
+    assert lines[2]["umsatz"] is None and lines[3]["umsatz"] == "119.00"
+    assert warnings and all(w.startswith(f"b.xml line {in_file[0]}, field 'amount'") for w in warnings)
