@@ -168,10 +168,6 @@ class Submission:
     final_at: str | None
     updated_at: str
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Submission:
         values = dict(row)
@@ -368,9 +364,6 @@ class Ledger:
             self._db.execute(f"UPDATE submissions SET {columns} WHERE batch_id = ?", [*values, batch_id])
         return self.require(batch_id)
 
-    def now(self) -> str:
-        return format_ts(utc_now())
-
     def get(self, batch_id: str) -> Submission | None:
         row = self._db.execute("SELECT * FROM submissions WHERE batch_id = ?", (batch_id,)).fetchone()
         return Submission.from_row(row) if row else None
@@ -405,13 +398,19 @@ class Ledger:
 
     def open_jobs(self, client_id: str, kinds: t.Iterable[str]) -> list[Submission]:
         """Jobs whose outcome DATEV has not told us yet (to be polled or looked up)."""
-        kinds = tuple(kinds)
+        return self.with_status(client_id, kinds, OPEN_STATUSES)
+
+    def with_status(
+        self, client_id: str, kinds: t.Iterable[str], statuses: t.Iterable[str]
+    ) -> list[Submission]:
+        """Rows of a client in one of `statuses`, oldest first."""
+        kinds, statuses = tuple(kinds), sorted(statuses)
         marks = ", ".join("?" * len(kinds))
-        status_marks = ", ".join("?" * len(OPEN_STATUSES))
+        status_marks = ", ".join("?" * len(statuses))
         rows = self._db.execute(
             f"SELECT * FROM submissions WHERE client_id = ? AND kind IN ({marks})"
             f" AND status IN ({status_marks}) ORDER BY created_at",
-            (client_id, *kinds, *sorted(OPEN_STATUSES)),
+            (client_id, *kinds, *statuses),
         )
         return [Submission.from_row(r) for r in rows]
 

@@ -659,12 +659,9 @@ def refresh_open_jobs(
     """
     requests_made = 0
     now = utc_now()
-    open_rows = list(ledger.open_jobs(client_id, kinds))
-    open_rows += [
-        r
-        for r in _stale_in_flight(ledger, client_id, kinds)
-        if r.batch_id not in {o.batch_id for o in open_rows}
-    ]
+    open_rows = ledger.open_jobs(client_id, kinds)
+    if "extf" in kinds:  # crashed EXTF submits (their statuses are not open ones: no row twice)
+        open_rows += ledger.with_status(client_id, ["extf"], (RECORDED, UPLOADING))
     for open_row in open_rows:
         row = open_row
         polled = format_ts(utc_now())
@@ -717,14 +714,6 @@ def refresh_open_jobs(
             apply_dxso_status(ledger, row, status, protocol)
             ledger.update(row.batch_id, last_polled_at=polled)
     return requests_made
-
-
-def _stale_in_flight(ledger: Ledger, client_id: str, kinds: Sequence[str]) -> list[Submission]:
-    return [
-        r
-        for r in ledger.changed_since(client_id, [k for k in kinds if k == "extf"], None)
-        if r.status in {RECORDED, UPLOADING}
-    ]
 
 
 # CLI -------------------------------------------------------------------------------------------
