@@ -29,7 +29,7 @@ from target_databricks.engines.base import (
     TableRef,
     TableSpec,
 )
-from target_databricks.settings import target_catalog, target_schema
+from target_databricks.settings import DEFAULT_VACUUM_RETENTION_HOURS, target_catalog, target_schema
 
 SINGER_COMMAND = "singer"
 log = logging.getLogger("target-databricks")
@@ -192,7 +192,11 @@ def maintain_command(config: tuple[str, ...], retention_hours: int | None) -> No
     """Compact (OPTIMIZE) and VACUUM the target's tables."""
     _log_to_stderr()
     cfg = load_config(config)
-    hours = retention_hours if retention_hours is not None else int(cfg.get("vacuum_retention_hours", 168))
+    hours = (
+        retention_hours
+        if retention_hours is not None
+        else int(cfg.get("vacuum_retention_hours", DEFAULT_VACUUM_RETENTION_HOURS))
+    )
     engine = make_engine(cfg)
     engine.preflight()
     try:

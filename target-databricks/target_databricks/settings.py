@@ -8,7 +8,18 @@ from singer_sdk import typing as th
 
 from target_databricks.engines.base import LoadMethod
 
+DEFAULT_CATALOG = "main"
+DEFAULT_SCHEMA = "datev"
+DEFAULT_LOCAL_PATH = ".lake"
 DEFAULT_BATCH_SIZE_ROWS = 100_000
+DEFAULT_VACUUM_RETENTION_HOURS = 168  # Delta's own safety default
+DEFAULT_CREDENTIALS_ENTRY = "databricks"
+DEFAULT_STAGING_VOLUME = "_ml_connector_staging"
+DEFAULT_LOAD_VIA = "statements"
+DEFAULT_JOBS_DIR = "/Shared/ml-connector"
+DEFAULT_WAREHOUSE_START_TIMEOUT_SECONDS = 600
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 3600
+DEFAULT_POLL_INTERVAL_SECONDS = 2
 
 CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     # --- where and how ---------------------------------------------------------------------------
@@ -19,11 +30,11 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="`local`: Delta tables on disk under local_path (demo, tests). "
         "`workspace`: Unity Catalog tables in a Databricks workspace.",
     ),
-    th.Property("catalog", th.StringType, default="main", description="Unity Catalog catalog."),
+    th.Property("catalog", th.StringType, default=DEFAULT_CATALOG, description="Unity Catalog catalog."),
     th.Property(
         "schema",
         th.StringType,
-        default="datev",
+        default=DEFAULT_SCHEMA,
         description="Target schema. Meltano's `default_target_schema`, when set, takes precedence.",
     ),
     th.Property(
@@ -34,7 +45,7 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
         "local_path",
         th.StringType,
-        default=".lake",
+        default=DEFAULT_LOCAL_PATH,
         description="Root folder of the local engine: <local_path>/<catalog>/<schema>/<table>.",
     ),
     # No default on purpose: unset means upsert for streams with key properties, else append-only
@@ -69,9 +80,9 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
         "vacuum_retention_hours",
         th.IntegerType,
-        default=168,
+        default=DEFAULT_VACUUM_RETENTION_HOURS,
         description="`target-databricks maintain`: VACUUM keeps files this many hours (Delta's own "
-        "safety default is 168).",
+        "safety default is 168, the least a Databricks SQL warehouse accepts).",
     ),
     # --- workspace engine ------------------------------------------------------------------------
     th.Property("host", th.StringType, description="Workspace URL, e.g. https://adb-123.azuredatabricks.net"),
@@ -98,7 +109,12 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Personal access token (auth_type pat; prefer the encrypted credential store).",
     ),
     th.Property("profile", th.StringType, description="~/.databrickscfg profile name."),
-    th.Property("credentials_path", th.StringType, description="Encrypted credential store file."),
+    th.Property(
+        "credentials_path",
+        th.StringType,
+        description="Folder of the encrypted credential store (the folder `ml-credentials --store` "
+        "writes); unset: no store is read.",
+    ),
     th.Property(
         "credentials_key_env",
         th.StringType,
@@ -108,37 +124,47 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     th.Property(
         "credentials_entry",
         th.StringType,
-        default="databricks",
-        description="Credential store entry holding client_secret and/or token.",
+        default=DEFAULT_CREDENTIALS_ENTRY,
+        description="Credential store entry holding client_secret and/or token (and optionally "
+        "client_id and host); settings given directly win over the entry.",
     ),
     th.Property("create_catalog", th.BooleanType, default=False, description="CREATE CATALOG if missing."),
     th.Property(
         "staging_volume",
         th.StringType,
-        default="_ml_connector_staging",
+        default=DEFAULT_STAGING_VOLUME,
         description="Unity Catalog volume (in the target schema) for staged Parquet files.",
     ),
     th.Property(
         "load_via",
         th.StringType(allowed_values=["statements", "jobs"]),
-        default="statements",
+        default=DEFAULT_LOAD_VIA,
         description="statements: SQL Statement Execution API; jobs: runs/submit with idempotency tokens.",
     ),
     th.Property(
-        "warehouse_start_timeout_seconds", th.IntegerType, default=600, description="Wait for start."
+        "warehouse_start_timeout_seconds",
+        th.IntegerType,
+        default=DEFAULT_WAREHOUSE_START_TIMEOUT_SECONDS,
+        description="How long to wait for a stopped SQL warehouse to reach RUNNING.",
     ),
-    th.Property("statement_timeout_seconds", th.IntegerType, default=3600, description="Per statement."),
+    th.Property(
+        "statement_timeout_seconds",
+        th.IntegerType,
+        default=DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+        description="How long one statement (or Jobs run) may take before it is cancelled.",
+    ),
     th.Property(
         "jobs_workspace_dir",
         th.StringType,
-        default="/Shared/ml-connector",
+        default=DEFAULT_JOBS_DIR,
         description="Workspace folder for SQL files run by load_via=jobs.",
     ),
     th.Property(
         "poll_interval_seconds",
         th.NumberType,
-        default=2,
-        description="How often a running statement or Jobs run is polled.",
+        default=DEFAULT_POLL_INTERVAL_SECONDS,
+        description="Longest wait between two polls of a running statement, starting warehouse or "
+        "Jobs run (polling starts faster and backs off to this).",
     ),
     th.Property(
         "retry_timeout_seconds",
@@ -157,12 +183,12 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
 
 
 def target_catalog(config: t.Mapping[str, t.Any]) -> str:
-    return str(config.get("catalog") or "main")
+    return str(config.get("catalog") or DEFAULT_CATALOG)
 
 
 def target_schema(config: t.Mapping[str, t.Any]) -> str:
     """`default_target_schema` (Meltano's standard setting) wins over `schema`, which has a default."""
-    return str(config.get("default_target_schema") or config.get("schema") or "datev")
+    return str(config.get("default_target_schema") or config.get("schema") or DEFAULT_SCHEMA)
 
 
 def load_method_for(config: t.Mapping[str, t.Any], key_properties: t.Sequence[str]) -> LoadMethod:

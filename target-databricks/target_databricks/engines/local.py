@@ -42,7 +42,7 @@ from target_databricks.engines.base import (
     TableRef,
     TableSpec,
 )
-from target_databricks.settings import target_catalog, target_schema
+from target_databricks.settings import DEFAULT_LOCAL_PATH, target_catalog, target_schema
 
 _CONFORMED = re.compile(r"[a-z0-9_]+")
 _COMMIT_RETRIES = 20
@@ -106,7 +106,7 @@ class LocalEngine(Engine):
     name = "local"
 
     def __init__(self, config: t.Mapping[str, t.Any]) -> None:
-        self.root = Path(str(config.get("local_path") or ".lake")).resolve()
+        self.root = Path(str(config.get("local_path") or DEFAULT_LOCAL_PATH)).resolve()
         self.catalog = sch.conform_name(target_catalog(config))
         self.schema = sch.conform_name(target_schema(config))
         self._locks: dict[str, threading.Lock] = {}

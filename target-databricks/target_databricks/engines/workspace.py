@@ -36,7 +36,16 @@ from target_databricks.engines.base import (
 from target_databricks.engines.workspace_auth import make_client, warehouse_id
 from target_databricks.engines.workspace_jobs import JobRunFailedError, run_sql
 from target_databricks.schema import conform_name
-from target_databricks.settings import target_catalog, target_schema
+from target_databricks.settings import (
+    DEFAULT_JOBS_DIR,
+    DEFAULT_LOAD_VIA,
+    DEFAULT_POLL_INTERVAL_SECONDS,
+    DEFAULT_STAGING_VOLUME,
+    DEFAULT_STATEMENT_TIMEOUT_SECONDS,
+    DEFAULT_WAREHOUSE_START_TIMEOUT_SECONDS,
+    target_catalog,
+    target_schema,
+)
 
 if t.TYPE_CHECKING:
     import pyarrow as pa
@@ -45,8 +54,6 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STAGING_VOLUME = "_ml_connector_staging"
-DEFAULT_JOBS_DIR = "/Shared/ml-connector"
 # Databricks refuses VACUUM below 7 days unless a Spark conf is set, which SQL warehouses do not allow.
 MIN_VACUUM_RETENTION_HOURS = 168
 _LEDGER_CHUNK = 200
@@ -88,15 +95,19 @@ class WorkspaceEngine(Engine):
         self.schema = conform_name(target_schema(config))
         self.create_catalog = bool(config.get("create_catalog", False))
         self.staging_volume = str(config.get("staging_volume") or DEFAULT_STAGING_VOLUME)
-        self.load_via = str(config.get("load_via") or "statements")
+        self.load_via = str(config.get("load_via") or DEFAULT_LOAD_VIA)
         if self.load_via not in ("statements", "jobs"):
             raise EngineError(f"load_via {self.load_via!r} is not supported: use 'statements' or 'jobs'.")
         self.warehouse_id = warehouse_id(config)
-        self.warehouse_start_timeout = float(config.get("warehouse_start_timeout_seconds") or 600)
-        self.statement_timeout = float(config.get("statement_timeout_seconds") or 3600)
+        self.warehouse_start_timeout = float(
+            config.get("warehouse_start_timeout_seconds") or DEFAULT_WAREHOUSE_START_TIMEOUT_SECONDS
+        )
+        self.statement_timeout = float(
+            config.get("statement_timeout_seconds") or DEFAULT_STATEMENT_TIMEOUT_SECONDS
+        )
         self.jobs_workspace_dir = str(config.get("jobs_workspace_dir") or DEFAULT_JOBS_DIR)
         # Upper bound of the polling back-off (statements, warehouse start, job runs).
-        self.poll_seconds = float(config.get("poll_interval_seconds") or 2.0)
+        self.poll_seconds = float(config.get("poll_interval_seconds") or DEFAULT_POLL_INTERVAL_SECONDS)
         # Let the API hold the answer up to 10 s (it accepts 0 or 5..50 s), never past our own limit.
         held = int(min(10, self.statement_timeout))
         self._wait_timeout = f"{held}s" if held >= 5 else "0s"

@@ -13,13 +13,12 @@ import re
 import typing as t
 
 from target_databricks.engines.base import EngineError
+from target_databricks.settings import DEFAULT_CREDENTIALS_ENTRY
 
 if t.TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.config import Config
 
-DEFAULT_KEY_ENV = "ML_CONNECTOR_CREDENTIALS_KEY"
-DEFAULT_CREDENTIALS_ENTRY = "databricks"
 _AUTH_TYPES = {"oauth-m2m": "oauth-m2m", "oauth_m2m": "oauth-m2m", "pat": "pat"}
 _WAREHOUSE_PATH = re.compile(r"/sql/\d+\.\d+/warehouses/([^/?#]+)")
 
@@ -57,7 +56,7 @@ def _stored_secrets(settings: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     path = settings.get("credentials_path")
     if not path:
         return {}
-    from ml_credentials.store import CredentialStore, CredentialStoreError
+    from ml_credentials.store import DEFAULT_KEY_ENV, CredentialStore, CredentialStoreError
 
     key_env = settings.get("credentials_key_env") or DEFAULT_KEY_ENV
     entry = settings.get("credentials_entry") or DEFAULT_CREDENTIALS_ENTRY
