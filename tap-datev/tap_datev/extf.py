@@ -458,6 +458,16 @@ def check_for_submit(data: bytes, filename: str) -> ExtfFile:
             None,
             "the file name must match EXTF_<up to 51 characters>.csv, e.g. EXTF_Buchungsstapel_2024_01.csv",
         )
+    try:
+        filename.encode("latin-1")  # it travels in the `Filename` HTTP header
+    except UnicodeEncodeError as exc:
+        raise ExtfError(
+            filename,
+            None,
+            None,
+            f"{filename[exc.start]!r} cannot be sent in the Filename header; rename the file"
+            " (letters, digits, umlauts, '_', '-', '.')",
+        ) from None
     if len(data) > MAX_SUBMIT_BYTES:
         raise ExtfError(
             filename, None, None, f"{len(data)} bytes: DATEV accepts at most 50 MB per file; split the batch"

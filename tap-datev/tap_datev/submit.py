@@ -296,15 +296,6 @@ def submit_extf(
     from tap_datev import extf
 
     file_name = unicodedata.normalize("NFC", file_name)
-    if not extf.FILENAME_PATTERN.fullmatch(file_name):
-        raise SubmitRefused(f"{file_name}: DATEV needs the file name to match EXTF_<up to 51 characters>.csv")
-    try:
-        file_name.encode("latin-1")  # it travels in the `Filename` HTTP header
-    except UnicodeEncodeError as exc:
-        raise SubmitRefused(
-            f"{file_name}: {file_name[exc.start]!r} cannot be sent in the Filename header; rename the file"
-            " (letters, digits, umlauts, '_', '-', '.')"
-        ) from None
     if add_bom:
         data = extf.add_bom(data)
     try:

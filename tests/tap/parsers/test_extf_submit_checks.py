@@ -85,6 +85,13 @@ def test_file_name_pattern(filename: str, ok: bool) -> None:
         assert "EXTF_" in err.reason
 
 
+def test_file_name_must_travel_in_the_filename_header() -> None:
+    assert len(extf.check_for_submit(extf_bytes([booking()]), "EXTF_Büro_März.csv").rows) == 1
+    err = refusal(extf_bytes([booking()]), "EXTF_Stapel_€.csv")
+    assert (err.line, err.field) == (None, None)
+    assert "'€' cannot be sent in the Filename header" in err.reason
+
+
 def test_over_50_mb() -> None:
     data = extf_bytes([booking()])
     big = data + b" " * (50 * 1024 * 1024 + 1 - len(data))
