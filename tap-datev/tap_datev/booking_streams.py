@@ -24,6 +24,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_datev import settings
 from tap_datev.arrow_batches import ArrowBatchesMixin
+from tap_datev.client import shared_client
 from tap_datev.ledger import Ledger, Submission, format_ts
 from tap_datev.streams import load_schema
 from tap_datev.submit import refresh_open_jobs
@@ -129,8 +130,6 @@ class BookingBatchesStream(_LedgerStream):
 
     def _datev(self) -> DatevClient:
         # Only created when a job is open: a run with nothing pending touches no token.
-        from tap_datev.client import shared_client
-
         return shared_client(self._tap)
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:

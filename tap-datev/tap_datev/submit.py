@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import mimetypes
 import re
 import typing as t
 import unicodedata
@@ -26,6 +27,7 @@ import click
 import requests
 
 from tap_datev import settings
+from tap_datev.client import PAGE_SIZE, DatevClient, parse_retry_after
 from tap_datev.command_config import config_option, load_config
 from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
 from tap_datev.errors import DatevAPIError, DatevAuthError, DatevConfigError
@@ -50,8 +52,6 @@ from tap_datev.ledger import (
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
-
-    from tap_datev.client import DatevClient
 
 logger = logging.getLogger("tap-datev.submit")
 
@@ -121,8 +121,6 @@ def _send_once(
     except DatevAPIError as exc:
         retry_after = None
         if seen:
-            from tap_datev.client import parse_retry_after
-
             retry_after = parse_retry_after(seen[-1].headers.get("Retry-After"), client.clock())
         if exc.status >= 500:
             return Outcome(error=exc, unclear=str(exc), retry_after=retry_after)
@@ -259,14 +257,14 @@ def find_extf_job(client: DatevClient, row: Submission) -> dict[str, t.Any] | No
             "GET",
             "extf",
             f"/clients/{row.client_id}/extf-files/jobs",
-            params={"skip": page * 100, "top": 100},
+            params={"skip": page * PAGE_SIZE, "top": PAGE_SIZE},
         ).json()
         if not isinstance(jobs, list):
             return None
         for job in jobs:
             if job.get("reference_id") == row.reference_id and job.get("filename") in (None, row.file_name):
                 return dict(job)
-        if len(jobs) < 100:
+        if len(jobs) < PAGE_SIZE:
             return None
     return None
 
@@ -278,8 +276,6 @@ def _job_id_from_location(location: str | None) -> str | None:
 
 
 def _retry_after_seconds(client: DatevClient, response: requests.Response) -> float:
-    from tap_datev.client import parse_retry_after
-
     return parse_retry_after(response.headers.get("Retry-After"), client.clock()) or 0.0
 
 
@@ -605,8 +601,6 @@ def dxso_job_status(client: DatevClient, client_id: str, job_id: str) -> int | N
 
 
 def _dxso_media_type(name: str) -> str:
-    import mimetypes
-
     if name.lower().endswith(".xml"):
         return "application/xml"
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
@@ -723,8 +717,6 @@ def _user_errors() -> Iterator[None]:
 
 
 def _client_and_state(config_args: Sequence[str]) -> tuple[DatevClient, Path]:
-    from tap_datev.client import DatevClient
-
     config = load_config(config_args)
     return DatevClient(config), settings.state_dir(config)
 
