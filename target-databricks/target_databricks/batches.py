@@ -182,28 +182,21 @@ def _checked(stream: str, field: FieldPlan, build: t.Callable[..., pa.Array], so
 # --- tables --------------------------------------------------------------------------------------
 
 # Record-level metadata the sink writes into every record dict (see sinks.DatabricksSink).
-RECORD_METADATA = (sch.EXTRACTED_AT, sch.DELETED_AT, sch.TABLE_VERSION, sch.POSITION)
-_META_BY_NAME = {c.name: (c, k) for c, k in sch.METADATA_COLUMNS}
-# Metadata a BATCH file may carry per row (see file_to_table).
-FILE_METADATA_FIELDS = tuple(
-    sch.FieldPlan(name, *_META_BY_NAME[name]) for name in (sch.EXTRACTED_AT, sch.DELETED_AT)
+RECORD_METADATA = tuple(
+    sch.METADATA_FIELDS[n] for n in (sch.EXTRACTED_AT, sch.DELETED_AT, sch.TABLE_VERSION, sch.POSITION)
 )
+# Metadata a BATCH file may carry per row (see file_to_table).
+FILE_METADATA_FIELDS = tuple(sch.METADATA_FIELDS[n] for n in (sch.EXTRACTED_AT, sch.DELETED_AT))
 
 
 def records_to_table(stream: str, plan: StreamPlan, records: t.Sequence[t.Mapping[str, t.Any]]) -> pa.Table:
     """RECORD path: data columns plus the record-level metadata columns, typed."""
     arrays: list[pa.Array] = []
     names: list[str] = []
-    for field in plan.fields:
+    for field in (*plan.fields, *RECORD_METADATA):
         values = [r.get(field.source) for r in records]
         arrays.append(_checked(stream, field, column_from_values, values))
         names.append(field.column.name)
-    for name in RECORD_METADATA:
-        column, kind = _META_BY_NAME[name]
-        values = [r.get(name) for r in records]
-        field = sch.FieldPlan(name, column, kind)
-        arrays.append(_checked(stream, field, column_from_values, values))
-        names.append(name)
     return pa.Table.from_arrays(arrays, names=names)
 
 
@@ -236,14 +229,13 @@ def file_to_table(
     }
     # A file may carry per-row extraction times (BATCH messages have no time_extracted of their own)
     # and deletion markers; those win over the message-level values.
-    for name in (sch.EXTRACTED_AT, sch.DELETED_AT):
-        if name in data.column_names:
-            column, kind = _META_BY_NAME[name]
-            field = sch.FieldPlan(name, column, kind)
-            meta[name] = _checked(stream, field, _column_from_array, data.column(name).combine_chunks())
-    for name in RECORD_METADATA:
-        arrays.append(meta[name])
-        names.append(name)
+    for field in FILE_METADATA_FIELDS:
+        if field.source in data.column_names:
+            arr = data.column(field.source).combine_chunks()
+            meta[field.source] = _checked(stream, field, _column_from_array, arr)
+    for field in RECORD_METADATA:
+        arrays.append(meta[field.source])
+        names.append(field.source)
     return pa.Table.from_arrays(arrays, names=names)
 
 

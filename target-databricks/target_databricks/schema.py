@@ -197,13 +197,18 @@ def column_for(name: str, prop: t.Mapping[str, t.Any]) -> tuple[Kind, Column]:
 
 # --- metadata columns ----------------------------------------------------------------------------
 
+# Upserts replace a row only with a newer version: newer RECORD time_extracted first, then the
+# later input position. Both columns are written by the sink into every row.
 EXTRACTED_AT = "_sdc_extracted_at"
+POSITION = "_ml_position"
+# A RECORD without time_extracted is ordered by when the target received it instead, i.e. the
+# ordering key is (coalesce(_sdc_extracted_at, _sdc_received_at), _ml_position). Taps should send
+# time_extracted (singer-sdk taps do): only then is a late replay of old input never newer.
 RECEIVED_AT = "_sdc_received_at"
 BATCHED_AT = "_sdc_batched_at"
 DELETED_AT = "_sdc_deleted_at"
 SEQUENCE = "_sdc_sequence"
 TABLE_VERSION = "_sdc_table_version"
-POSITION = "_ml_position"
 LOAD_ID = "_ml_load_id"
 
 METADATA_COLUMNS: tuple[tuple[Column, Kind], ...] = (
@@ -217,6 +222,8 @@ METADATA_COLUMNS: tuple[tuple[Column, Kind], ...] = (
     (Column(LOAD_ID, "STRING", pa.string()), "string"),
 )
 METADATA_NAMES = frozenset(c.name for c, _ in METADATA_COLUMNS)
+# The same columns as the sink converts their values: name -> FieldPlan (source name = column name).
+METADATA_FIELDS: dict[str, FieldPlan] = {c.name: FieldPlan(c.name, c, k) for c, k in METADATA_COLUMNS}
 # Properties the SDK may add itself; their values are the target's own, never the tap's.
 SDK_ONLY_METADATA = frozenset({"_sdc_sync_started_at"})
 

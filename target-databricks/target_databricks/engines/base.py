@@ -20,18 +20,7 @@ LoadStatus = t.Literal["staged", "committed", "failed", "skipped"]
 
 LEDGER_TABLE = "_ml_connector_loads"
 LEDGER_VIEW = "_ml_connector_loads_current"
-
-# Upserts replace a row only with a newer version: newer RECORD time_extracted first, then the
-# later input position. Both columns are written by the sink into every row.
-EXTRACTED_AT_COLUMN = "_sdc_extracted_at"
-POSITION_COLUMN = "_ml_position"
-# A RECORD without time_extracted is ordered by when the target received it instead, i.e. the
-# ordering key is (coalesce(_sdc_extracted_at, _sdc_received_at), _ml_position). Taps should send
-# time_extracted (singer-sdk taps do): only then is a late replay of old input never newer.
-RECEIVED_AT_COLUMN = "_sdc_received_at"
-TABLE_VERSION_COLUMN = "_sdc_table_version"
-DELETED_AT_COLUMN = "_sdc_deleted_at"
-LOAD_ID_COLUMN = "_ml_load_id"
+# The metadata columns every table gets (names, types, the upsert order): schema.METADATA_COLUMNS.
 
 # `Engine.apply` returns this instead of a row count when the load_id was committed before.
 ALREADY_APPLIED = -1

@@ -28,12 +28,7 @@ from target_databricks import audit
 from target_databricks import schema as sch
 from target_databricks.engines.base import (
     ALREADY_APPLIED,
-    DELETED_AT_COLUMN,
-    EXTRACTED_AT_COLUMN,
     LEDGER_TABLE,
-    POSITION_COLUMN,
-    RECEIVED_AT_COLUMN,
-    TABLE_VERSION_COLUMN,
     Engine,
     EngineError,
     LedgerEntry,
@@ -48,11 +43,11 @@ _CONFORMED = re.compile(r"[a-z0-9_]+")
 _COMMIT_RETRIES = 20
 
 # The upsert order: a target row is replaced only by a strictly newer source row.
-_ORDER_T = f"coalesce(t.{EXTRACTED_AT_COLUMN}, t.{RECEIVED_AT_COLUMN})"
-_ORDER_S = f"coalesce(s.{EXTRACTED_AT_COLUMN}, s.{RECEIVED_AT_COLUMN})"
+_ORDER_T = f"coalesce(t.{sch.EXTRACTED_AT}, t.{sch.RECEIVED_AT})"
+_ORDER_S = f"coalesce(s.{sch.EXTRACTED_AT}, s.{sch.RECEIVED_AT})"
 NEWER_PREDICATE = (
-    f"{_ORDER_S} > {_ORDER_T} OR ({_ORDER_S} = {_ORDER_T} AND s.{POSITION_COLUMN} > t.{POSITION_COLUMN})"
-    f" OR t.{POSITION_COLUMN} IS NULL"
+    f"{_ORDER_S} > {_ORDER_T} OR ({_ORDER_S} = {_ORDER_T} AND s.{sch.POSITION} > t.{sch.POSITION})"
+    f" OR t.{sch.POSITION} IS NULL"
 )
 
 
@@ -254,7 +249,7 @@ class LocalEngine(Engine):
         Path(staged).unlink(missing_ok=True)
 
     def activate_version(self, spec: TableSpec, version: int, *, hard_delete: bool) -> None:
-        older = f"({TABLE_VERSION_COLUMN} < {int(version)} OR {TABLE_VERSION_COLUMN} IS NULL)"
+        older = f"({sch.TABLE_VERSION} < {int(version)} OR {sch.TABLE_VERSION} IS NULL)"
         path = str(self.table_path(spec.ref))
         with self._lock(path):
             table = DeltaTable(path)
@@ -264,8 +259,8 @@ class LocalEngine(Engine):
             now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             _retry_on_conflict(
                 lambda: table.update(
-                    predicate=f"{older} AND {DELETED_AT_COLUMN} IS NULL",
-                    updates={DELETED_AT_COLUMN: f"CAST('{now}' AS TIMESTAMP)"},
+                    predicate=f"{older} AND {sch.DELETED_AT} IS NULL",
+                    updates={sch.DELETED_AT: f"CAST('{now}' AS TIMESTAMP)"},
                 )
             )
 

@@ -20,10 +20,10 @@ import threading
 import time
 import typing as t
 
+from target_databricks import schema as sch
 from target_databricks.engines import workspace_sql as sql
 from target_databricks.engines.base import (
     ALREADY_APPLIED,
-    LOAD_ID_COLUMN,
     Column,
     Engine,
     EngineError,
@@ -35,7 +35,6 @@ from target_databricks.engines.base import (
 )
 from target_databricks.engines.workspace_auth import make_client, warehouse_id
 from target_databricks.engines.workspace_jobs import JobRunFailedError, run_sql
-from target_databricks.schema import conform_name
 from target_databricks.settings import (
     DEFAULT_JOBS_DIR,
     DEFAULT_LOAD_VIA,
@@ -91,8 +90,8 @@ class WorkspaceEngine(Engine):
     def __init__(self, config: t.Mapping[str, t.Any], *, client: WorkspaceClient | None = None) -> None:
         self._settings = dict(config)
         # The same conformed names the sinks put into every TableRef (Unity Catalog stores lower case).
-        self.catalog = conform_name(target_catalog(config))
-        self.schema = conform_name(target_schema(config))
+        self.catalog = sch.conform_name(target_catalog(config))
+        self.schema = sch.conform_name(target_schema(config))
         self.create_catalog = bool(config.get("create_catalog", False))
         self.staging_volume = str(config.get("staging_volume") or DEFAULT_STAGING_VOLUME)
         self.load_via = str(config.get("load_via") or DEFAULT_LOAD_VIA)
@@ -425,7 +424,7 @@ class WorkspaceEngine(Engine):
         )
         if result.rows and int(result.rows[0][0] or 0) > 0:
             return True
-        if load.attempt > 1 and load.table.column(LOAD_ID_COLUMN):
+        if load.attempt > 1 and load.table.column(sch.LOAD_ID):
             return self._rows_of_load(load.table.ref, load.load_id) > 0
         return False
 
@@ -458,7 +457,7 @@ class WorkspaceEngine(Engine):
             return load.rows
         value = result.rows[0][names.index("num_affected_rows")]
         affected = load.rows if value is None else int(value)
-        if affected == 0 and load.rows > 0 and load.table.column(LOAD_ID_COLUMN):
+        if affected == 0 and load.rows > 0 and load.table.column(sch.LOAD_ID):
             # Nothing changed: either the rows are older than the table's (an ordered MERGE keeps
             # the newer ones) or an earlier run of this very statement, whose answer was lost and
             # which the SDK retried, already committed them. The table says which.
@@ -493,10 +492,8 @@ class WorkspaceEngine(Engine):
         if existing is None:
             return  # nothing loaded yet, nothing to retire
         # The sink's specs carry both columns; a table made by an older spec may lack them.
-        needed = [Column(sql.VERSION_COLUMN, "BIGINT", _arrow("int64"))]
-        if not hard_delete:
-            needed.append(Column(sql.SOFT_DELETE_COLUMN, "TIMESTAMP", _arrow("timestamp")))
-        missing = [c for c in needed if c.name not in existing]
+        needed = [sch.TABLE_VERSION] if hard_delete else [sch.TABLE_VERSION, sch.DELETED_AT]
+        missing = [sch.METADATA_FIELDS[name].column for name in needed if name not in existing]
         if missing:
             self.execute(sql.add_columns(spec.ref, missing))
         self._tables.pop(spec.ref, None)
@@ -579,12 +576,6 @@ class WorkspaceEngine(Engine):
 
     def close(self) -> None:
         self._client = None
-
-
-def _arrow(kind: str) -> pa.DataType:
-    import pyarrow as pa
-
-    return pa.int64() if kind == "int64" else pa.timestamp("us", tz="UTC")
 
 
 def _summary(statement: str) -> str:

@@ -12,27 +12,19 @@ import re
 import typing as t
 
 from target_databricks.engines.base import (
-    DELETED_AT_COLUMN,
-    EXTRACTED_AT_COLUMN,
     LEDGER_TABLE,
     LEDGER_VIEW,
-    LOAD_ID_COLUMN,
-    POSITION_COLUMN,
-    RECEIVED_AT_COLUMN,
-    TABLE_VERSION_COLUMN,
     Column,
     TableRef,
     TableSpec,
 )
+from target_databricks.schema import DELETED_AT, EXTRACTED_AT, LOAD_ID, POSITION, RECEIVED_AT, TABLE_VERSION
 from target_databricks.schema import quote_identifier as q
 
 if t.TYPE_CHECKING:
     import pyarrow as pa
 
     from target_databricks.engines.base import LedgerEntry
-
-SOFT_DELETE_COLUMN = DELETED_AT_COLUMN
-VERSION_COLUMN = TABLE_VERSION_COLUMN
 
 # The ledger's columns, in LedgerEntry field order (the field name is the column name).
 LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -233,7 +225,7 @@ def _typed_projection(columns: t.Sequence[Column]) -> str:
 def _version_time(spec: TableSpec, alias: str = "") -> str | None:
     """When a row version was extracted; a RECORD without time_extracted counts from its receipt."""
     prefix = f"{alias}." if alias else ""
-    names = [n for n in (EXTRACTED_AT_COLUMN, RECEIVED_AT_COLUMN) if spec.column(n)]
+    names = [n for n in (EXTRACTED_AT, RECEIVED_AT) if spec.column(n)]
     if not names:
         return None
     quoted = [prefix + q(n) for n in names]
@@ -245,10 +237,10 @@ def _order_terms(spec: TableSpec) -> list[str]:
     when = _version_time(spec)
     if when:
         terms.append(f"{when} DESC NULLS LAST")
-    if spec.column(POSITION_COLUMN):
-        terms.append(f"{q(POSITION_COLUMN)} DESC NULLS LAST")
+    if spec.column(POSITION):
+        terms.append(f"{q(POSITION)} DESC NULLS LAST")
     if not terms:
-        raise ValueError(f"an upsert needs {EXTRACTED_AT_COLUMN!r} or {POSITION_COLUMN!r} in the table")
+        raise ValueError(f"an upsert needs {EXTRACTED_AT!r} or {POSITION!r} in the table")
     return terms
 
 
@@ -263,8 +255,8 @@ def _newer(spec: TableSpec) -> str:
     A target row without a position was not written by this target and is always replaced.
     """
     s_when, t_when = _version_time(spec, "s"), _version_time(spec, "t")
-    s_pos, t_pos = f"s.{q(POSITION_COLUMN)}", f"t.{q(POSITION_COLUMN)}"
-    has_pos = spec.column(POSITION_COLUMN) is not None
+    s_pos, t_pos = f"s.{q(POSITION)}", f"t.{q(POSITION)}"
+    has_pos = spec.column(POSITION) is not None
     if s_when and t_when and has_pos:
         return (
             f"({_greater(s_when, t_when)} OR ({s_when} <=> {t_when} AND {_greater(s_pos, t_pos)})"
@@ -320,18 +312,18 @@ def overwrite(spec: TableSpec, path: str) -> str:
 
 def activate_version(ref: TableRef, *, hard_delete: bool) -> str:
     """Rows of an older (or no) _sdc_table_version go (named parameters :version and :deleted_at)."""
-    older = f"({q(VERSION_COLUMN)} < :version OR {q(VERSION_COLUMN)} IS NULL)"
+    older = f"({q(TABLE_VERSION)} < :version OR {q(TABLE_VERSION)} IS NULL)"
     if hard_delete:
         return f"DELETE FROM {table_name(ref)} WHERE {older}"
     return (
-        f"UPDATE {table_name(ref)} SET {q(SOFT_DELETE_COLUMN)} = :deleted_at "
-        f"WHERE {older} AND {q(SOFT_DELETE_COLUMN)} IS NULL"
+        f"UPDATE {table_name(ref)} SET {q(DELETED_AT)} = :deleted_at "
+        f"WHERE {older} AND {q(DELETED_AT)} IS NULL"
     )
 
 
 def count_load_rows(ref: TableRef) -> str:
     """Rows of the table written by one load (named parameter :load_id)."""
-    return f"SELECT count(*) AS n FROM {table_name(ref)} WHERE {q(LOAD_ID_COLUMN)} = :load_id"
+    return f"SELECT count(*) AS n FROM {table_name(ref)} WHERE {q(LOAD_ID)} = :load_id"
 
 
 def select_all(ref: TableRef) -> str:
