@@ -213,7 +213,3 @@ class EmulatorApp:
             response.headers["Connection"] = "close"
             return
         request.get_data()
-
-
-def make_app(ctx: Context) -> EmulatorApp:
-    return EmulatorApp(ctx)

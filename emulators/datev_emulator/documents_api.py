@@ -13,9 +13,9 @@ from werkzeug.wrappers import Request, Response
 
 from datev_emulator.clients_api import sorted_clients
 from datev_emulator.context import Context
-from datev_emulator.guard import Style, authorize_call
+from datev_emulator.guard import authorize_call, not_found
 from datev_emulator.oauth import OAuthServer
-from datev_emulator.responses import JSON, JSON_UTF8, dco_error, json_response, new_request_id
+from datev_emulator.responses import JSON, JSON_UTF8, dco_error, json_response
 from datev_emulator.uploads import MEDIA_TYPES, Checked, Rejected, check_upload
 
 READ_SCOPE = "accounting:clients:read"
@@ -48,23 +48,22 @@ class ClientBasicsApi:
     def __init__(self, ctx: Context, oauth: OAuthServer, basics_content_type: str) -> None:
         self.ctx = ctx
         self.oauth = oauth
-        self.style: Style = "dco"
         self.basics_content_type = basics_content_type
 
     def list_clients(self, request: Request) -> Response:
-        allowed = authorize_call(self.ctx, self.oauth, request, self.style, READ_SCOPE)
+        allowed = authorize_call(self.ctx, self.oauth, request, "dco", READ_SCOPE)
         if isinstance(allowed, Response):
             return allowed
         clients = sorted_clients(self.ctx)
         if not clients:
-            return json_response({"request_id": new_request_id()}, 404)
+            return not_found("dco", "clients")
         return json_response(
             [{k: c[k] for k in ("client_number", "consultant_number", "id", "name")} for c in clients],
             content_type=JSON_UTF8,
         )
 
     def get_client(self, request: Request, client_id: str) -> Response:
-        allowed = authorize_call(self.ctx, self.oauth, request, self.style, READ_SCOPE, client_id=client_id)
+        allowed = authorize_call(self.ctx, self.oauth, request, "dco", READ_SCOPE, client_id=client_id)
         if isinstance(allowed, Response):
             return allowed
         assert allowed.client is not None

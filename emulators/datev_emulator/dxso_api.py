@@ -13,9 +13,9 @@ from werkzeug.wrappers import Request, Response
 
 from datev_emulator.context import Context
 from datev_emulator.documents_api import ClientBasicsApi
-from datev_emulator.guard import authorize_call
+from datev_emulator.guard import authorize_call, not_found
 from datev_emulator.oauth import OAuthServer
-from datev_emulator.responses import JSON, JSON_UTF8, dco_error, empty_response, json_response, new_request_id
+from datev_emulator.responses import JSON, JSON_UTF8, dco_error, empty_response, json_response
 from datev_emulator.uploads import MEDIA_TYPES, Rejected, check_upload
 
 SCOPE = "accounting:dxso-jobs"
@@ -190,7 +190,7 @@ class DxsoApi(ClientBasicsApi):
         with self.ctx.store.lock:
             job = self._job(client_id, job_id)
             if job is None or job["status"] == CANCELLED:
-                return json_response({"request_id": new_request_id()}, 404, content_type=JSON_UTF8)
+                return not_found("dco", "DXSO job")
             if job["status"] != OPEN:
                 return dco_error(400, "DCO01007", "restapi.InvalidDxsoJobStateFault")
             delay = float(self.ctx.store.doc("settings").get("dxso_delay_seconds", 5))
@@ -207,7 +207,7 @@ class DxsoApi(ClientBasicsApi):
         with self.ctx.store.lock:
             job = self._job(client_id, job_id)
             if job is None:
-                return json_response({"request_id": new_request_id()}, 404, content_type=JSON_UTF8)
+                return not_found("dco", "DXSO job")
             self._refresh(job)
             return json_response({"id": job["id"], "status": job["status"]}, content_type=JSON_UTF8)
 
@@ -218,7 +218,7 @@ class DxsoApi(ClientBasicsApi):
         with self.ctx.store.lock:
             job = self._job(client_id, job_id)
             if job is None or job["status"] == CANCELLED:
-                return json_response({"request_id": new_request_id()}, 404, content_type=JSON_UTF8)
+                return not_found("dco", "DXSO job")
             self._refresh(job)
             return json_response(job["protocol"], content_type=JSON_UTF8)
 
@@ -229,7 +229,7 @@ class DxsoApi(ClientBasicsApi):
         with self.ctx.store.lock:
             job = self._job(client_id, job_id)
             if job is None:
-                return json_response({"request_id": new_request_id()}, 404, content_type=JSON_UTF8)
+                return not_found("dco", "DXSO job")
             if job["status"] != OPEN:
                 return dco_error(400, "DCO01007", "restapi.InvalidDxsoJobStateFault")
             # DATEV deletes all data of a cancelled job; only its status stays readable.
