@@ -32,6 +32,7 @@ from tap_datev.submit import refresh_open_jobs
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
     from tap_datev.client import DatevClient
@@ -212,7 +213,7 @@ class BookingLinesStream(ArrowBatchesMixin, Stream):
             return
         with Ledger.open(settings.state_dir(self.config)) as ledger:
             row = ledger.require(str(context["batch_id"]))
-            labels = label_map(self._tap, row.client_id)
+            labels = shared_labels(self._tap).by_client.get(row.client_id, {})
             lines = parse_batch_lines(ledger, row, labels, self.logger.warning)
         yield from lines
 
@@ -272,38 +273,75 @@ def parse_batch_lines(
 # Labels: the gl_accounts setting, category 20 files, category 16 files -------------------------
 
 
-@functools.cache
-def _read_file(path: str, mtime: float) -> t.Any:
-    from tap_datev import extf
+class Labels:
+    """The label settings and files of one run, each file read once: GL account labels, business
+    partners, and from both the account number → label map of each client. Problems a file has
+    (a skipped row, a header field) go to `warn` once."""
 
-    return extf.read_extf(Path(path).read_bytes(), Path(path).name)
+    def __init__(self, config: Mapping[str, t.Any], warn: t.Callable[..., None]) -> None:
+        self.config = config
+        self.warn = warn
 
+    def _read(self, path: str) -> t.Any:
+        from tap_datev import extf
 
-def _extf_file(path: str) -> t.Any:
-    p = Path(path).expanduser()
-    return _read_file(str(p), p.stat().st_mtime)
+        p = Path(path).expanduser()
+        return extf.read_extf(p.read_bytes(), p.name)
 
+    @functools.cached_property
+    def gl_accounts(self) -> list[dict[str, t.Any]]:
+        """Files first, then the setting (a setting entry wins over a file's label for the same key)."""
+        from tap_datev import extf
 
-def gl_account_records(config: Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
-    """Files first, then the setting (a setting entry wins over a file's label for the same key)."""
-    from tap_datev import extf
+        found: dict[tuple[str, str, str], dict[str, t.Any]] = {}
+        for path in self.config.get("gl_account_files") or ():
+            f = self._read(path)
+            for rec in extf.gl_accounts(f, client_id=f.header.client_id):
+                found[(rec["client_id"], str(rec["account_number"]), rec["language"])] = rec
+            self._report(f)
+        for entry in self.config.get("gl_accounts") or ():
+            language = entry.get("language") or "de-DE"
+            rec = {
+                "client_id": str(entry["client_id"]),
+                "account_number": _account_number(entry["account_number"]),
+                "language": language,
+                "label": entry["label"],
+                "label_long": None,
+            }
+            found[(rec["client_id"], str(rec["account_number"]), language)] = rec
+        return list(found.values())
 
-    found: dict[tuple[str, str, str], dict[str, t.Any]] = {}
-    for path in config.get("gl_account_files") or ():
-        f = _extf_file(path)
-        for rec in extf.gl_accounts(f, client_id=f.header.client_id):
-            found[(rec["client_id"], str(rec["account_number"]), rec["language"])] = rec
-    for entry in config.get("gl_accounts") or ():
-        language = entry.get("language") or "de-DE"
-        rec = {
-            "client_id": str(entry["client_id"]),
-            "account_number": _account_number(entry["account_number"]),
-            "language": language,
-            "label": entry["label"],
-            "label_long": None,
-        }
-        found[(rec["client_id"], str(rec["account_number"]), language)] = rec
-    return list(found.values())
+    @functools.cached_property
+    def business_partners(self) -> list[dict[str, t.Any]]:
+        from tap_datev import extf
+
+        found: dict[tuple[str, str], dict[str, t.Any]] = {}
+        for path in self.config.get("business_partner_files") or ():
+            f = self._read(path)
+            for rec in extf.business_partners(f, client_id=f.header.client_id):
+                found[(rec["client_id"], str(rec["account_number"]))] = rec
+            self._report(f)
+        return list(found.values())
+
+    @functools.cached_property
+    def by_client(self) -> dict[str, dict[str, str]]:
+        """Account number → label per client: GL labels (German first) and partner names."""
+        labels: dict[str, dict[str, str]] = {}
+
+        def add(rec: dict[str, t.Any], label: str) -> None:
+            labels.setdefault(rec["client_id"], {}).setdefault(str(rec["account_number"]), str(label))
+
+        gl = [r for r in self.gl_accounts if r.get("label")]
+        for rec in sorted(gl, key=lambda r: r["language"] != "de-DE"):  # German wins, others fill gaps
+            add(rec, rec["label"])
+        for rec in self.business_partners:
+            if rec.get("name"):
+                add(rec, rec["name"])
+        return labels
+
+    def _report(self, f: t.Any) -> None:
+        for message in f.warnings:
+            self.warn("%s", message)
 
 
 def _account_number(value: t.Any) -> t.Any:
@@ -311,30 +349,12 @@ def _account_number(value: t.Any) -> t.Any:
     return int(text) if text.isdigit() else text
 
 
-def business_partner_records(config: Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
-    from tap_datev import extf
-
-    found: dict[tuple[str, str], dict[str, t.Any]] = {}
-    for path in config.get("business_partner_files") or ():
-        f = _extf_file(path)
-        for rec in extf.business_partners(f, client_id=f.header.client_id):
-            found[(rec["client_id"], str(rec["account_number"]))] = rec
-    return list(found.values())
-
-
-def label_map(tap: t.Any, client_id: str) -> dict[str, str]:
-    """Account number → label for one client: GL labels (German first) and partner names."""
-    cache: dict[str, dict[str, str]] = tap.__dict__.setdefault("_datev_labels", {})
-    if client_id in cache:
-        return cache[client_id]
-    labels: dict[str, str] = {}
-    gl = [r for r in gl_account_records(tap.config) if r["client_id"] == client_id and r.get("label")]
-    for rec in sorted(gl, key=lambda r: r["language"] != "de-DE"):  # German wins, others fill gaps
-        labels.setdefault(str(rec["account_number"]), str(rec["label"]))
-    for rec in business_partner_records(tap.config):
-        if rec["client_id"] == client_id and rec.get("name"):
-            labels.setdefault(str(rec["account_number"]), str(rec["name"]))
-    cache[client_id] = labels
+def shared_labels(tap: Tap) -> Labels:
+    """The tap's one Labels (read on first use, by whichever stream needs it first)."""
+    labels: Labels | None = getattr(tap, "_datev_labels", None)
+    if labels is None:
+        labels = Labels(tap.config, tap.logger.warning)
+        tap._datev_labels = labels  # type: ignore[attr-defined]
     return labels
 
 
@@ -365,7 +385,7 @@ class GlAccountsStream(_LabelStream):
     schema = load_schema("gl_accounts")
 
     def _all(self) -> list[dict[str, t.Any]]:
-        return gl_account_records(self.config)
+        return shared_labels(self._tap).gl_accounts
 
 
 class BusinessPartnersStream(_LabelStream):
@@ -376,7 +396,7 @@ class BusinessPartnersStream(_LabelStream):
     schema = load_schema("business_partners")
 
     def _all(self) -> list[dict[str, t.Any]]:
-        return business_partner_records(self.config)
+        return shared_labels(self._tap).business_partners
 
 
 BOOKING_STREAMS: list[type[Stream]] = [

@@ -150,3 +150,23 @@ def test_sample_buchungsstapel_with_add_bom_succeeds(  # noqa: PLR0917 (fixtures
     assert by_line[3]["contra_account_label"] == "Erlöse Dächer 19% USt"  # GL label file
     assert by_line[8]["account_amount"] == "-11687.62"
     assert by_line[8]["contra_account_label"] == "Susanne Testhuber"  # Debitoren/Kreditoren file
+
+
+LABELS_FILE = (
+    '"EXTF";700;20;"Kontenbeschriftungen";3;20260401120000000;;"RE";"";"";29098;55003;20260101;4;;;'
+    '"";"";;;;"";;"";;;"03";;;"";""\r\nKonto;Kontenbeschriftung;SprachId;Kontenbeschriftung lang\r\n'
+    '4930;"Bürobedarf";"de-DE";\r\n49X0;"Kaputt";"de-DE";\r\n'
+).encode("cp1252")
+
+
+def test_a_label_file_row_that_cannot_be_read_is_skipped_with_a_warning(
+    booking_config: dict[str, t.Any], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Was: skipped silently (the warning went to a list nobody read).
+    path = tmp_path / "EXTF_Kontenbeschriftungen.csv"
+    path.write_bytes(LABELS_FILE)
+    config = {**booking_config, "gl_accounts": [], "gl_account_files": [str(path)]}
+    with caplog.at_level("WARNING"):
+        run = run_tap(config, streams=["gl_accounts", "business_partners"])
+    assert [(r["account_number"], r["label"]) for r in run.records("gl_accounts")] == [(4930, "Bürobedarf")]
+    assert caplog.text.count("line 4, field 'Konto': '49X0' is not an account number; skipped") == 1
