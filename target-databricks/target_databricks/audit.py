@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from target_databricks import schema as sch
-from target_databricks.engines.base import LedgerEntry, Load, LoadStatus
+from target_databricks.engines.base import LEDGER_COLUMNS, LedgerEntry, Load, LoadStatus
 
 # Set by the target, not the tap: never part of a load id (a re-fed batch must get the same id).
 VOLATILE_COLUMNS = frozenset({sch.RECEIVED_AT, sch.BATCHED_AT, sch.SEQUENCE, sch.LOAD_ID})
@@ -101,22 +101,8 @@ def needs_replay(entry: LedgerEntry) -> bool:
     return entry.status in ("failed", "staged") and bool(entry.staged_file)
 
 
-LEDGER_SCHEMA = pa.schema(
-    [
-        ("load_id", pa.string()),
-        ("stream", pa.string()),
-        ("table", pa.string()),
-        ("method", pa.string()),
-        ("status", pa.string()),
-        ("rows", pa.int64()),
-        ("attempt", pa.int64()),
-        ("staged_file", pa.string()),
-        ("error", pa.string()),
-        ("recorded_at", sch.TIMESTAMP_TYPE),
-        ("started_at", sch.TIMESTAMP_TYPE),
-        ("duration_ms", pa.int64()),
-    ]
-)
+_LEDGER_ARROW_TYPES = {"STRING": pa.string(), "BIGINT": pa.int64(), "TIMESTAMP": sch.TIMESTAMP_TYPE}
+LEDGER_SCHEMA = pa.schema([(name, _LEDGER_ARROW_TYPES[sql_type]) for name, sql_type in LEDGER_COLUMNS])
 
 
 def entries_to_arrow(entries: t.Sequence[LedgerEntry]) -> pa.Table:

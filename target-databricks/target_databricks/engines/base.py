@@ -20,6 +20,21 @@ LoadStatus = t.Literal["staged", "committed", "failed", "skipped"]
 
 LEDGER_TABLE = "_ml_connector_loads"
 LEDGER_VIEW = "_ml_connector_loads_current"
+# The ledger's columns and Databricks types, in LedgerEntry field order (field name = column name).
+LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("load_id", "STRING"),
+    ("stream", "STRING"),
+    ("table", "STRING"),
+    ("method", "STRING"),
+    ("status", "STRING"),
+    ("rows", "BIGINT"),
+    ("attempt", "BIGINT"),
+    ("staged_file", "STRING"),
+    ("error", "STRING"),
+    ("recorded_at", "TIMESTAMP"),
+    ("started_at", "TIMESTAMP"),
+    ("duration_ms", "BIGINT"),
+)
 # The metadata columns every table gets (names, types, the upsert order): schema.METADATA_COLUMNS.
 
 # `Engine.apply` returns this instead of a row count when the load_id was committed before.

@@ -20,6 +20,7 @@ import threading
 import time
 import typing as t
 
+from target_databricks import audit
 from target_databricks import schema as sch
 from target_databricks.engines import workspace_sql as sql
 from target_databricks.engines.base import (
@@ -521,15 +522,7 @@ class WorkspaceEngine(Engine):
     def ledger_read(self) -> list[LedgerEntry]:
         self._ensure_ledger()
         result = self.execute(sql.ledger_select(self.catalog, self.schema))
-        types = dict(sql.LEDGER_COLUMNS)
-        entries = []
-        for row in result.rows:
-            values = {
-                name: _python_value(text, sql.arrow_type(types[name]))
-                for (name, _), text in zip(result.columns, row, strict=True)
-            }
-            entries.append(LedgerEntry(**values))  # type: ignore[arg-type]
-        return entries
+        return audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
 
     # --- reads and maintenance -------------------------------------------------------------------
 
@@ -548,12 +541,7 @@ class WorkspaceEngine(Engine):
         for name, type_text in result.columns:
             column = spec.column(name) if spec else None
             fields.append(pa.field(name, column.arrow_type if column else sql.arrow_type(type_text)))
-        schema = pa.schema(fields)
-        arrays = [
-            pa.array([_python_value(row[i], field.type) for row in result.rows], type=field.type)
-            for i, field in enumerate(schema)
-        ]
-        return pa.Table.from_arrays(arrays, schema=schema)
+        return _result_table(result, pa.schema(fields))
 
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
         lines = []
@@ -576,6 +564,17 @@ class WorkspaceEngine(Engine):
 
     def close(self) -> None:
         self._client = None
+
+
+def _result_table(result: Result, schema: pa.Schema) -> pa.Table:
+    """A JSON_ARRAY result as an Arrow table of `schema` (one field per result column, in order)."""
+    import pyarrow as pa
+
+    arrays = [
+        pa.array([_python_value(row[i], field.type) for row in result.rows], type=field.type)
+        for i, field in enumerate(schema)
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _summary(statement: str) -> str:

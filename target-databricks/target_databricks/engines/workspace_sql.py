@@ -12,6 +12,7 @@ import re
 import typing as t
 
 from target_databricks.engines.base import (
+    LEDGER_COLUMNS,
     LEDGER_TABLE,
     LEDGER_VIEW,
     Column,
@@ -25,23 +26,6 @@ if t.TYPE_CHECKING:
     import pyarrow as pa
 
     from target_databricks.engines.base import LedgerEntry
-
-# The ledger's columns, in LedgerEntry field order (the field name is the column name).
-LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("load_id", "STRING"),
-    ("stream", "STRING"),
-    ("table", "STRING"),
-    ("method", "STRING"),
-    ("status", "STRING"),
-    ("rows", "BIGINT"),
-    ("attempt", "BIGINT"),
-    ("staged_file", "STRING"),
-    ("error", "STRING"),
-    ("recorded_at", "TIMESTAMP"),
-    ("started_at", "TIMESTAMP"),
-    ("duration_ms", "BIGINT"),
-)
-
 
 # --- names -------------------------------------------------------------------------------------
 
