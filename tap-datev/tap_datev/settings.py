@@ -37,10 +37,17 @@ _DISCOVERY = {
 # OIDC scopes every login asks for: without offline_access the refresh token dies ~11 h after
 # the first issue, which would force a browser login every day.
 BASE_SCOPES = ("openid", "offline_access")
+# DATEV's API scopes. A client's data services list the scopes they belong to, so the same
+# strings also say whether a client has booked a service.
+CLIENTS_SCOPE = "datev:accounting:clients"  # accounting-clients: GET /clients
+CLIENTS_READ_SCOPE = "accounting:clients:read"  # documents API: GET /clients/{id} (accounting basics)
+DOCUMENTS_SCOPE = "accounting:documents"
+EXTF_SCOPE = "datev:accounting:extf-files-import"
+DXSO_SCOPE = "accounting:dxso-jobs"
 SUBMIT_SCOPES: dict[str, tuple[str, ...]] = {
-    "extf": ("datev:accounting:extf-files-import",),
-    "dxso": ("accounting:clients:read", "accounting:dxso-jobs"),
-    "documents": ("accounting:clients:read", "accounting:documents"),
+    "extf": (EXTF_SCOPE,),
+    "dxso": (CLIENTS_READ_SCOPE, DXSO_SCOPE),
+    "documents": (CLIENTS_READ_SCOPE, DOCUMENTS_SCOPE),
 }
 
 _GL_ACCOUNT = th.ObjectType(

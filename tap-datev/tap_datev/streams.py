@@ -9,12 +9,10 @@ from importlib import resources
 from tap_datev import settings
 from tap_datev.client import DatevStream, PagedDatevStream
 from tap_datev.errors import DatevAPIError
+from tap_datev.settings import CLIENTS_READ_SCOPE, CLIENTS_SCOPE, DOCUMENTS_SCOPE
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
-
-CLIENTS_READ_SCOPE = "accounting:clients:read"  # documents API: GET /clients/{id} (accounting basics)
-DOCUMENTS_SCOPE = "accounting:documents"
 
 
 def load_schema(name: str) -> dict[str, t.Any]:
@@ -76,7 +74,7 @@ class ClientsStream(PagedDatevStream):
     path = "/clients"
     primary_keys: t.ClassVar[list[str]] = ["id"]
     replication_key = None
-    scopes: t.ClassVar[tuple[str, ...]] = ("datev:accounting:clients",)
+    scopes: t.ClassVar[tuple[str, ...]] = (CLIENTS_SCOPE,)
     schema = load_schema("clients")
 
     _basics_note_logged = False

@@ -49,6 +49,7 @@ from tap_datev.ledger import (
     sha256_hex,
     utc_now,
 )
+from tap_datev.settings import DOCUMENTS_SCOPE, DXSO_SCOPE, EXTF_SCOPE
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -175,11 +176,6 @@ def _client_numbers(client_id: str) -> tuple[int, int] | None:
     return int(consultant), int(number)
 
 
-EXTF_SERVICE_SCOPE = "datev:accounting:extf-files-import"
-DOCUMENTS_SERVICE_SCOPE = "accounting:documents"
-DXSO_SERVICE_SCOPE = "accounting:dxso-jobs"
-
-
 def _services(entry: Mapping[str, t.Any]) -> tuple[set[str], list[str]]:
     services = [s for s in entry.get("services") or [] if isinstance(s, dict)]
     scopes = {str(scope) for s in services for scope in s.get("scopes") or []}
@@ -299,9 +295,7 @@ def submit_extf(
     except extf.ExtfError as exc:
         raise SubmitRefused(str(exc)) from exc
     header = checked.header
-    client_id = require_client(
-        client, EXTF_SERVICE_SCOPE, numbers=(header.consultant_number, header.client_number)
-    )
+    client_id = require_client(client, EXTF_SCOPE, numbers=(header.consultant_number, header.client_number))
     digest = sha256_hex(data)
     if not force:
         refuse_duplicate(ledger, "extf", digest, f"{file_name}: the same file")
@@ -404,7 +398,7 @@ def submit_document(
         checked = check_document(file_name, len(data), document_type=document_type, note=note)
     except DocumentRuleError as exc:
         raise SubmitRefused(f"{unicodedata.normalize('NFC', file_name)}: {exc}") from exc
-    require_client(client, DOCUMENTS_SERVICE_SCOPE, client_id=client_id)
+    require_client(client, DOCUMENTS_SCOPE, client_id=client_id)
     if checked.document_type is not None:
         types = document_types(client, client_id)
         if checked.document_type not in types:
@@ -510,7 +504,7 @@ def submit_dxso(
         roles.append(role)
     if "ledger" not in roles:
         raise SubmitRefused("The package has no ledger XML (root element LedgerImport)")
-    require_client(client, DXSO_SERVICE_SCOPE, client_id=client_id)
+    require_client(client, DXSO_SCOPE, client_id=client_id)
     digest = package_digest(files)
     if not force:
         refuse_duplicate(ledger, "dxso", digest, "This DXSO package")
