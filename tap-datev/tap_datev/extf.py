@@ -610,7 +610,6 @@ def booking_lines(
     job_id: str | None,
     job_result: str | None,
     labels: Mapping[str, str] | None = None,
-    kind: str = "extf",
 ) -> Iterator[dict[str, Any]]:
     """Records of schemas/booking_lines.json for a Buchungsstapel (category 21, any format version).
 
@@ -639,7 +638,7 @@ def booking_lines(
     ]
     typed_meta = [(c.field, conv, c.name) for _, c, conv in typed]
     typed_values = itemgetter(*[i for i, _, _ in typed])
-    ctx = RecordContext(client_id, batch_id, job_id, job_result, kind, h.currency, labels, f.warnings)
+    ctx = RecordContext(client_id, batch_id, job_id, job_result, "extf", h.currency, labels, f.warnings)
     template = ctx.template()
     resolve = DateResolver(h.date_from, h.date_to, h.fiscal_year_start).resolve
     warn = f.warnings.append
