@@ -7,6 +7,7 @@ does that one column fall back to a per-value Python conversion.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import typing as t
@@ -149,16 +150,12 @@ def column_from_values(kind: Kind, target: pa.DataType, values: list[t.Any]) -> 
         if kind in ("timestamp", "date"):
             # Strings straight from JSON; Arrow parses ISO 8601 in C.
             return _convert_array(kind, target, pa.array(values, pa.string()))
-        if kind == "decimal":
-            return pa.array(values, target)  # Decimal objects, exact
-        return pa.array(values, target)
+        return pa.array(values, target)  # decimals as Decimal objects: exact
     except _ARROW_ERRORS:
         pass
-    try:
-        if kind == "decimal":
-            return pc.cast(pa.array(values, pa.string()), target)
-    except _ARROW_ERRORS:
-        pass
+    if kind == "decimal":
+        with contextlib.suppress(*_ARROW_ERRORS):
+            return pc.cast(pa.array(values, pa.string()), target)  # decimal text
     convert = _PER_VALUE[kind]
     return pa.array([convert(v) for v in values], target)
 

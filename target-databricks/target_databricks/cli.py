@@ -25,7 +25,9 @@ from target_databricks.engines.base import (
     STAGED_META_SQL_TYPES,
     Column,
     Engine,
+    LedgerEntry,
     Load,
+    LoadMethod,
     TableRef,
     TableSpec,
 )
@@ -66,15 +68,16 @@ def _environment_config(schema: dict[str, t.Any]) -> dict[str, t.Any]:
     return values
 
 
-def _spec_from_staged(engine: Engine, entry: t.Any) -> tuple[TableSpec, str]:
-    schema = engine.read_staged(entry.staged_file).schema
+def _spec_from_staged(engine: Engine, staged: str, entry: LedgerEntry) -> tuple[TableSpec, LoadMethod]:
+    """The table spec and load method the staged file of `entry` was written for (its metadata)."""
+    schema = engine.read_staged(staged).schema
     meta = schema.metadata or {}
     catalog, schema_name, name = entry.table.split(".")
     sql_types = orjson.loads(meta[STAGED_META_SQL_TYPES])
     columns = tuple(Column(f.name, sql_types.get(f.name, "STRING"), f.type) for f in schema)
     keys = tuple(orjson.loads(meta.get(STAGED_META_KEYS, b"[]")))
     method = meta.get(STAGED_META_METHOD, entry.method.encode()).decode()
-    return TableSpec(TableRef(catalog, schema_name, name), columns, keys), method
+    return TableSpec(TableRef(catalog, schema_name, name), columns, keys), t.cast(LoadMethod, method)
 
 
 def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
@@ -98,24 +101,18 @@ def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
         todo = [e for e in current.values() if audit.needs_replay(e)]
     lines: list[str] = []
     for entry in sorted(todo, key=lambda e: e.recorded_at):
-        if not entry.staged_file:
+        staged = entry.staged_file
+        if not staged:
             lines.append(f"{entry.load_id}: no staged file recorded, cannot replay")
             continue
         try:
-            spec, method = _spec_from_staged(engine, entry)
+            spec, method = _spec_from_staged(engine, staged, entry)
         except FileNotFoundError:
-            lines.append(f"{entry.load_id}: staged file {entry.staged_file} is gone, cannot replay")
+            lines.append(f"{entry.load_id}: staged file {staged} is gone, cannot replay")
             continue
         engine.ensure_table(spec)
-        load = Load(
-            entry.load_id,
-            entry.stream,
-            spec,
-            method,  # type: ignore[arg-type]
-            entry.rows,
-            entry.staged_file,
-            attempts[entry.load_id] + 1,
-        )
+        attempt = attempts[entry.load_id] + 1
+        load = Load(entry.load_id, entry.stream, spec, method, entry.rows, staged, attempt)
         written = run_load(engine, load, None)
         outcome = "already committed, skipped" if written < 0 else f"committed {written} rows"
         lines.append(f"{entry.load_id} ({entry.table}, attempt {load.attempt}): {outcome}")

@@ -194,8 +194,6 @@ def target_schema(config: t.Mapping[str, t.Any]) -> str:
 def load_method_for(config: t.Mapping[str, t.Any], key_properties: t.Sequence[str]) -> LoadMethod:
     """The configured method; unset → upsert with keys, append-only without. Upsert needs keys."""
     configured = config.get("load_method")
-    if configured == "overwrite":
-        return "overwrite"
-    if configured == "append-only":
-        return "append-only"
+    if configured in ("overwrite", "append-only"):
+        return t.cast(LoadMethod, configured)
     return "upsert" if key_properties else "append-only"

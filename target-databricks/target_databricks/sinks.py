@@ -3,6 +3,7 @@ one load: stage → ledger `staged` → apply → ledger `committed` → unstage
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import gzip
@@ -240,15 +241,7 @@ def run_load(engine: Engine, load: Load, data: pa.Table | None) -> int:
     started = dt.datetime.now(dt.UTC)
     try:
         if data is not None:
-            load = Load(
-                load.load_id,
-                load.stream,
-                load.table,
-                load.method,
-                load.rows,
-                engine.stage(load.load_id, data),
-                load.attempt,
-            )
+            load = dataclasses.replace(load, staged=engine.stage(load.load_id, data))
             failpoints.hit("after_stage")
             engine.ledger_append([audit.entry(load, "staged", started_at=started)])
             failpoints.hit("after_ledger_staged")
