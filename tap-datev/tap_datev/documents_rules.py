@@ -8,7 +8,6 @@ others with "_" silently; we refuse instead, naming them, so the user chooses th
 
 from __future__ import annotations
 
-import mimetypes
 import unicodedata
 from dataclasses import dataclass
 
@@ -99,7 +98,7 @@ def check_document(
         )
     return CheckedDocument(
         file_name=name,
-        media_type=ALLOWED_EXTENSIONS.get(extension) or mimetypes.guess_type(name)[0] or "",
+        media_type=ALLOWED_EXTENSIONS[extension],
         document_type=_nfc_text("The document type", document_type, MAX_DOCUMENT_TYPE),
         note=_nfc_text("The note", note, MAX_NOTE),
     )
