@@ -34,7 +34,6 @@ from target_databricks.engines.base import (
 from target_databricks.settings import DEFAULT_VACUUM_RETENTION_HOURS, target_catalog, target_schema
 
 SINGER_COMMAND = "singer"
-log = logging.getLogger("target-databricks")
 
 
 def load_config(config: t.Sequence[str]) -> dict[str, t.Any]:
@@ -165,6 +164,16 @@ def _log_to_stderr() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
 
+def _on_engine(cfg: t.Mapping[str, t.Any], work: t.Callable[[Engine], list[str]]) -> list[str]:
+    """`work` on the configured engine, pre-flight checked and closed afterwards."""
+    engine = make_engine(cfg)
+    engine.preflight()
+    try:
+        return work(engine)
+    finally:
+        engine.close()
+
+
 @group.command(name="replay")
 @config_option
 @click.option("--load-id", default=None, help="Replay only this load (else every failed/uncommitted one).")
@@ -172,12 +181,7 @@ def replay_command(config: tuple[str, ...], load_id: str | None) -> None:
     """Re-apply failed or staged-but-uncommitted loads from their staged files."""
     _log_to_stderr()
     cfg = load_config(config)
-    engine = make_engine(cfg)
-    engine.preflight()
-    try:
-        lines = replay(engine, load_id=load_id)
-    finally:
-        engine.close()
+    lines = _on_engine(cfg, lambda engine: replay(engine, load_id=load_id))
     for line in lines or [f"nothing to replay in {target_catalog(cfg)}.{target_schema(cfg)}"]:
         click.echo(line)
 
@@ -189,17 +193,10 @@ def maintain_command(config: tuple[str, ...], retention_hours: int | None) -> No
     """Compact (OPTIMIZE) and VACUUM the target's tables."""
     _log_to_stderr()
     cfg = load_config(config)
-    hours = (
-        retention_hours
-        if retention_hours is not None
-        else int(cfg.get("vacuum_retention_hours", DEFAULT_VACUUM_RETENTION_HOURS))
-    )
-    engine = make_engine(cfg)
-    engine.preflight()
-    try:
-        lines = maintain(engine, retention_hours=hours)
-    finally:
-        engine.close()
+    hours = retention_hours
+    if hours is None:
+        hours = int(cfg.get("vacuum_retention_hours", DEFAULT_VACUUM_RETENTION_HOURS))
+    lines = _on_engine(cfg, lambda engine: maintain(engine, retention_hours=hours))
     for line in lines or ["no tables to maintain"]:
         click.echo(line)
 
