@@ -15,7 +15,6 @@ import decimal
 import io
 import json
 import logging
-import re
 import threading
 import time
 import typing as t
@@ -57,7 +56,6 @@ logger = logging.getLogger(__name__)
 # Databricks refuses VACUUM below 7 days unless a Spark conf is set, which SQL warehouses do not allow.
 MIN_VACUUM_RETENTION_HOURS = 168
 _LEDGER_CHUNK = 200
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 class StatementFailedError(EngineError):
@@ -384,8 +382,8 @@ class WorkspaceEngine(Engine):
     # --- loads -----------------------------------------------------------------------------------
 
     def staged_path(self, load_id: str) -> str:
-        name = _UNSAFE.sub("_", load_id).strip("._") or "load"
-        return sql.volume_path(self.catalog, self.schema, self.staging_volume, "loads", f"{name}.parquet")
+        name = f"{sql.file_stem(load_id)}.parquet"
+        return sql.volume_path(self.catalog, self.schema, self.staging_volume, "loads", name)
 
     def stage(self, load_id: str, data: pa.Table) -> str:
         import pyarrow.parquet as pq

@@ -10,19 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import re
 import time
 import typing as t
 
 from target_databricks.engines.base import EngineError
+from target_databricks.engines.workspace_sql import file_stem
 
 if t.TYPE_CHECKING:
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.service.jobs import Run, SubmitRunResponse
 
 logger = logging.getLogger(__name__)
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 class JobRunFailedError(EngineError):
@@ -39,7 +37,7 @@ def idempotency_token(load_id: str, attempt: int) -> str:
 
 
 def sql_file_path(workspace_dir: str, load_id: str, attempt: int) -> str:
-    name = _UNSAFE.sub("_", load_id).strip("._")[:180] or "load"
+    name = file_stem(load_id)[:180]
     return f"{workspace_dir.rstrip('/')}/{name}-attempt{attempt}.sql"
 
 

@@ -34,6 +34,14 @@ def table_name(ref: TableRef) -> str:
     return ".".join(q(part) for part in (ref.catalog, ref.schema, ref.name))
 
 
+_UNSAFE_IN_FILE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def file_stem(load_id: str) -> str:
+    """A load id as a file name stem (staged Parquet, Jobs SQL file): safe characters only."""
+    return _UNSAFE_IN_FILE_NAME.sub("_", load_id).strip("._") or "load"
+
+
 def volume_path(catalog: str, schema: str, volume: str, *parts: str) -> str:
     """A Files API / read_files path inside a Unity Catalog volume."""
     return "/".join(["/Volumes", catalog, schema, volume, *parts])
