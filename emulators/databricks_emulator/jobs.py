@@ -46,6 +46,13 @@ class Run:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
+def _run_id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, "INVALID_PARAMETER_VALUE", "run_id must be a number.") from exc
+
+
 def _state(life_cycle: str, result: str | None, message: str) -> dict[str, Any]:
     state: dict[str, Any] = {
         "life_cycle_state": life_cycle,
@@ -118,10 +125,7 @@ class Jobs:
         return {"run_id": run_id}
 
     def _get(self, run_id: Any) -> Run:
-        try:
-            key = int(run_id)
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", "run_id must be a number.") from exc
+        key = _run_id(run_id)
         with self._lock:
             run = self._runs.get(key)
         if run is None:
@@ -147,10 +151,7 @@ class Jobs:
         As on Databricks, the id must be a task's run id (runs/get lists them under `tasks`); a
         multi-task run's own id is refused.
         """
-        try:
-            key = int(run_id)
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, "INVALID_PARAMETER_VALUE", "run_id must be a number.") from exc
+        key = _run_id(run_id)
         with self._lock:
             run = self._runs.get(key)
             owner = next((r for r in self._runs.values() if any(t.run_id == key for t in r.tasks)), None)
