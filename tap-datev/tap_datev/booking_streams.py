@@ -127,8 +127,6 @@ class BookingBatchesStream(_LedgerStream):
     scopes: t.ClassVar[tuple[str, ...]] = ()
     schema = load_schema("booking_batches")
 
-    polls: int = 0  # DATEV requests made by polling in this run (logged)
-
     def _datev(self) -> DatevClient:
         # Only created when a job is open: a run with nothing pending touches no token.
         return shared_client(self._tap)
@@ -139,7 +137,6 @@ class BookingBatchesStream(_LedgerStream):
         client_id = str(context["client_id"])
         with Ledger.open(settings.state_dir(self.config)) as ledger:
             made = refresh_open_jobs(ledger, client_id, self.kinds, self._datev)
-            self.polls += made
             if made:
                 self.logger.info("Polled %d open DATEV job request(s) for client %s", made, client_id)
             rows = ledger.changed_since(client_id, self.kinds, self._since(context))
