@@ -14,7 +14,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from databricks_emulator.auth import WORKSPACE_ID, OAuthError, TokenStore
+from databricks_emulator.auth import SERVICE_PRINCIPAL_ID, WORKSPACE_ID, OAuthError, TokenStore
 from databricks_emulator.control import Control
 from databricks_emulator.errors import ApiError, SqlError
 from databricks_emulator.files_api import FilesApi
@@ -208,7 +208,12 @@ class EmulatorApp:
         }
 
     def on_scim_me(self, request: Request) -> dict[str, Any]:
-        return {"id": "4242", "userName": "ml-connector-sp", "displayName": "ml-connector-sp", "active": True}
+        return {
+            "id": "4242",
+            "userName": SERVICE_PRINCIPAL_ID,
+            "displayName": SERVICE_PRINCIPAL_ID,
+            "active": True,
+        }
 
     # ---- emulator control ----
 

@@ -43,7 +43,7 @@ class Control:
     # Rows per result chunk of the INLINE JSON_ARRAY disposition.
     result_chunk_rows: int = 10_000
     faults: list[Fault] = field(default_factory=list)
-    # Counts statements submitted; the statement whose number is in this set fails.
+    # Statement number (counted from the first submitted) -> the message it FAILs with.
     failing_statements: dict[int, str] = field(default_factory=dict)
     statements_submitted: int = 0
     counters: Counter[str] = field(default_factory=Counter)

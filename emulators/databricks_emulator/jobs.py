@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from databricks_emulator.auth import SERVICE_PRINCIPAL_ID
 from databricks_emulator.errors import ApiError, SqlError
 from databricks_emulator.sql.engine import Session, SqlEngine
 from databricks_emulator.warehouses import Warehouses
@@ -221,7 +222,7 @@ class Jobs:
             "run_name": run.run_name,
             "number_in_job": run.run_id,
             "run_type": "SUBMIT_RUN",
-            "creator_user_name": "ml-connector-sp",
+            "creator_user_name": SERVICE_PRINCIPAL_ID,
             "run_page_url": f"{host_url}/#job/runs/{run.run_id}",
             "state": _state(run.life_cycle_state, run.result_state, run.state_message),
             "status": _status(run.life_cycle_state, run.result_state, run.state_message),

@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from databricks_emulator.auth import WORKSPACE_ID
+from databricks_emulator.auth import SERVICE_PRINCIPAL_ID, WORKSPACE_ID
 from databricks_emulator.control import Control
 from databricks_emulator.errors import ApiError, SqlError
 from databricks_emulator.sql.engine import SqlEngine
@@ -58,7 +58,7 @@ class UnityCatalog:
         return {
             "name": name,
             "full_name": name,
-            "owner": "ml-connector-sp",
+            "owner": SERVICE_PRINCIPAL_ID,
             "catalog_type": "MANAGED_CATALOG",
             "metastore_id": METASTORE_ID,
             "isolation_mode": "OPEN",
@@ -89,7 +89,7 @@ class UnityCatalog:
             "name": schema,
             "catalog_name": catalog,
             "full_name": f"{catalog}.{schema}",
-            "owner": "ml-connector-sp",
+            "owner": SERVICE_PRINCIPAL_ID,
             "metastore_id": METASTORE_ID,
             "catalog_type": "MANAGED_CATALOG",
         }
@@ -141,7 +141,7 @@ class UnityCatalog:
             "full_name": full,
             "table_type": table["table_type"],
             "columns": columns,
-            "owner": "ml-connector-sp",
+            "owner": SERVICE_PRINCIPAL_ID,
             "metastore_id": METASTORE_ID,
             "properties": table["properties"],
             "updated_at": int(time.time() * 1000),
@@ -187,7 +187,7 @@ class UnityCatalog:
             "volume_type": "MANAGED",
             "volume_id": full,
             "comment": volume["comment"],
-            "owner": "ml-connector-sp",
+            "owner": SERVICE_PRINCIPAL_ID,
             "metastore_id": METASTORE_ID,
             "storage_location": f"s3://emulator-metastore/volumes/{full.replace('.', '/')}",
             "created_at": volume["created_at"],

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from databricks_emulator.auth import SERVICE_PRINCIPAL_ID
 from databricks_emulator.control import Control
 from databricks_emulator.errors import ApiError
 
@@ -41,7 +42,7 @@ class Warehouse:
             "auto_stop_mins": 10,
             "warehouse_type": "PRO",
             "enable_serverless_compute": True,
-            "creator_name": "ml-connector-sp",
+            "creator_name": SERVICE_PRINCIPAL_ID,
             "health": {"status": "HEALTHY"},
             "odbc_params": {
                 "hostname": host,

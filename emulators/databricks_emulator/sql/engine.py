@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
+from databricks_emulator.auth import SERVICE_PRINCIPAL_ID
 from databricks_emulator.errors import SqlError
 from databricks_emulator.sql import rewrite
 from databricks_emulator.sql.file_sources import list_files, match_pattern, reader_sql
@@ -406,7 +407,7 @@ class SqlEngine:
         values = rewrite.bind_parameters(tree, params)
         rewrite.replace_read_files(tree, self._read_files_sql)
         rewrite.replace_information_schema(tree)
-        rewrite.replace_session_functions(tree, session, "ml-connector-sp")
+        rewrite.replace_session_functions(tree, session, SERVICE_PRINCIPAL_ID)
         if isinstance(tree, exp.Merge):
             return self._merge(tree, values)
         if isinstance(tree, exp.Copy):
