@@ -20,7 +20,7 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _fiscal_years(start_month: int, years: list[int], account_length: int = 4) -> list[dict[str, Any]]:
+def _fiscal_years(start_month: int, years: list[int]) -> list[dict[str, Any]]:
     out = []
     for year in years:
         first = date(year, start_month, 1)
@@ -30,7 +30,7 @@ def _fiscal_years(start_month: int, years: list[int], account_length: int = 4) -
             {
                 "fiscal_year_start": start,
                 "fiscal_year_end": end,
-                "account_length": account_length,
+                "account_length": 4,
                 "datev_chart_of_accounts": 3,
                 "ledgers": {
                     "is_accounts_payable_ledger_available": True,
