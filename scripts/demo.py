@@ -28,30 +28,24 @@ from pathlib import Path
 
 import pyarrow as pa
 import requests
+from deltalake import DeltaTable
 
-from ml_credentials import CredentialStore, generate_key
+from ml_credentials import DEFAULT_KEY_ENV, CredentialStore, generate_key
+from target_databricks.engines.local import read_delta_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import demo_data
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-KEY_ENV = "ML_CONNECTOR_CREDENTIALS_KEY"
 LISTENING = re.compile(r"listening on (http://\S+)")
 AUTHORIZE_URL = re.compile(r"(http://\S+/openid/authorize\?\S+)")
 EXTF_JOB_SECONDS = 6  # the emulator finishes an EXTF job ~5 s after upload
 
 
 def read_delta(path: Path) -> pa.Table:
-    """A local Delta table's rows, read by delta-rs' own engine.
-
-    (deltalake 1.6's to_pyarrow_table/-dataset can abort the interpreter at exit.)
-    """
-    from deltalake import DeltaTable, QueryBuilder
-
-    table = DeltaTable(str(path))
-    rows = pa.table(QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all())
-    return rows.cast(pa.schema(table.schema().to_arrow()))  # string_view → string, as written
+    """A local Delta table's rows, read as the target's local engine reads them."""
+    return read_delta_table(DeltaTable(str(path)))
 
 
 def say(message: str) -> None:
@@ -115,7 +109,7 @@ class Demo:
         return result
 
     def logged_in(self) -> bool:
-        store = CredentialStore(self.data / "tap-datev" / "credentials", self.env[KEY_ENV])
+        store = CredentialStore(self.data / "tap-datev" / "credentials", self.env[DEFAULT_KEY_ENV])
         return any(name.startswith("datev-tokens") for name in store.names())
 
     def login(self) -> None:
@@ -188,7 +182,7 @@ class Demo:
     def run(self) -> dict[str, int]:
         self.env = {
             **os.environ,
-            KEY_ENV: self.key(),
+            DEFAULT_KEY_ENV: self.key(),
             "MELTANO_AUTO_INSTALL": "false",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "BROWSER": "true",  # no real browser here: this script answers the login page itself

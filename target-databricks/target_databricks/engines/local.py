@@ -65,6 +65,14 @@ def _retry_on_conflict(action: t.Callable[[], _T]) -> _T:
     raise AssertionError("unreachable")
 
 
+def read_delta_table(table: DeltaTable) -> pa.Table:
+    """All rows, read by delta-rs' own engine. (to_pyarrow_table/-dataset go through a Python
+    filesystem bridge that intermittently aborts the interpreter at exit in deltalake 1.6.)"""
+    schema = pa.schema(table.schema().to_arrow())
+    reader = QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all()
+    return pa.table(reader).cast(schema)  # string_view → string, as written
+
+
 def _column(alias: str, name: str) -> str:
     """`alias."name"`: DataFusion (delta-rs' SQL) quotes identifiers with double quotes. Conformed
     names can still be words its parser reads otherwise (`null`, `true`) or start with a digit."""
@@ -130,14 +138,6 @@ class LocalEngine(Engine):
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(key, threading.Lock())
-
-    @staticmethod
-    def _scan(table: DeltaTable) -> pa.Table:
-        """All rows, read by delta-rs' own engine. (to_pyarrow_table/-dataset go through a Python
-        filesystem bridge that intermittently aborts the interpreter at exit in deltalake 1.6.)"""
-        schema = pa.schema(table.schema().to_arrow())
-        reader = QueryBuilder().register("t", table).execute("SELECT * FROM t").read_all()
-        return pa.table(reader).cast(schema)  # string_view → string, as written
 
     def _open(self, ref: TableRef) -> DeltaTable | None:
         try:
@@ -280,13 +280,13 @@ class LocalEngine(Engine):
         table = self._open(self.ledger_ref)
         if table is None:
             return []
-        return audit.entries_from_arrow(self._scan(table))
+        return audit.entries_from_arrow(read_delta_table(table))
 
     def read_table(self, ref: TableRef) -> pa.Table:
         table = self._open(ref)
         if table is None:
             raise EngineError(f"table {ref.full_name} does not exist under {self.root}")
-        return self._scan(table)
+        return read_delta_table(table)
 
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
         lines: list[str] = []
