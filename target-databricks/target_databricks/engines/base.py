@@ -168,9 +168,9 @@ class Engine(abc.ABC):
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
         """Compact/OPTIMIZE and VACUUM; return a line per action for the log."""
 
+    @abc.abstractmethod
     def read_staged(self, staged: str) -> pa.Table:
         """The staged file's rows and schema metadata (STAGED_META_*); used by `replay`."""
-        raise NotImplementedError(f"{type(self).__name__} cannot read staged files back")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

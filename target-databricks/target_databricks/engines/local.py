@@ -114,6 +114,7 @@ class LocalEngine(Engine):
         self.schema = sch.conform_name(target_schema(config))
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._ledger_ready = False
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -270,9 +271,11 @@ class LocalEngine(Engine):
         path = self.table_path(self.ledger_ref)
         data = audit.entries_to_arrow(entries)
         with self._lock(str(path)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if self._open(self.ledger_ref) is None:
-                DeltaTable.create(str(path), schema=audit.LEDGER_SCHEMA, mode="ignore")
+            if not self._ledger_ready:  # once per engine: every load appends to the ledger twice
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if self._open(self.ledger_ref) is None:
+                    DeltaTable.create(str(path), schema=audit.LEDGER_SCHEMA, mode="ignore")
+                self._ledger_ready = True
             # Another process may append at the same moment: delta-rs fails the loser; retry.
             _retry_on_conflict(lambda: write_deltalake(str(path), data, mode="append"))
 
