@@ -29,6 +29,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+if t.TYPE_CHECKING:
+    from databricks_emulator.server import RunningEmulator
+
 STREAM = "booking_lines"
 MONEY = {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 15, "scale": 2}
 SCHEMA: dict[str, t.Any] = {
@@ -154,8 +157,8 @@ def orjson_floor(path: Path) -> float:
     return time.perf_counter() - start
 
 
-def run_target(config: dict[str, t.Any], input_path: Path, workdir: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stderr tail) of one `target-databricks` process."""
+def run_target(config: dict[str, t.Any], input_path: Path, workdir: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of one `target-databricks` process."""
     cfg_path = workdir / f"config-{time.monotonic_ns()}.json"
     cfg_path.write_text(json.dumps(config))
     cmd = [sys.executable, "-m", "target_databricks.cli", "--config", str(cfg_path)]
@@ -169,28 +172,22 @@ def run_target(config: dict[str, t.Any], input_path: Path, workdir: Path) -> tup
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"target exited {proc.returncode}: {stderr.decode(errors='replace')[-3000:]}")
-    return wall, usage.ru_maxrss / 1024, stderr.decode(errors="replace")[-500:]
+    return wall, usage.ru_maxrss / 1024
 
 
-def workspace_setup(workdir: Path) -> tuple[dict[str, t.Any], t.Any] | str:
-    """Config for the workspace engine against a started emulator, or why it is not available."""
-    try:
-        from target_databricks.engines.workspace import WorkspaceEngine  # noqa: F401
-    except Exception as exc:
-        return f"workspace engine not importable yet: {type(exc).__name__}: {exc}"
-    try:
-        from databricks_emulator.auth import PERSONAL_ACCESS_TOKEN
-        from databricks_emulator.server import start
-    except Exception as exc:
-        return f"Databricks emulator not available: {type(exc).__name__}: {exc}"
+def start_workspace(workdir: Path) -> tuple[dict[str, t.Any], RunningEmulator]:
+    """A started Databricks emulator and the workspace engine's config for it."""
+    from databricks_emulator.auth import PERSONAL_ACCESS_TOKEN
+    from databricks_emulator.server import start
+    from databricks_emulator.warehouses import DEFAULT_WAREHOUSE_ID
+
     emulator = start(workdir / "emulator")
     config = {
         "engine": "workspace",
         "host": emulator.url,
         "auth_type": "pat",
         "token": PERSONAL_ACCESS_TOKEN,
-        "warehouse_id": "emulator-warehouse",
-        "http_path": "/sql/1.0/warehouses/emulator-warehouse",
+        "warehouse_id": DEFAULT_WAREHOUSE_ID,
         "create_catalog": True,
     }
     return config, emulator
@@ -214,11 +211,7 @@ def bench(n: int, engine: str, batch_size: int, workdir: Path) -> dict[str, t.An
     emulator = None
     base: dict[str, t.Any] = {"batch_size_rows": batch_size, "schema": "bench"}
     if engine == "workspace":
-        setup = workspace_setup(workdir)
-        if isinstance(setup, str):
-            result["error"] = setup
-            return result
-        extra, emulator = setup
+        extra, emulator = start_workspace(workdir)
         base.update(extra)
     try:
         for path_name, input_path in (("record", record_input), ("batch_parquet", batch_input)):
@@ -227,7 +220,7 @@ def bench(n: int, engine: str, batch_size: int, workdir: Path) -> dict[str, t.An
                 emulator.control.reset_counters()
                 config["schema"] = f"bench_{path_name}_{n}"
             try:
-                wall, rss, _ = run_target(config, input_path, workdir)
+                wall, rss = run_target(config, input_path, workdir)
             except RuntimeError as exc:
                 result[f"{path_name}_error"] = str(exc)[-600:]
                 continue
