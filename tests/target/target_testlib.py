@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from target_databricks import failpoints
 from target_databricks.engines.base import TableRef
 from target_databricks.engines.local import LocalEngine
 from target_databricks.target import TargetDatabricks
@@ -73,28 +74,22 @@ def run_process(
     config_path: Path, input_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`target-databricks --config … < input` as a real process (the crash tests kill it)."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("ML_CONNECTOR_FAILPOINT", None)
-    full_env.update(env or {})
     with input_path.open("rb") as stdin:
-        return subprocess.run(
-            [sys.executable, "-m", "target_databricks.cli", "--config", str(config_path), *args],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            env=full_env,
-            timeout=timeout,
-            check=False,
-        )
+        return run_cli("--config", str(config_path), *args, stdin=stdin, env=env, timeout=timeout)
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ML_CONNECTOR_FAILPOINT"}
+def run_cli(
+    *args: str, stdin: t.IO[bytes] | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`target-databricks ARGS` as a process; a failpoint only when `env` sets one."""
+    full_env = {k: v for k, v in os.environ.items() if k != failpoints.ENV}
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "target_databricks.cli", *args],
+        stdin=stdin,
         capture_output=True,
         text=True,
-        env=env,
+        env=full_env,
         timeout=timeout,
         check=False,
     )

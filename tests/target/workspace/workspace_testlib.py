@@ -8,10 +8,14 @@ import typing as t
 
 import pyarrow as pa
 
+from databricks_emulator.auth import PERSONAL_ACCESS_TOKEN as PAT
+from databricks_emulator.auth import SERVICE_PRINCIPAL_ID as SP_ID
+from databricks_emulator.auth import SERVICE_PRINCIPAL_SECRET as SP_SECRET
 from databricks_emulator.server import RunningEmulator
+from databricks_emulator.warehouses import DEFAULT_WAREHOUSE_ID
 from target_databricks.engines.base import Column, TableRef, TableSpec
 
-SP_ID, SP_SECRET, PAT = "ml-connector-sp", "emulator-sp-secret", "dapi-emulator-token"
+__all__ = ["PAT", "SP_ID", "SP_SECRET", "T0", "TS", "batch", "by_id", "settings", "spec"]
 TS = pa.timestamp("us", tz="UTC")
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -23,7 +27,7 @@ def settings(emu: RunningEmulator, **overrides: t.Any) -> dict[str, t.Any]:
         "auth_type": "oauth-m2m",
         "client_id": SP_ID,
         "client_secret": SP_SECRET,
-        "http_path": "/sql/1.0/warehouses/emulator-warehouse",
+        "http_path": f"/sql/1.0/warehouses/{DEFAULT_WAREHOUSE_ID}",
         "catalog": "main",
         "schema": "datev",
         # Keep waits short against a local server (the defaults suit a real workspace).
