@@ -78,7 +78,7 @@ def conform_name(name: str) -> str:
     return text
 
 
-def conform_names(names: t.Iterable[str], *, what: str = "column") -> dict[str, str]:
+def conform_names(names: t.Iterable[str]) -> dict[str, str]:
     """Source name → conformed name; a collision raises NameCollisionError naming both sources."""
     result: dict[str, str] = {}
     seen: dict[str, str] = {}
@@ -86,7 +86,7 @@ def conform_names(names: t.Iterable[str], *, what: str = "column") -> dict[str, 
         conformed = conform_name(source)
         if conformed in seen and seen[conformed] != source:
             raise NameCollisionError(
-                f"{what} names {seen[conformed]!r} and {source!r} both conform to {conformed!r}; "
+                f"column names {seen[conformed]!r} and {source!r} both conform to {conformed!r}; "
                 "rename one of them in the tap or with a stream map"
             )
         seen[conformed] = source

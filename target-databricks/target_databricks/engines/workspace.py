@@ -79,10 +79,6 @@ def _sleeps(first: float, cap: float) -> t.Iterator[float]:
         delay = min(delay * 2, cap)
 
 
-def _error_code(exc: Exception) -> str:
-    return str(getattr(exc, "error_code", "") or "")
-
-
 class WorkspaceEngine(Engine):
     name = "workspace"
 
@@ -269,7 +265,7 @@ class WorkspaceEngine(Engine):
             raise EngineError(
                 "Unity Catalog is not enabled for this workspace: assign a metastore to it (account "
                 "console → Catalog → metastore → Assign to workspace); the target writes Unity Catalog "
-                f"tables and volumes only. ({_error_code(exc) or 'NOT_FOUND'}: {exc})"
+                f"tables and volumes only. ({exc.error_code or 'NOT_FOUND'}: {exc})"
             ) from exc
         except (Unauthenticated, ValueError) as exc:
             # ValueError: the SDK could not get an OAuth token (e.g. invalid_client).
