@@ -19,6 +19,9 @@ from target_databricks.schema import NameCollisionError
 from target_databricks.sinks import POSITION_KEY, DatabricksSink
 
 if t.TYPE_CHECKING:
+    from singer_sdk.mapper import StreamMap
+    from singer_sdk.sinks import Sink
+
     from target_databricks.engines.base import Engine
 
 try:  # msgspec decodes ~30% faster than the json module, and keeps numbers exact (Decimal)
@@ -65,7 +68,8 @@ class TargetDatabricks(Target):
         self._overwritten: set[str] = set()
         self._overwrite_lock = threading.Lock()
         self._table_streams: dict[str, str] = {}
-        self._plain_sinks: dict[str, tuple[t.Any, t.Any, DatabricksSink | None]] = {}
+        # stream -> (its stream maps, its sink, the answer of _plain_sink for that pair)
+        self._plain_sinks: dict[str, tuple[list[StreamMap], Sink | None, DatabricksSink | None]] = {}
 
     @cached_property
     def engine(self) -> Engine:
@@ -137,7 +141,7 @@ class TargetDatabricks(Target):
         return plain
 
     @staticmethod
-    def _plain_sink_of(stream: str, maps: list[t.Any], sink: t.Any) -> DatabricksSink | None:
+    def _plain_sink_of(stream: str, maps: list[StreamMap], sink: Sink | None) -> DatabricksSink | None:
         if len(maps) != 1:
             return None
         stream_map = maps[0]
