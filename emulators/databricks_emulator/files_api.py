@@ -71,15 +71,17 @@ class FilesApi:
             raise ApiError(409, "ALREADY_EXISTS", f"A file exists at {path}.")
         local.mkdir(parents=True, exist_ok=True)
 
-    def directory_exists(self, path: str) -> None:
-        _, local = self._resolve(path)
+    def _directory(self, path: str) -> tuple[VolumePath, Path]:
+        volume, local = self._resolve(path)
         if not local.is_dir():
             raise ApiError(404, "NOT_FOUND", f"The directory does not exist: /{path.lstrip('/')}.")
+        return volume, local
+
+    def directory_exists(self, path: str) -> None:
+        self._directory(path)
 
     def list_directory(self, path: str) -> dict[str, Any]:
-        _, local = self._resolve(path)
-        if not local.is_dir():
-            raise ApiError(404, "NOT_FOUND", f"The directory does not exist: /{path.lstrip('/')}.")
+        _, local = self._directory(path)
         base = "/" + path.strip("/")
         contents = []
         for entry in sorted(local.iterdir()):
@@ -100,9 +102,7 @@ class FilesApi:
         return {"contents": contents}
 
     def delete_directory(self, path: str) -> None:
-        volume, local = self._resolve(path)
-        if not local.is_dir():
-            raise ApiError(404, "NOT_FOUND", f"The directory does not exist: /{path.lstrip('/')}.")
+        volume, local = self._directory(path)
         if any(local.iterdir()):
             raise ApiError(409, "DIRECTORY_NOT_EMPTY", f"The directory is not empty: /{path.lstrip('/')}.")
         if volume.rest:

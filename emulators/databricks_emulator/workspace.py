@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from databricks_emulator.auth import SERVICE_PRINCIPAL_ID
 from databricks_emulator.errors import ApiError
 
 _NOTEBOOK_HEADERS = (b"-- Databricks notebook source", b"# Databricks notebook source")
@@ -46,7 +47,7 @@ class Workspace:
         self._lock = threading.Lock()
         self._ids = itertools.count(1000)
         self._objects: dict[str, WorkspaceObject] = {}
-        for path in ("/", "/Shared", "/Users", "/Users/ml-connector-sp"):
+        for path in ("/", "/Shared", "/Users", f"/Users/{SERVICE_PRINCIPAL_ID}"):
             self._objects[path] = WorkspaceObject(path, "DIRECTORY", next(self._ids))
 
     @staticmethod
