@@ -11,7 +11,7 @@ from typing import Any
 from databricks_emulator.control import Control
 from databricks_emulator.errors import ApiError, SqlError
 from databricks_emulator.sql.engine import Parameter, Session, SqlEngine, SqlResult
-from databricks_emulator.sql.types import decimal_precision_scale, manifest_type_name
+from databricks_emulator.sql.types import decimal_precision_scale, type_name
 from databricks_emulator.warehouses import Warehouses
 
 MAX_STATEMENT_BYTES = 16 * 1024 * 1024
@@ -176,7 +176,7 @@ class StatementService:
                 column: dict[str, Any] = {
                     "name": name,
                     "type_text": type_text,
-                    "type_name": manifest_type_name(type_text),
+                    "type_name": type_name(type_text),
                     "position": position,
                 }
                 ps = decimal_precision_scale(type_text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -10,15 +9,9 @@ from databricks_emulator.auth import SERVICE_PRINCIPAL_ID, WORKSPACE_ID
 from databricks_emulator.control import Control
 from databricks_emulator.errors import ApiError, SqlError
 from databricks_emulator.sql.engine import SqlEngine
-from databricks_emulator.sql.types import decimal_precision_scale
+from databricks_emulator.sql.types import decimal_precision_scale, type_name
 
 METASTORE_ID = "11111111-2222-3333-4444-555555555555"
-_UC_TYPE_NAME = {"BIGINT": "LONG", "SMALLINT": "SHORT", "TINYINT": "BYTE"}
-
-
-def _type_name(type_text: str) -> str:
-    base = re.split(r"[(<]", type_text, maxsplit=1)[0]
-    return _UC_TYPE_NAME.get(base, base)
 
 
 class UnityCatalog:
@@ -125,7 +118,7 @@ class UnityCatalog:
             column: dict[str, Any] = {
                 "name": name,
                 "type_text": type_text.lower(),
-                "type_name": _type_name(type_text),
+                "type_name": type_name(type_text),
                 "position": position,
                 "nullable": nullable,
             }

@@ -38,7 +38,7 @@ _SIMPLE = {
     '"NULL"': "VOID",
 }
 
-# Databricks type text -> the `type_name` enum of the Statement Execution API manifest.
+# Databricks type text -> the `type_name` enum (statement manifests, Unity Catalog columns).
 _MANIFEST_NAME = {
     "BIGINT": "LONG",
     "INT": "INT",
@@ -84,8 +84,9 @@ def type_mapping_sql(arg: str) -> str:
     return f"CASE {cases} ELSE replace({arg}, ' ', '') END"
 
 
-def manifest_type_name(db_type: str) -> str:
-    """The `type_name` value (ColumnInfoTypeName) for a Databricks type text."""
+def type_name(db_type: str) -> str:
+    """The `type_name` enum value of a Databricks type text: the Statement Execution API manifest's
+    ColumnInfoTypeName and Unity Catalog's ColumnTypeName (BIGINT -> LONG, DECIMAL(p,s) -> DECIMAL)."""
     if db_type.startswith("DECIMAL"):
         return "DECIMAL"
     for prefix in ("ARRAY", "STRUCT", "MAP"):
