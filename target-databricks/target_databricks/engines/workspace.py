@@ -34,7 +34,7 @@ from target_databricks.engines.base import (
     TableSpec,
 )
 from target_databricks.engines.workspace_auth import make_client, warehouse_id
-from target_databricks.engines.workspace_jobs import JobRunFailedError, run_sql
+from target_databricks.engines.workspace_jobs import JobRunFailedError, poll_delays, run_sql
 from target_databricks.settings import (
     DEFAULT_JOBS_DIR,
     DEFAULT_LOAD_VIA,
@@ -70,13 +70,6 @@ class StatementFailedError(EngineError):
 class Result(t.NamedTuple):
     columns: list[tuple[str, str]]  # (name, Databricks type text)
     rows: list[list[str | None]]  # JSON_ARRAY: every value a string or None
-
-
-def _sleeps(first: float, cap: float) -> t.Iterator[float]:
-    delay = first
-    while True:
-        yield delay
-        delay = min(delay * 2, cap)
 
 
 class WorkspaceEngine(Engine):
@@ -155,7 +148,7 @@ class WorkspaceEngine(Engine):
         )
         statement_id = response.statement_id or ""
         deadline = time.monotonic() + self.statement_timeout
-        sleeps = _sleeps(0.05, self.poll_seconds)
+        sleeps = poll_delays(self.poll_seconds)
         while self._state(response) in (StatementState.PENDING, StatementState.RUNNING):
             if time.monotonic() > deadline:
                 w.statement_execution.cancel_execution(statement_id)
@@ -308,7 +301,7 @@ class WorkspaceEngine(Engine):
         )
         started = time.monotonic()
         deadline = started + self.warehouse_start_timeout
-        sleeps = _sleeps(0.05, self.poll_seconds)
+        sleeps = poll_delays(self.poll_seconds)
         while state != State.RUNNING:
             if state == State.STOPPED:
                 w.warehouses.start(self.warehouse_id)  # idempotent; we poll ourselves

@@ -31,6 +31,15 @@ class JobRunFailedError(EngineError):
         self.run_id = run_id
 
 
+def poll_delays(longest: float) -> t.Iterator[float]:
+    """Waits between polls (of a statement, a starting warehouse, a Jobs run): from 50 ms, doubling
+    up to `longest` (poll_interval_seconds)."""
+    delay = min(0.05, longest)
+    while True:
+        yield delay
+        delay = min(delay * 2, longest)
+
+
 def idempotency_token(load_id: str, attempt: int) -> str:
     """At most 64 characters (the Jobs API limit): a SHA-256 of the load id and the attempt."""
     return hashlib.sha256(f"{load_id}\n{attempt}".encode()).hexdigest()
@@ -110,7 +119,7 @@ def run_sql(
     logger.info("Load %s attempt %d runs as Jobs run %d", load_id, attempt, run_id)
 
     deadline = time.monotonic() + timeout_seconds
-    sleep = min(0.05, poll_seconds)
+    sleeps = poll_delays(poll_seconds)
     terminal = {RunLifeCycleState.TERMINATED, RunLifeCycleState.SKIPPED, RunLifeCycleState.INTERNAL_ERROR}
     while True:
         run = w.jobs.get_run(run_id)
@@ -124,8 +133,7 @@ def run_sql(
                 "(statement_timeout_seconds); it was cancelled.",
                 run_id=run_id,
             )
-        time.sleep(sleep)
-        sleep = min(sleep * 2, poll_seconds)
+        time.sleep(next(sleeps))
     if run.state is None or run.state.result_state != RunResultState.SUCCESS:
         raise JobRunFailedError(
             f"Jobs run {run_id} for load {load_id} failed: {_run_failure(w, run)}", run_id=run_id
