@@ -28,6 +28,7 @@ from databricks_emulator.sql.names import (
     NAME_PATTERN,
     VolumePath,
     duck_catalog,
+    meta_table,
     quote,
     split_name,
     uc_catalog,
@@ -273,7 +274,7 @@ class SqlEngine:
 
     def _properties(self, catalog: str, schema: str, table: str) -> dict[str, str]:
         rows = self._con.execute(
-            f"SELECT key, value FROM {quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}.table_properties "
+            f"SELECT key, value FROM {meta_table(catalog, 'table_properties')} "
             "WHERE schema_name = ? AND table_name = ?",
             [schema, table],
         ).fetchall()
@@ -284,7 +285,7 @@ class SqlEngine:
             self.require_catalog(catalog)
             rows = self._con.execute(
                 f"SELECT schema_name, name, comment, epoch_ms(created_at) FROM "
-                f"{quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}.volumes ORDER BY 1, 2"
+                f"{meta_table(catalog, 'volumes')} ORDER BY 1, 2"
             ).fetchall()
         return [
             {"schema": s, "name": n, "comment": c, "created_at": t}
@@ -312,8 +313,7 @@ class SqlEngine:
                     "42000",
                 )
             self._con.execute(
-                f"INSERT INTO {quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}.volumes "
-                "(schema_name, name, comment) VALUES (?, ?, ?)",
+                f"INSERT INTO {meta_table(catalog, 'volumes')} (schema_name, name, comment) VALUES (?, ?, ?)",
                 [schema, volume, comment or None],
             )
         (self.volumes_root / catalog / schema / volume).mkdir(parents=True, exist_ok=True)
@@ -327,8 +327,7 @@ class SqlEngine:
                     "VOLUME_NOT_FOUND", f"Volume `{catalog}`.`{schema}`.`{volume}` not found.", "42704"
                 )
             self._con.execute(
-                f"DELETE FROM {quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}.volumes "
-                "WHERE schema_name = ? AND name = ?",
+                f"DELETE FROM {meta_table(catalog, 'volumes')} WHERE schema_name = ? AND name = ?",
                 [schema, volume],
             )
         shutil.rmtree(self.volumes_root / catalog / schema / volume, ignore_errors=True)
@@ -615,16 +614,12 @@ class SqlEngine:
         with self._transaction():
             self._con.execute(tree.sql("duckdb"), values)
             replaced = bool(tree.args.get("replace")) or not existed
-            meta = f"{quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}"
             if replaced:
-                for meta_table in ("table_properties", "copy_loaded"):
-                    self._con.execute(
-                        f"DELETE FROM {meta}.{meta_table} WHERE schema_name = ? AND table_name = ?",
-                        [schema, name],
-                    )
+                self._forget_table(catalog, schema, name)
                 for key, value in properties.items():
                     self._con.execute(
-                        f"INSERT INTO {meta}.table_properties VALUES (?, ?, ?, ?)", [schema, name, key, value]
+                        f"INSERT INTO {meta_table(catalog, 'table_properties')} VALUES (?, ?, ?, ?)",
+                        [schema, name, key, value],
                     )
         return SqlResult()
 
@@ -633,14 +628,16 @@ class SqlEngine:
             self._con.execute(tree.sql("duckdb"))
             for table in tree.expressions:
                 if isinstance(table, exp.Table):
-                    catalog, schema, name = self._table_ref(table)
-                    meta = f"{quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}"
-                    for meta_table in ("table_properties", "copy_loaded"):
-                        self._con.execute(
-                            f"DELETE FROM {meta}.{meta_table} WHERE schema_name = ? AND table_name = ?",
-                            [schema, name],
-                        )
+                    self._forget_table(*self._table_ref(table))
         return SqlResult()
+
+    def _forget_table(self, catalog: str, schema: str, name: str) -> None:
+        """Drop a table's bookkeeping (properties, files COPY INTO loaded): it was replaced or dropped."""
+        for bookkeeping in ("table_properties", "copy_loaded"):
+            self._con.execute(
+                f"DELETE FROM {meta_table(catalog, bookkeeping)} WHERE schema_name = ? AND table_name = ?",
+                [schema, name],
+            )
 
     def _existing_columns(self, table: exp.Table) -> list[tuple[str, str, bool]]:
         catalog, schema, name = self._table_ref(table)
@@ -839,7 +836,7 @@ class SqlEngine:
         elif params.pattern:
             files = match_pattern(files, root, params.pattern) if root.is_dir() else files
         target_columns = self._existing_columns(target)
-        meta = f"{quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}.copy_loaded"
+        meta = meta_table(catalog, "copy_loaded")
         loaded = {
             r[0]
             for r in self._con.execute(

@@ -33,6 +33,11 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def meta_table(catalog: str, table: str) -> str:
+    """A bookkeeping table (volumes, copy_loaded, table_properties) of a UC catalog, quoted for DuckDB."""
+    return f"{quote(duck_catalog(catalog))}.{quote(META_SCHEMA)}.{quote(table)}"
+
+
 def split_name(text: str) -> list[str]:
     """`a`.b.`c``d` -> ["a", "b", "c`d"], lower-cased as Unity Catalog stores names."""
     parts = re.findall(_PART, text)
