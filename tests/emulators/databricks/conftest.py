@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 
+from databricks_emulator.auth import PERSONAL_ACCESS_TOKEN, SERVICE_PRINCIPAL_ID, SERVICE_PRINCIPAL_SECRET
 from databricks_emulator.server import RunningEmulator, start
 
 
@@ -21,12 +22,12 @@ def emulator(tmp_path: Path) -> Iterator[RunningEmulator]:
 def sp_client(emulator: RunningEmulator) -> WorkspaceClient:
     return WorkspaceClient(
         host=emulator.url,
-        client_id="ml-connector-sp",
-        client_secret="emulator-sp-secret",
+        client_id=SERVICE_PRINCIPAL_ID,
+        client_secret=SERVICE_PRINCIPAL_SECRET,
         auth_type="oauth-m2m",
     )
 
 
 @pytest.fixture
 def pat_client(emulator: RunningEmulator) -> WorkspaceClient:
-    return WorkspaceClient(host=emulator.url, token="dapi-emulator-token", auth_type="pat")
+    return WorkspaceClient(host=emulator.url, token=PERSONAL_ACCESS_TOKEN, auth_type="pat")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.sql import StatementParameterListItem, StatementResponse, StatementState
 
-WAREHOUSE = "emulator-warehouse"
+from databricks_emulator.warehouses import DEFAULT_WAREHOUSE_ID as WAREHOUSE
 
 
 def sql(
@@ -34,9 +36,9 @@ def sql(
     raise AssertionError("statement did not finish")
 
 
-def ok(w: WorkspaceClient, statement: str, **kwargs: object) -> list[list[str | None]]:
+def ok(w: WorkspaceClient, statement: str, **kwargs: t.Any) -> list[list[str | None]]:
     """Rows of a statement that must succeed."""
-    response = sql(w, statement, **kwargs)  # type: ignore[arg-type]
+    response = sql(w, statement, **kwargs)
     assert response.status is not None
     assert response.status.state == StatementState.SUCCEEDED, response.status.error
     if response.result is None or response.result.data_array is None:
@@ -44,9 +46,9 @@ def ok(w: WorkspaceClient, statement: str, **kwargs: object) -> list[list[str | 
     return [list(row) for row in response.result.data_array]
 
 
-def failed(w: WorkspaceClient, statement: str, **kwargs: object) -> str:
+def failed(w: WorkspaceClient, statement: str, **kwargs: t.Any) -> str:
     """The error message of a statement that must fail (HTTP 200, state FAILED)."""
-    response = sql(w, statement, **kwargs)  # type: ignore[arg-type]
+    response = sql(w, statement, **kwargs)
     assert response.status is not None
     assert response.status.state == StatementState.FAILED
     assert response.status.error is not None and response.status.error.message
