@@ -35,6 +35,7 @@ LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("started_at", "TIMESTAMP"),
     ("duration_ms", "BIGINT"),
 )
+
 # The metadata columns every table gets (names, types, the upsert order): schema.METADATA_COLUMNS.
 
 # `Engine.apply` returns this instead of a row count when the load_id was committed before.
