@@ -13,7 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from datev_emulator.clients_api import sorted_clients
 from datev_emulator.context import Context
-from datev_emulator.guard import authorize_call, not_found
+from datev_emulator.guard import Allowed, authorize_call, not_found
 from datev_emulator.oauth import OAuthServer
 from datev_emulator.responses import JSON, JSON_UTF8, dco_error, json_response
 from datev_emulator.uploads import MEDIA_TYPES, Checked, Rejected, check_upload
@@ -74,8 +74,9 @@ class DocumentsApi(ClientBasicsApi):
     def __init__(self, ctx: Context, oauth: OAuthServer) -> None:
         super().__init__(ctx, oauth, basics_content_type=JSON)
 
-    def document_types(self, request: Request, client_id: str) -> Response:
-        allowed = authorize_call(
+    def _authorize_documents(self, request: Request, client_id: str) -> Allowed | Response:
+        """Bearer, client id header, the documents scope, and a client that booked Belegbilderservice."""
+        return authorize_call(
             self.ctx,
             self.oauth,
             request,
@@ -84,6 +85,9 @@ class DocumentsApi(ClientBasicsApi):
             client_id=client_id,
             service_scope=DOCUMENTS_SCOPE,
         )
+
+    def document_types(self, request: Request, client_id: str) -> Response:
+        allowed = self._authorize_documents(request, client_id)
         if isinstance(allowed, Response):
             return allowed
         assert allowed.client is not None
@@ -121,15 +125,7 @@ class DocumentsApi(ClientBasicsApi):
         stapled: bool,
         client_chosen_id: bool = False,
     ) -> Response:
-        allowed = authorize_call(
-            self.ctx,
-            self.oauth,
-            request,
-            "dco",
-            DOCUMENTS_SCOPE,
-            client_id=client_id,
-            service_scope=DOCUMENTS_SCOPE,
-        )
+        allowed = self._authorize_documents(request, client_id)
         if isinstance(allowed, Response):
             return allowed
         assert allowed.client is not None
