@@ -196,19 +196,16 @@ class LocalEngine(Engine):
 
     @staticmethod
     def _retype(table: DeltaTable, retyped: t.Mapping[str, pa.DataType]) -> None:
-        data = read_delta_table(table)
-        arrays = [
-            data.column(name).cast(retyped[name]) if name in retyped else data.column(name)
-            for name in data.column_names
-        ]
-        schema = pa.schema(
-            [pa.field(f.name, retyped.get(f.name, f.type), nullable=f.nullable) for f in data.schema]
-        )
-        _retry_on_conflict(
-            lambda: write_deltalake(
-                table, pa.Table.from_arrays(arrays, schema=schema), mode="overwrite", schema_mode="overwrite"
-            )
-        )
+        def rewrite() -> None:
+            # Read inside the retry: a conflicting commit means there are rows this copy lacks.
+            table.update_incremental()
+            data = read_delta_table(table)
+            fields = [pa.field(f.name, retyped.get(f.name, f.type), f.nullable) for f in data.schema]
+            arrays = [data.column(f.name).cast(f.type) for f in fields]
+            rewritten = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+            write_deltalake(table, rewritten, mode="overwrite", schema_mode="overwrite")
+
+        _retry_on_conflict(rewrite)
         table.update_incremental()
 
     def stage(self, load_id: str, data: pa.Table) -> str:
