@@ -42,8 +42,11 @@ def arrow_type(prop: t.Mapping[str, t.Any]) -> pa.DataType:
     if "object" in types or "array" in types:
         return pa.string()
     if "string" in types and fmt == DECIMAL_FORMAT:
-        precision = int(prop.get("precision", DEFAULT_DECIMAL[0]))
-        scale = int(prop.get("scale", DEFAULT_DECIMAL[1]))
+        # The schemas carry precision and scale as x-sql-datatype-properties: singer-sdk's catalog
+        # keeps those keys and drops bare `precision`/`scale`.
+        hint = prop.get("x-sql-datatype-properties") or {}
+        precision = int(hint.get("precision", DEFAULT_DECIMAL[0]))
+        scale = int(hint.get("scale", DEFAULT_DECIMAL[1]))
         return pa.decimal128(precision, scale) if precision <= 38 else pa.decimal256(precision, scale)
     if "string" in types and fmt == "date":
         return pa.date32()

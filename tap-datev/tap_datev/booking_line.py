@@ -245,14 +245,36 @@ class RecordContext:
 def eur_text(
     amount: str, currency: str | None, rate: Decimal | None, base: str | None, base_currency: str | None
 ) -> str | None:
-    """EUR value of an unsigned amount: Basis-Umsatz, else Umsatz when in EUR, else Umsatz / Kurs."""
-    if base is not None and base_currency in (None, EUR):
-        return base
+    """EUR value of an unsigned amount; None when the line does not give one.
+
+    The EUR rule, from DATEV's field definitions (README "Sign convention" says the same):
+    1. booking currency (WKZ Umsatz, else the header's WKZ) EUR: Umsatz (a Kurs on it means nothing);
+    2. Basis-Umsatz whose own WKZ Basis-Umsatz is EUR: Basis-Umsatz (DATEV's EUR figure);
+    3. a Kurs: Umsatz ÷ Kurs, rounded half-up to cents;
+    4. otherwise none (a Basis-Umsatz in another currency, or without its WKZ, is not EUR).
+    """
     if currency == EUR:
         return amount
+    if base is not None and base_currency == EUR:
+        return base
     if rate:
         return money(Decimal(amount) / rate)
     return None
+
+
+def _datev_money(text: str) -> str:
+    return text.replace(".", ",")
+
+
+def no_eur_warning(
+    amount: str, currency: str | None, rate: Decimal | None, base: str | None, base_currency: str | None
+) -> str:
+    """What the line had instead of an EUR amount, in the file's own notation."""
+    parts = [f"Umsatz {_datev_money(amount)} {currency or '(no WKZ)'}"]
+    if base is not None:
+        parts.append(f"Basis-Umsatz {_datev_money(base)} {base_currency or '(no WKZ Basis-Umsatz)'}")
+    parts.append("no Kurs" if rate is None else f"Kurs {rate} (0 is not a rate)")
+    return ", ".join(parts) + ": no EUR amount"
 
 
 def fill_derived(
@@ -282,10 +304,8 @@ def fill_derived(
     if amount is not None:
         eur = eur_text(amount, currency, rate, base, base_currency)
         if eur is None:
-            ctx.warnings.append(
-                f"{filename} line {line_number}: no EUR amount for {amount} {currency or '(no currency)'}"
-                " (neither Basis-Umsatz nor Kurs given)"
-            )
+            warning = no_eur_warning(amount, currency, rate, base, base_currency)
+            ctx.warnings.append(f"{filename} line {line_number}: {warning}")
         if debit_credit == "S":
             rec["account_amount"], rec["contra_account_amount"] = amount, negate(amount)
             if eur is not None:

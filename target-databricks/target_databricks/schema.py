@@ -24,7 +24,7 @@ import unicodedata
 
 import pyarrow as pa
 
-from target_databricks.engines.base import Column, TableRef, TableSpec
+from target_databricks.engines.base import Column, SchemaChangeError, TableRef, TableSpec
 
 MAX_NAME_LENGTH = 255  # Unity Catalog's limit for object names
 
@@ -135,14 +135,50 @@ def _decimal_scale_from_multiple_of(multiple_of: t.Any) -> int | None:
     return max(0, -exponent)
 
 
+_SQL_DECIMAL_HINT = re.compile(r"^(?:decimal|numeric|dec)(?:\((\d+)(?:,(\d+))?\))?$")
+
+
+def decimal_hint(variant: t.Mapping[str, t.Any]) -> tuple[int, int] | None:
+    """The precision and scale a property declares for an exact decimal, or None.
+
+    Forms, first match wins:
+    - ``x-sql-datatype: decimal`` with ``x-sql-datatype-properties: {precision, scale}``: the form
+      singer-sdk's catalog keeps (its Schema knows these keys and drops unknown ones), so the hint
+      survives `--discover` / `--catalog` and Meltano;
+    - ``x-sql-datatype: "decimal(15,2)"``;
+    - bare ``precision``/``scale`` next to ``format: x-singer.decimal`` (what singer-sdk's SQL
+      connector reads; lost in a catalog round trip, still sent by taps that skip the catalog).
+    """
+    datatype = variant.get("x-sql-datatype")
+    if isinstance(datatype, str):
+        match = _SQL_DECIMAL_HINT.match(re.sub(r"\s+", "", datatype.lower()))
+        if match:
+            props = variant.get("x-sql-datatype-properties") or {}
+            precision = match.group(1) or props.get("precision")
+            scale = match.group(2) or props.get("scale", 0)
+            if precision is not None:
+                return _bounded_decimal(int(precision), int(scale))
+    if variant.get("format") in ("x-singer.decimal", "singer.decimal") and "precision" in variant:
+        return _bounded_decimal(int(variant["precision"]), int(variant.get("scale", 0)))
+    return None
+
+
+def _bounded_decimal(precision: int, scale: int) -> tuple[int, int]:
+    precision = min(precision, DEFAULT_DECIMAL_PRECISION)
+    return precision, min(scale, precision)
+
+
+def _decimal(precision: int, scale: int) -> tuple[Kind, str, pa.DataType]:
+    return "decimal", f"DECIMAL({precision},{scale})", pa.decimal128(precision, scale)
+
+
 def _scalar_type(variant: t.Mapping[str, t.Any]) -> tuple[Kind, str, pa.DataType]:
     typ = variant.get("type")
     fmt = variant.get("format")
+    hint = decimal_hint(variant)
+    if hint is not None and typ in ("string", "number", "integer"):
+        return _decimal(*hint)
     if typ == "string":
-        if fmt == "x-singer.decimal" and "precision" in variant:
-            precision = min(int(variant["precision"]), DEFAULT_DECIMAL_PRECISION)
-            scale = min(int(variant.get("scale", 0)), precision)
-            return "decimal", f"DECIMAL({precision},{scale})", pa.decimal128(precision, scale)
         if fmt in ("x-singer.decimal", "singer.decimal"):
             return _default_decimal()
         if fmt == "date-time":
@@ -156,8 +192,7 @@ def _scalar_type(variant: t.Mapping[str, t.Any]) -> tuple[Kind, str, pa.DataType
         if "multipleOf" in variant:
             found = _decimal_scale_from_multiple_of(variant["multipleOf"])
             if found is not None:
-                scale = min(found, DEFAULT_DECIMAL_PRECISION)
-                return "decimal", f"DECIMAL(38,{scale})", pa.decimal128(DEFAULT_DECIMAL_PRECISION, scale)
+                return _decimal(DEFAULT_DECIMAL_PRECISION, min(found, DEFAULT_DECIMAL_PRECISION))
         if variant.get("format") in ("x-singer.decimal", "singer.decimal"):
             return _default_decimal()
         # A plain JSON number has no declared precision: DOUBLE, as Databricks and dlt do. Money
@@ -171,8 +206,7 @@ def _scalar_type(variant: t.Mapping[str, t.Any]) -> tuple[Kind, str, pa.DataType
 
 
 def _default_decimal() -> tuple[Kind, str, pa.DataType]:
-    p, s = DEFAULT_DECIMAL_PRECISION, DEFAULT_DECIMAL_SCALE
-    return "decimal", f"DECIMAL({p},{s})", pa.decimal128(p, s)
+    return _decimal(DEFAULT_DECIMAL_PRECISION, DEFAULT_DECIMAL_SCALE)
 
 
 def column_for(name: str, prop: t.Mapping[str, t.Any]) -> tuple[Kind, Column]:
@@ -266,20 +300,187 @@ def plan_stream(
     return StreamPlan(TableSpec(ref, columns, tuple(keys)), tuple(fields))
 
 
+# --- Databricks SQL type text ---------------------------------------------------------------------
+
+_ALIASES = {
+    "INTEGER": "INT",
+    "LONG": "BIGINT",
+    "SHORT": "SMALLINT",
+    "BYTE": "TINYINT",
+    "REAL": "FLOAT",
+    "TIMESTAMP_LTZ": "TIMESTAMP",
+    "DEC": "DECIMAL",
+    "NUMERIC": "DECIMAL",
+    "VARCHAR": "STRING",
+    "CHAR": "STRING",
+}
+_DECIMAL_TYPE = re.compile(r"^DECIMAL(?:\((\d+)(?:,(\d+))?\))?$")
+_INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+_INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
+
+
+def normalize_type(sql_type: str) -> str:
+    """Canonical spelling of a Databricks type (upper case, no spaces, aliases resolved)."""
+    text = re.sub(r"\s+", "", sql_type).upper()
+    text = re.sub(r"[A-Z_]+", lambda m: _ALIASES.get(m.group(0), m.group(0)), text)
+    text = re.sub(r"STRING\(\d+\)", "STRING", text)  # VARCHAR(n)/CHAR(n) are strings to Delta
+    match = _DECIMAL_TYPE.match(text)
+    if match:
+        return f"DECIMAL({int(match.group(1) or 10)},{int(match.group(2) or 0)})"
+    return text
+
+
+def _decimal_of(sql_type: str) -> tuple[int, int] | None:
+    match = _DECIMAL_TYPE.match(sql_type)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+_SQL_TO_ARROW: dict[str, pa.DataType] = {
+    "STRING": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "TINYINT": pa.int8(),
+    "SMALLINT": pa.int16(),
+    "INT": pa.int32(),
+    "BIGINT": pa.int64(),
+    "FLOAT": pa.float32(),
+    "DOUBLE": pa.float64(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": TIMESTAMP_TYPE,
+    "TIMESTAMP_NTZ": pa.timestamp("us"),
+    "BINARY": pa.binary(),
+}
+
+
+def arrow_type_for_sql(sql_type: str) -> pa.DataType:
+    """The Arrow type of a Databricks type (complex types come back as JSON text)."""
+    text = normalize_type(sql_type)
+    if text in _SQL_TO_ARROW:
+        return _SQL_TO_ARROW[text]
+    dec = _decimal_of(text)
+    return pa.decimal128(*dec) if dec else pa.string()
+
+
+def sql_type_for_arrow(arrow: pa.DataType) -> str:
+    """The Databricks type of an Arrow type as Delta stores it (the local engine's tables)."""
+    if pa.types.is_decimal(arrow):
+        dec = t.cast(pa.Decimal128Type, arrow)
+        return f"DECIMAL({dec.precision},{dec.scale})"
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMP" if t.cast(pa.TimestampType, arrow).tz else "TIMESTAMP_NTZ"
+    if pa.types.is_string(arrow) or pa.types.is_large_string(arrow) or pa.types.is_string_view(arrow):
+        return "STRING"
+    for sql_type, known in _SQL_TO_ARROW.items():
+        if arrow == known:
+            return sql_type
+    return str(arrow).upper()  # nested types: only ever equal to themselves
+
+
 # --- schema evolution ----------------------------------------------------------------------------
 
+Evolution = t.Literal["keep", "widen", "rewrite", "refuse"]
 
-def can_widen(existing: pa.DataType, new: pa.DataType) -> bool:
-    """True when every value of type `new` fits the existing column's type without loss.
 
-    Then the batch is cast to the existing column; anything else is an incompatible change.
+@dataclasses.dataclass(frozen=True)
+class TypeChange:
+    """What happens to an existing column when a stream declares another type for it.
+
+    - keep: the column holds every value of the new type; values are cast on load.
+    - widen: the column's type changes in place (Delta type widening), no data is rewritten.
+    - rewrite: the column's values are cast to `to` by rewriting the table (every value fits).
+    - refuse: some value of one type cannot be stored in the other without loss.
     """
-    if existing == new:
-        return True
-    if pa.types.is_decimal(existing) and pa.types.is_decimal(new):
-        e, n = t.cast(pa.Decimal128Type, existing), t.cast(pa.Decimal128Type, new)
-        return e.scale >= n.scale and (e.precision - e.scale) >= (n.precision - n.scale)
-    if pa.types.is_decimal(existing) and pa.types.is_integer(new):
-        e = t.cast(pa.Decimal128Type, existing)
-        return (e.precision - e.scale) >= 19  # int64 has up to 19 digits
-    return False
+
+    column: str
+    old: str  # the table's type (normalized Databricks SQL)
+    new: str  # the type the stream now declares
+    action: Evolution
+    to: str  # the column's type afterwards
+    rule: str
+
+    def describe(self) -> str:
+        return f"{self.column}: table has {self.old}, stream declares {self.new} ({self.rule})"
+
+
+def _integer_digits(sql_type: str) -> int | None:
+    return _INTEGER_DIGITS.get(sql_type)
+
+
+def _fit_decimal(digits: int, scale: int) -> str | None:
+    return f"DECIMAL({digits + scale},{scale})" if digits + scale <= DEFAULT_DECIMAL_PRECISION else None
+
+
+def type_change(column: str, existing: str, declared: str) -> TypeChange:
+    """The one rule for a declared type that differs from an existing column's type (both engines)."""
+    old, new = normalize_type(existing), normalize_type(declared)
+
+    def change(action: Evolution, to: str, rule: str) -> TypeChange:
+        return TypeChange(column, old, new, action, to, rule)
+
+    if old == new:
+        return change("keep", old, "same type")
+    if old == "STRING":
+        return change("keep", old, "any value fits a STRING column as text")
+    if new == "STRING":
+        return change("rewrite", new, "any scalar → STRING: existing values become text")
+    old_dec, new_dec = _decimal_of(old), _decimal_of(new)
+    old_int, new_int = _integer_digits(old), _integer_digits(new)
+    if old_int is not None and new_int is not None:
+        if old_int >= new_int:
+            return change("keep", old, "a narrower integer fits")
+        return change("widen", new, "integer → wider integer")
+    if old_dec is not None and (new_dec is not None or new_int is not None):
+        new_p, new_s = new_dec or (t.cast(int, new_int), 0)
+        old_p, old_s = old_dec
+        if old_s >= new_s and old_p - old_s >= new_p - new_s:
+            return change("keep", old, "the column's decimal holds every declared value")
+        wider = _fit_decimal(max(old_p - old_s, new_p - new_s), max(old_s, new_s))
+        if wider is None:
+            return change("refuse", old, "a decimal holding both needs more than 38 digits")
+        return change("widen", wider, "decimal → wider decimal")
+    if old_int is not None and new_dec is not None:
+        # Delta widens INT to DECIMAL with >= 10 integer digits, BIGINT with >= 20.
+        new_p, new_s = new_dec
+        wider = _fit_decimal(max(new_p - new_s, 20 if old == "BIGINT" else 10), new_s)
+        if wider is None:
+            return change("refuse", old, "a decimal holding both needs more than 38 digits")
+        return change("widen", wider, "integer → decimal")
+    if old == "DOUBLE" and (new == "FLOAT" or new_int is not None):
+        return change("keep", old, "a JSON number column takes integers")
+    if new == "DOUBLE" and old == "FLOAT":
+        return change("widen", new, "FLOAT → DOUBLE")
+    if new == "DOUBLE" and old_int is not None:
+        # A JSON number is a DOUBLE here (exact decimals need x-singer.decimal): integers up to 2^53
+        # stay exact. Delta widens INT and narrower in place; BIGINT needs a rewrite.
+        action: Evolution = "rewrite" if old == "BIGINT" else "widen"
+        return change(action, new, "integer → number (DOUBLE)")
+    if old in ("TIMESTAMP", "TIMESTAMP_NTZ") and new == "DATE":
+        return change("keep", old, "a date is stored as its midnight")
+    if old == "DATE" and new == "TIMESTAMP_NTZ":
+        return change("widen", new, "DATE → TIMESTAMP_NTZ")
+    if old == "DATE" and new == "TIMESTAMP":
+        return change("rewrite", new, "date → timestamp: existing dates become midnight UTC")
+    return change(
+        "refuse", old, f"{new} values do not fit {old}, and {old} values would not survive as {new}"
+    )
+
+
+def check_type_changes(table: TableRef, changes: t.Iterable[TypeChange]) -> str | None:
+    """Raise SchemaChangeError for refused changes; else the one warning for kept column types.
+
+    The warning (None when nothing differs) names every column that keeps a type other than the
+    declared one: loads cast into it, e.g. a table created earlier with DECIMAL(38,10).
+    """
+    changes = list(changes)
+    refused = [c for c in changes if c.action == "refuse"]
+    if refused:
+        raise SchemaChangeError(
+            f"incompatible type change in {table.full_name} (no data was changed): "
+            + "; ".join(c.describe() for c in refused)
+            + ". Load into a new table, or migrate the column in Databricks first and rerun."
+        )
+    kept = [c for c in changes if c.action == "keep" and c.old != c.new]
+    if not kept:
+        return None
+    return f"{table.full_name} keeps its column types, loads are cast into them: " + "; ".join(
+        c.describe() for c in kept
+    )

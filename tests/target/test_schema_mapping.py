@@ -134,19 +134,3 @@ def test_stream_plan_columns_keys_and_metadata() -> None:
 def test_quote_identifier() -> None:
     assert sch.quote_identifier("a`b") == "`a``b`"
     assert sch.quote_identifier("x") == "`x`"
-
-
-@pytest.mark.parametrize(
-    ("existing", "new", "ok"),
-    [
-        (pa.int64(), pa.int64(), True),
-        (pa.decimal128(38, 10), pa.decimal128(15, 2), True),
-        (pa.decimal128(15, 2), pa.decimal128(38, 10), False),
-        (pa.decimal128(38, 2), pa.int64(), True),
-        (pa.int64(), pa.string(), False),
-        (pa.string(), pa.int64(), False),
-        (pa.float64(), pa.decimal128(15, 2), False),
-    ],
-)
-def test_can_widen(existing: pa.DataType, new: pa.DataType, ok: bool) -> None:
-    assert sch.can_widen(existing, new) is ok

@@ -35,7 +35,12 @@ from databricks_emulator.sql.names import (
     unmap_message,
     volume_path_or_sql_error,
 )
-from databricks_emulator.sql.types import databricks_type, json_array_value, type_mapping_sql
+from databricks_emulator.sql.types import (
+    databricks_type,
+    json_array_value,
+    type_mapping_sql,
+    type_widening_allowed,
+)
 
 # sqlglot warns for every Databricks-only property it drops (USING DELTA, TBLPROPERTIES): expected here.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -660,7 +665,11 @@ class SqlEngine:
             if isinstance(action, exp.Schema | exp.ColumnDef):
                 statements.extend(self._add_columns(table, action))
             elif isinstance(action, exp.AlterColumn) and action.args.get("dtype") is not None:
-                self._reject_type_change(table, action)
+                statements.extend(self._change_type(table, action))
+            elif isinstance(action, exp.AlterSet) and any(
+                isinstance(e, exp.Properties) for e in action.expressions
+            ):
+                self._set_properties(catalog, schema, name, action)
             elif isinstance(action, exp.RenameColumn | exp.Drop) and not self._column_mapping(
                 catalog, schema, name
             ):
@@ -703,7 +712,31 @@ class SqlEngine:
             f"ALTER TABLE {target} ADD COLUMN {d.sql('duckdb')}" for d in defs if isinstance(d, exp.ColumnDef)
         ]
 
-    def _reject_type_change(self, table: exp.Table, action: exp.AlterColumn) -> None:
+    def _set_properties(self, catalog: str, schema: str, name: str, action: exp.AlterSet) -> None:
+        if not self._table_exists(catalog, schema, name):
+            raise SqlError(
+                "TABLE_OR_VIEW_NOT_FOUND",
+                f"The table or view `{catalog}`.`{schema}`.`{name}` cannot be found.",
+                "42P01",
+            )
+        with self._transaction():
+            for props in action.expressions:
+                for prop in props.expressions if isinstance(props, exp.Properties) else []:
+                    if not (isinstance(prop, exp.Property) and isinstance(prop.this, exp.Literal)):
+                        continue
+                    key, value = prop.this.name, prop.text("value")
+                    self._con.execute(
+                        f"DELETE FROM {meta_table(catalog, 'table_properties')} "
+                        "WHERE schema_name = ? AND table_name = ? AND key = ?",
+                        [schema, name, key],
+                    )
+                    self._con.execute(
+                        f"INSERT INTO {meta_table(catalog, 'table_properties')} VALUES (?, ?, ?, ?)",
+                        [schema, name, key, value],
+                    )
+
+    def _change_type(self, table: exp.Table, action: exp.AlterColumn) -> list[str]:
+        """ALTER COLUMN ... TYPE: only Delta type widening, only where delta.enableTypeWidening is on."""
         column = action.name
         columns = {c[0].lower(): c[1] for c in self._existing_columns(table)}
         if column.lower() not in columns:
@@ -713,15 +746,22 @@ class SqlEngine:
         new_type = databricks_type(str(description[0][1])) if description else ""
 
         old_type = columns[column.lower()]
-        if new_type != old_type:
-            catalog, schema, name = self._table_ref(table)
-            raise SqlError(
-                "NOT_SUPPORTED_CHANGE_COLUMN",
-                "ALTER TABLE ALTER/CHANGE COLUMN is not supported for changing "
-                f"`{catalog}`.`{schema}`.`{name}`'s "
-                f'column `{column}` with type "{old_type}" to `{column}` with type "{new_type}".',
-                "0AKD1",
-            )
+        if new_type == old_type:
+            return []
+        catalog, schema, name = self._table_ref(table)
+        properties = self._properties(catalog, schema, name)
+        if properties.get("delta.enableTypeWidening", "").lower() == "true" and type_widening_allowed(
+            old_type, new_type
+        ):
+            target = table.sql("duckdb")
+            return [f"ALTER TABLE {target} ALTER COLUMN {quote(column)} TYPE {dtype.sql('duckdb')}"]
+        raise SqlError(
+            "NOT_SUPPORTED_CHANGE_COLUMN",
+            "ALTER TABLE ALTER/CHANGE COLUMN is not supported for changing "
+            f"`{catalog}`.`{schema}`.`{name}`'s "
+            f'column `{column}` with type "{old_type}" to `{column}` with type "{new_type}".',
+            "0AKD1",
+        )
 
     def _describe(self, tree: exp.Describe) -> SqlResult:
         table = tree.this

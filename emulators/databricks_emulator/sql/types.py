@@ -133,3 +133,26 @@ def json_array_value(value: Any) -> str | None:
     if isinstance(value, list | dict | tuple):
         return json.dumps(value, default=str, separators=(",", ":"))
     return str(value)
+
+
+_WIDER_INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+
+
+def type_widening_allowed(old: str, new: str) -> bool:
+    """Delta type widening (`ALTER COLUMN ... TYPE` on a table with delta.enableTypeWidening):
+    integers to wider integers, DECIMAL and (up to INT) DOUBLE; FLOAT to DOUBLE; DECIMAL to
+    DECIMAL(p + k1, s + k2) with k1 >= k2 >= 0; DATE to TIMESTAMP_NTZ. Nothing else changes in place."""
+    new_dec = decimal_precision_scale(new)
+    if old in _WIDER_INTEGERS:
+        if new in _WIDER_INTEGERS:
+            return _WIDER_INTEGERS.index(new) > _WIDER_INTEGERS.index(old)
+        if new == "DOUBLE":
+            return old != "BIGINT"
+        if new_dec:
+            return new_dec[0] - new_dec[1] >= (20 if old == "BIGINT" else 10)
+        return False
+    old_dec = decimal_precision_scale(old)
+    if old_dec and new_dec:
+        grow_precision, grow_scale = new_dec[0] - old_dec[0], new_dec[1] - old_dec[1]
+        return grow_precision >= grow_scale >= 0 and (grow_precision, grow_scale) != (0, 0)
+    return (old, new) in {("FLOAT", "DOUBLE"), ("DATE", "TIMESTAMP_NTZ")}

@@ -9,6 +9,7 @@ At most once per load: delta-rs records application transactions in the commit
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import threading
@@ -33,11 +34,12 @@ from target_databricks.engines.base import (
     EngineError,
     LedgerEntry,
     Load,
-    SchemaChangeError,
     TableRef,
     TableSpec,
 )
 from target_databricks.settings import DEFAULT_LOCAL_PATH, target_catalog, target_schema
+
+logger = logging.getLogger(__name__)
 
 _CONFORMED = re.compile(r"[a-z0-9_]+")
 _COMMIT_RETRIES = 20
@@ -166,23 +168,45 @@ class LocalEngine(Engine):
                 DeltaTable.create(str(path), schema=spec.arrow_schema(), mode="ignore")
                 return
             existing = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
-            incompatible = [
-                f"{c.name}: table has {existing[c.name]}, stream now declares {c.sql_type}"
+            changes = [
+                sch.type_change(c.name, sch.sql_type_for_arrow(existing[c.name]), c.sql_type)
                 for c in spec.columns
-                if c.name in existing and not sch.can_widen(existing[c.name], c.arrow_type)
+                if c.name in existing
             ]
-            if incompatible:
-                raise SchemaChangeError(
-                    f"incompatible type change in {spec.ref.full_name} (no data was changed): "
-                    + "; ".join(incompatible)
-                    + ". Load into a new table or migrate the column first."
+            kept = sch.check_type_changes(spec.ref, changes)
+            if kept:
+                logger.warning(kept)
+            retyped = {
+                c.column: sch.arrow_type_for_sql(c.to) for c in changes if c.action in ("widen", "rewrite")
+            }
+            if retyped:
+                # delta-rs has no in-place type widening: rewrite the table with the columns cast.
+                logger.warning(
+                    "Rewriting %s to change column types: %s",
+                    spec.ref.full_name,
+                    "; ".join(c.describe() for c in changes if c.column in retyped),
                 )
+                self._retype(table, retyped)
             new = [c for c in spec.columns if c.name not in existing]
             if new:
                 fields = DeltaSchema.from_arrow(
                     pa.schema([pa.field(c.name, c.arrow_type) for c in new])
                 ).fields
                 _retry_on_conflict(lambda: table.alter.add_columns(list(fields)))
+
+    @staticmethod
+    def _retype(table: DeltaTable, retyped: t.Mapping[str, pa.DataType]) -> None:
+        def rewrite() -> None:
+            # Read inside the retry: a conflicting commit means there are rows this copy lacks.
+            table.update_incremental()
+            data = read_delta_table(table)
+            fields = [pa.field(f.name, retyped.get(f.name, f.type), f.nullable) for f in data.schema]
+            arrays = [data.column(f.name).cast(f.type) for f in fields]
+            rewritten = pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+            write_deltalake(table, rewritten, mode="overwrite", schema_mode="overwrite")
+
+        _retry_on_conflict(rewrite)
+        table.update_incremental()
 
     def stage(self, load_id: str, data: pa.Table) -> str:
         self.staging_dir.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,6 @@ from target_databricks.engines.base import (
     EngineError,
     LedgerEntry,
     Load,
-    SchemaChangeError,
     TableRef,
     TableSpec,
 )
@@ -338,24 +337,36 @@ class WorkspaceEngine(Engine):
             self.execute(sql.create_table(spec))
             # Read back: a concurrent writer may have created it first, with other columns.
             existing = self._existing_columns(spec.ref) or {c.name: c.sql_type for c in spec.columns}
-        conflicts = [
-            f"{c.name}: table has {existing[c.name]}, stream now sends {c.sql_type}"
+        changes = {
+            c.name: sch.type_change(c.name, existing[c.name], c.sql_type)
             for c in spec.columns
-            if c.name in existing and not sql.holds(existing[c.name], c.sql_type)
-        ]
-        if conflicts:
-            raise SchemaChangeError(
-                f"Incompatible type change in {spec.ref.full_name} ({'; '.join(conflicts)}); no data was "
-                "changed. Alter or rename the column in Databricks (or load into a new table) and rerun."
+            if c.name in existing
+        }
+        kept = sch.check_type_changes(spec.ref, changes.values())
+        if kept:
+            logger.warning(kept)
+        widen = [c for c in changes.values() if c.action == "widen"]
+        if widen:
+            logger.info("Widening in %s: %s", spec.ref.full_name, "; ".join(c.describe() for c in widen))
+            self.execute(sql.enable_type_widening(spec.ref))
+            for change in widen:
+                self.execute(sql.alter_column_type(spec.ref, change.column, change.to))
+        rewrite = {c.column: c.to for c in changes.values() if c.action == "rewrite"}
+        if rewrite:
+            logger.warning(
+                "Rewriting %s to change column types: %s",
+                spec.ref.full_name,
+                "; ".join(c.describe() for c in changes.values() if c.action == "rewrite"),
             )
+            self.execute(sql.rewrite_table(spec.ref, [(name, rewrite.get(name)) for name in existing]))
         new = [c for c in spec.columns if c.name not in existing]
         if new:
             logger.info("Adding columns to %s: %s", spec.ref.full_name, ", ".join(c.name for c in new))
             self.execute(sql.add_columns(spec.ref, new))
-        # Load with the table's own (wider or equal) types from now on.
+        # Load with the column types the table has from now on (values are cast on load).
         effective = tuple(
-            Column(c.name, existing[c.name], c.arrow_type)
-            if c.name in existing and sql.normalize_type(existing[c.name]) != sql.normalize_type(c.sql_type)
+            Column(c.name, changes[c.name].to, sch.arrow_type_for_sql(changes[c.name].to))
+            if c.name in changes and changes[c.name].to != sch.normalize_type(c.sql_type)
             else c
             for c in spec.columns
         )
@@ -527,7 +538,7 @@ class WorkspaceEngine(Engine):
         fields = []
         for name, type_text in result.columns:
             column = spec.column(name) if spec else None
-            fields.append(pa.field(name, column.arrow_type if column else sql.arrow_type(type_text)))
+            fields.append(pa.field(name, column.arrow_type if column else sch.arrow_type_for_sql(type_text)))
         return _result_table(result, pa.schema(fields))
 
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:

@@ -23,8 +23,6 @@ from target_databricks.schema import DELETED_AT, EXTRACTED_AT, LOAD_ID, POSITION
 from target_databricks.schema import quote_identifier as q
 
 if t.TYPE_CHECKING:
-    import pyarrow as pa
-
     from target_databricks.engines.base import LedgerEntry
 
 # --- names -------------------------------------------------------------------------------------
@@ -90,89 +88,6 @@ def parameter_text(value: object) -> str | None:
     return str(value)
 
 
-# --- types -------------------------------------------------------------------------------------
-
-_ALIASES = {
-    "INTEGER": "INT",
-    "LONG": "BIGINT",
-    "SHORT": "SMALLINT",
-    "BYTE": "TINYINT",
-    "REAL": "FLOAT",
-    "TIMESTAMP_LTZ": "TIMESTAMP",
-    "DEC": "DECIMAL",
-    "NUMERIC": "DECIMAL",
-    "VARCHAR": "STRING",
-    "CHAR": "STRING",
-}
-_DECIMAL = re.compile(r"^DECIMAL(?:\((\d+)(?:,(\d+))?\))?$")
-_INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
-_INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
-
-
-def normalize_type(sql_type: str) -> str:
-    """Canonical spelling of a Databricks type (upper case, no spaces, aliases resolved)."""
-    text = re.sub(r"\s+", "", sql_type).upper()
-    text = re.sub(r"[A-Z_]+", lambda m: _ALIASES.get(m.group(0), m.group(0)), text)
-    text = re.sub(r"STRING\(\d+\)", "STRING", text)  # VARCHAR(n)/CHAR(n) are strings to Delta
-    match = _DECIMAL.match(text)
-    if match:
-        precision = int(match.group(1) or 10)
-        scale = int(match.group(2) or 0)
-        return f"DECIMAL({precision},{scale})"
-    return text
-
-
-def _decimal(sql_type: str) -> tuple[int, int] | None:
-    match = _DECIMAL.match(sql_type)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
-def holds(existing: str, incoming: str) -> bool:
-    """True when every value of type `incoming` fits a column of type `existing` without loss."""
-    old, new = normalize_type(existing), normalize_type(incoming)
-    if old == new:
-        return True
-    if old in _INTEGERS and new in _INTEGERS:
-        return _INTEGERS.index(old) >= _INTEGERS.index(new)
-    if (old, new) == ("DOUBLE", "FLOAT"):
-        return True
-    old_dec = _decimal(old)
-    if old_dec is None:
-        return False
-    new_dec = _decimal(new) or ((_INTEGER_DIGITS[new], 0) if new in _INTEGER_DIGITS else None)
-    if new_dec is None:
-        return False
-    (old_p, old_s), (new_p, new_s) = old_dec, new_dec
-    return old_s >= new_s and old_p - old_s >= new_p - new_s
-
-
-def arrow_type(sql_type: str) -> pa.DataType:
-    """The Arrow type for a result column of a Databricks type (complex types come back as JSON text)."""
-    import pyarrow as pa
-
-    text = normalize_type(sql_type)
-    simple: dict[str, pa.DataType] = {
-        "STRING": pa.string(),
-        "BOOLEAN": pa.bool_(),
-        "TINYINT": pa.int8(),
-        "SMALLINT": pa.int16(),
-        "INT": pa.int32(),
-        "BIGINT": pa.int64(),
-        "FLOAT": pa.float32(),
-        "DOUBLE": pa.float64(),
-        "DATE": pa.date32(),
-        "TIMESTAMP": pa.timestamp("us", tz="UTC"),
-        "TIMESTAMP_NTZ": pa.timestamp("us"),
-        "BINARY": pa.binary(),
-    }
-    if text in simple:
-        return simple[text]
-    dec = _decimal(text)
-    if dec:
-        return pa.decimal128(*dec)
-    return pa.string()
-
-
 # --- DDL ---------------------------------------------------------------------------------------
 
 
@@ -200,6 +115,28 @@ def create_table(spec: TableSpec) -> str:
 
 def add_columns(ref: TableRef, columns: t.Sequence[Column]) -> str:
     return f"ALTER TABLE {table_name(ref)} ADD COLUMNS ({column_definitions(columns)})"
+
+
+def enable_type_widening(ref: TableRef) -> str:
+    # Delta changes a column type in place only on tables with the typeWidening feature.
+    return f"ALTER TABLE {table_name(ref)} SET TBLPROPERTIES ('delta.enableTypeWidening' = 'true')"
+
+
+def alter_column_type(ref: TableRef, column: str, sql_type: str) -> str:
+    return f"ALTER TABLE {table_name(ref)} ALTER COLUMN {q(column)} TYPE {sql_type}"
+
+
+def rewrite_table(ref: TableRef, columns: t.Sequence[tuple[str, str | None]]) -> str:
+    """Rewrite the table with some columns cast (name, new type or None to keep it), in order.
+
+    Delta cannot change a type in place beyond type widening (e.g. BIGINT → STRING); replacing the
+    table from its own snapshot keeps the rows and the table's history.
+    """
+    projection = ", ".join(
+        f"CAST({q(name)} AS {new}) AS {q(name)}" if new else q(name) for name, new in columns
+    )
+    name = table_name(ref)
+    return f"CREATE OR REPLACE TABLE {name} USING DELTA AS SELECT {projection} FROM {name}"
 
 
 # --- loads -------------------------------------------------------------------------------------

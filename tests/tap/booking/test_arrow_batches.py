@@ -11,7 +11,12 @@ from tap_datev.arrow_batches import arrow_schema, records_to_table
 
 SCHEMA = {
     "properties": {
-        "amount": {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 15, "scale": 2},
+        "amount": {
+            "type": ["string", "null"],
+            "format": "x-singer.decimal",
+            "x-sql-datatype": "decimal",
+            "x-sql-datatype-properties": {"precision": 15, "scale": 2},
+        },
         "day": {"type": ["string", "null"], "format": "date"},
         "at": {"type": "string", "format": "date-time"},
         "n": {"type": ["integer", "null"]},

@@ -19,7 +19,12 @@ from tap_datev.extf_columns import (
     snake_case,
 )
 
-MONEY = {"type": ["string", "null"], "format": "x-singer.decimal", "precision": 15, "scale": 2}
+MONEY = {
+    "type": ["string", "null"],
+    "format": "x-singer.decimal",
+    "x-sql-datatype": "decimal",
+    "x-sql-datatype-properties": {"precision": 15, "scale": 2},
+}
 
 
 def schema(stream: str) -> dict[str, t.Any]:
@@ -40,10 +45,10 @@ def test_booking_lines_schema_covers_every_v13_column_and_derived_field() -> Non
             assert prop["type"] == ["integer", "null"], col.field
         elif col.kind == "date":
             assert prop["format"] == "date", col.field
-    assert {k: props["kurs"][k] for k in ("format", "precision", "scale")} == {
+    assert {k: props["kurs"][k] for k in ("format", "x-sql-datatype", "x-sql-datatype-properties")} == {
         "format": "x-singer.decimal",
-        "precision": 10,
-        "scale": 6,
+        "x-sql-datatype": "decimal",
+        "x-sql-datatype-properties": {"precision": 10, "scale": 6},
     }
     for money_field in ("amount", "account_amount", "contra_account_amount", "account_amount_eur"):
         assert {k: props[money_field][k] for k in MONEY} == MONEY

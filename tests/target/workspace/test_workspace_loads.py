@@ -46,13 +46,20 @@ def test_create_add_column_and_incompatible_change(engine: WorkspaceEngine) -> N
     rows = by_id(engine.read_table(wider.ref))
     assert rows[1]["note"] is None and rows[2]["label"] == "b"
 
-    changed = spec("lines", Column("note", "BIGINT", pa.int64()))
+    changed = spec("lines", Column("note", "STRING", pa.string()))
+    changed = TableSpec(
+        changed.ref,
+        (*changed.columns[:2], Column("amount", "BOOLEAN", pa.bool_()), *changed.columns[3:]),
+        changed.key_properties,
+    )
     before = engine.read_table(wider.ref)
-    with pytest.raises(SchemaChangeError, match="note: table has string, stream now sends BIGINT"):
+    with pytest.raises(
+        SchemaChangeError, match=r"amount: table has DECIMAL\(15,2\), stream declares BOOLEAN"
+    ):
         engine.ensure_table(changed)
     assert engine.read_table(wider.ref).equals(before)  # no data changed
     columns = {c.name: c.type_text for c in engine.client.tables.get("main.datev.lines").columns or []}
-    assert columns["note"] == "string"
+    assert columns["amount"] == "decimal(15,2)"
 
 
 def test_ordered_merge_never_lets_an_older_batch_win(engine: WorkspaceEngine) -> None:

@@ -9,6 +9,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from target_databricks import schema as sch
 from target_databricks.engines import workspace_sql as sql
 from target_databricks.engines.base import Column, LedgerEntry, TableRef, TableSpec
 from target_databricks.engines.workspace_jobs import idempotency_token, sql_file_path
@@ -123,31 +124,10 @@ def test_ledger_insert_and_view() -> None:
     assert isinstance(parse(view), exp.Create)
 
 
-@pytest.mark.parametrize(
-    ("existing", "incoming", "ok"),
-    [
-        ("bigint", "BIGINT", True),
-        ("decimal(15,2)", "DECIMAL(15, 2)", True),
-        ("BIGINT", "INT", True),
-        ("INT", "BIGINT", False),
-        ("DECIMAL(38,10)", "DECIMAL(15,2)", True),
-        ("DECIMAL(15,2)", "DECIMAL(38,10)", False),
-        ("DECIMAL(38,0)", "BIGINT", True),
-        ("DOUBLE", "FLOAT", True),
-        ("STRING", "BIGINT", False),
-        ("TIMESTAMP", "DATE", False),
-        ("timestamp_ltz", "TIMESTAMP", True),
-        ("long", "bigint", True),
-    ],
-)
-def test_holds(existing: str, incoming: str, ok: bool) -> None:
-    assert sql.holds(existing, incoming) is ok
-
-
 def test_arrow_type_of_result_columns() -> None:
-    assert sql.arrow_type("decimal(15,2)") == pa.decimal128(15, 2)
-    assert sql.arrow_type("timestamp") == pa.timestamp("us", tz="UTC")
-    assert sql.arrow_type("array<string>") == pa.string()
+    assert sch.arrow_type_for_sql("decimal(15,2)") == pa.decimal128(15, 2)
+    assert sch.arrow_type_for_sql("timestamp") == pa.timestamp("us", tz="UTC")
+    assert sch.arrow_type_for_sql("array<string>") == pa.string()
 
 
 def test_idempotency_token_per_attempt() -> None:
