@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import typing as t
 import uuid
@@ -44,6 +45,14 @@ class PositionReader(_BaseReader):
         return super().deserialize_json(line)
 
 
+class _NoSinkSetupErrorLine(logging.Filter):
+    """singer-sdk logs "Error initializing target sink" before re-raising a sink's setup error
+    (pre-flight, table DDL); the command line reports that error itself, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Error initializing target sink")
+
+
 class TargetDatabricks(Target):
     """Any Singer stream into Unity Catalog Delta tables (Databricks) or local Delta Lake."""
 
@@ -66,6 +75,8 @@ class TargetDatabricks(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        if not any(isinstance(f, _NoSinkSetupErrorLine) for f in self.logger.filters):
+            self.logger.addFilter(_NoSinkSetupErrorLine())
         self.run_id = uuid.uuid4().hex
         self._overwritten: set[str] = set()
         self._overwrite_lock = threading.Lock()
