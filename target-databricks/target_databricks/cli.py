@@ -132,7 +132,10 @@ def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
         attempts[e.load_id] = max(attempts.get(e.load_id, 0), e.attempt)
     if load_id is not None:
         if load_id not in current:
-            raise click.ClickException(f"load {load_id} is not in the ledger")
+            raise UserError(
+                f"load {load_id} is not in the ledger: check --load-id (the load_id column of "
+                "_ml_connector_loads_current)"
+            )
         todo = [current[load_id]]
     else:
         todo = [e for e in current.values() if audit.needs_replay(e)]

@@ -142,9 +142,12 @@ def _version() -> str:
 
 def build_config(settings: t.Mapping[str, t.Any]) -> Config:
     """A databricks-sdk Config; authentication problems become an EngineError naming the fix."""
+    return _config(config_kwargs(settings))
+
+
+def _config(kwargs: dict[str, t.Any]) -> Config:
     from databricks.sdk.config import Config
 
-    kwargs = config_kwargs(settings)
     try:
         return Config(product="target-databricks", product_version=_version(), **kwargs)
     except ValueError as exc:
@@ -160,11 +163,12 @@ def make_client(settings: t.Mapping[str, t.Any]) -> WorkspaceClient:
     """The SDK's client, once the host has answered a first, short probe (see probe_host)."""
     from databricks.sdk import WorkspaceClient
 
-    host = resolve_host(settings) or resolve_host({"host": os.environ.get("DATABRICKS_HOST")})
+    kwargs = config_kwargs(settings)
+    host = kwargs.get("host") or resolve_host({"host": os.environ.get("DATABRICKS_HOST")})
     if host:
         limit = settings.get("http_timeout_seconds")
         probe_host(host, min(float(limit), FIRST_CONTACT_TIMEOUT_SECONDS) if limit else None)
-    return WorkspaceClient(config=build_config(settings))
+    return WorkspaceClient(config=_config(kwargs))
 
 
 # --- first contact -------------------------------------------------------------------------------
