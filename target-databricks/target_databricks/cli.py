@@ -266,15 +266,18 @@ def user_error_message(exc: BaseException) -> str | None:
     if isinstance(exc, UserError):
         text = str(exc)
     else:
-        try:
-            from databricks.sdk.errors import DatabricksError
-        except ImportError:  # pragma: no cover - databricks-sdk is a dependency
+        from databricks.sdk.errors import DatabricksError, PermissionDenied, Unauthenticated
+
+        if not isinstance(exc, (PermissionDenied, Unauthenticated)):
             return None
-        if not isinstance(exc, DatabricksError):
-            return None
-        # An API answer the target has no specific advice for (e.g. a privilege it lacks on a table).
-        code = exc.error_code or type(exc).__name__
-        text = f"Databricks refused a request ({code}): {exc}. Check the principal's privileges."
+        # An API refusal the engines have no more specific advice for (e.g. a table privilege).
+        fix = (
+            "grant the principal the privilege it names"
+            if isinstance(exc, PermissionDenied)
+            else "check host and credentials"
+        )
+        code = t.cast(DatabricksError, exc).error_code or type(exc).__name__
+        text = f"Databricks refused a request ({code}): {exc}. Fix: {fix}."
     return " ".join(text.split())
 
 

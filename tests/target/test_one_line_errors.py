@@ -69,3 +69,18 @@ def test_the_traceback_is_shown_at_debug_only(tmp_path: Path) -> None:
     assert "catalog 'my catalog' is not a Unity Catalog name" in debug.stderr
     replayed = run_cli("replay", "--config", str(cfg), env=_env(TARGET_DATABRICKS_LOGLEVEL="DEBUG"))
     assert replayed.returncode == 1 and "Traceback" in replayed.stderr
+
+
+def test_a_databricks_refusal_without_specific_advice_is_one_line_with_a_fix() -> None:
+    from databricks.sdk.errors import PermissionDenied
+
+    from target_databricks.cli import user_error_message
+
+    refusal = PermissionDenied(
+        "User does not have MODIFY on Table 'main.datev.t'.\nRequest id 1", error_code="PERMISSION_DENIED"
+    )
+    assert user_error_message(refusal) == (
+        "Databricks refused a request (PERMISSION_DENIED): User does not have MODIFY on Table "
+        "'main.datev.t'. Request id 1. Fix: grant the principal the privilege it names."
+    )
+    assert user_error_message(KeyError("a bug")) is None  # keeps its traceback
