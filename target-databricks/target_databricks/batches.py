@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from singer_sdk.singerlib.json import serialize_json
 
 from target_databricks import schema as sch
+from target_databricks.errors import InputError
 
 if t.TYPE_CHECKING:
     from target_databricks.schema import FieldPlan, Kind, StreamPlan
@@ -30,8 +31,17 @@ _pc: t.Any = pc  # kernels pyarrow's stubs do not declare
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError)
 
 
-class BatchTypeError(ValueError):
-    """A value does not fit its column's declared type; the message names stream column and value."""
+# How much of an offending value an error message quotes.
+_VALUE_PREVIEW_CHARS = 40
+
+
+class BatchTypeError(InputError, ValueError):
+    """A value does not fit its column's declared type, or a key is null: the message names the
+    stream, the input line (or BATCH file and row), the property, the value and the column type."""
+
+
+# Where row i of a batch came from, for messages: "line 1834" or "line 7: BATCH file f.parquet row 3".
+RowPlace = t.Callable[[int], str]
 
 
 # --- per-value fallbacks -------------------------------------------------------------------------
@@ -167,13 +177,95 @@ def _column_from_array(kind: Kind, target: pa.DataType, arr: pa.Array) -> pa.Arr
         return column_from_values(kind, target, arr.to_pylist())
 
 
-def _checked(stream: str, field: FieldPlan, build: t.Callable[..., pa.Array], source: t.Any) -> pa.Array:
+def _checked(
+    stream: str, field: FieldPlan, build: t.Callable[..., pa.Array], source: t.Any, place: RowPlace
+) -> pa.Array:
     try:
         return t.cast(pa.Array, build(field.kind, field.column.arrow_type, source))
     except (*_ARROW_ERRORS, decimal.InvalidOperation, OverflowError) as exc:
-        raise BatchTypeError(
-            f"stream {stream!r} property {field.source!r} ({field.column.sql_type}): {exc}"
-        ) from exc
+        values = source.to_pylist() if isinstance(source, pa.Array) else source
+        raise BatchTypeError(_value_error(stream, field, values, place, exc)) from exc
+
+
+def _value_error(stream: str, field: FieldPlan, values: list[t.Any], place: RowPlace, exc: Exception) -> str:
+    """The message for the first value of `values` that does not fit the column."""
+    column = f"column {field.column.name} is {field.column.sql_type}"
+    for row, value in enumerate(values):
+        reason = _misfit(field, value)
+        if reason:
+            return f"stream {stream} {place(row)}: {field.source} {_preview(value)} {reason}; {column}"
+    # Every value fits alone (should not happen): say what Arrow said, still naming the column.
+    return f"stream {stream}: {field.source} does not fit: {exc}; {column}"
+
+
+def _misfit(field: FieldPlan, value: t.Any) -> str | None:
+    """Why `value` does not fit the field's column, or None when it does."""
+    if value is None:
+        return None
+    if field.kind == "decimal":
+        return _decimal_misfit(t.cast(pa.Decimal128Type, field.column.arrow_type), value)
+    try:
+        pa.array([_PER_VALUE[field.kind](value)], field.column.arrow_type)
+    except (*_ARROW_ERRORS, decimal.InvalidOperation, OverflowError):
+        return _NOT_A[field.kind]
+    return None
+
+
+_NOT_A: dict[str, str] = {
+    "bigint": "is not an integer in BIGINT's range",
+    "double": "is not a number",
+    "boolean": "is not a boolean (true/false)",
+    "timestamp": "is not an ISO 8601 date-time",
+    "date": "is not an ISO 8601 date",
+    "string": "cannot be written as text",
+    "json": "cannot be written as JSON text",
+}
+
+
+def _decimal_misfit(target: pa.Decimal128Type, value: t.Any) -> str | None:
+    try:
+        number = _to_decimal(value)
+    except (decimal.InvalidOperation, ValueError, TypeError):
+        return "is not a decimal number"
+    if number is None or not number.is_finite():
+        return None if number is None else "is not a finite number"
+    _, digits, exponent = number.as_tuple()
+    decimals = max(0, -int(exponent))
+    whole = max(0, len(digits) + int(exponent))
+    if decimals > target.scale:
+        return f"has {decimals} decimals"
+    if whole > target.precision - target.scale:
+        return f"has {whole} digits before the decimal point"
+    return None
+
+
+def _preview(value: t.Any) -> str:
+    text = value if isinstance(value, str) else (_json_text(value) or "")
+    if len(text) > _VALUE_PREVIEW_CHARS:
+        text = text[:_VALUE_PREVIEW_CHARS] + "..."
+    return repr(text)
+
+
+def _check_keys(stream: str, plan: StreamPlan, arrays: dict[str, pa.Array], place: RowPlace) -> None:
+    """A key property must have a value in every row: the table could not tell such rows apart."""
+    for field in plan.fields:
+        if field.column.name not in plan.spec.key_properties:
+            continue
+        column = arrays[field.column.name]
+        if column.null_count:
+            row = int(_pc.index(column.is_null(), True).as_py())
+            raise BatchTypeError(key_missing_message(stream, place(row), field.source))
+
+
+def key_missing_message(stream: str, place: str, key: str) -> str:
+    return (
+        f"stream {stream} {place}: key property {key!r} is null or missing; every record needs a "
+        "value for each key property (fix the tap's records or its key_properties)"
+    )
+
+
+def _line(position: t.Any) -> int | None:
+    return None if position is None else int(position) // POSITION_STRIDE
 
 
 # --- tables --------------------------------------------------------------------------------------
@@ -188,13 +280,17 @@ FILE_METADATA_FIELDS = tuple(sch.METADATA_FIELDS[n] for n in (sch.EXTRACTED_AT, 
 
 def records_to_table(stream: str, plan: StreamPlan, records: t.Sequence[t.Mapping[str, t.Any]]) -> pa.Table:
     """RECORD path: data columns plus the record-level metadata columns, typed."""
-    arrays: list[pa.Array] = []
-    names: list[str] = []
+
+    def place(row: int) -> str:
+        line = _line(records[row].get(sch.POSITION))
+        return f"line {line}" if line else f"record {row + 1} of its batch"
+
+    arrays: dict[str, pa.Array] = {}
     for field in (*plan.fields, *RECORD_METADATA):
         values = [r.get(field.source) for r in records]
-        arrays.append(_checked(stream, field, column_from_values, values))
-        names.append(field.column.name)
-    return pa.Table.from_arrays(arrays, names=names)
+        arrays[field.column.name] = _checked(stream, field, column_from_values, values, place)
+    _check_keys(stream, plan, arrays, place)
+    return pa.Table.from_arrays(list(arrays.values()), names=list(arrays))
 
 
 def file_to_table(
@@ -205,18 +301,22 @@ def file_to_table(
     first_position: int,
     extracted_at: str | None,
     table_version: int | None,
+    file: str = "",
 ) -> pa.Table:
     """BATCH path: a tap's Parquet/JSONL file (source column names) → the same typed table."""
     rows = data.num_rows
-    arrays: list[pa.Array] = []
-    names: list[str] = []
+
+    def place(row: int) -> str:
+        return f"line {_line(first_position)}: BATCH file {file or '(unnamed)'} row {row + 1}"
+
+    arrays: dict[str, pa.Array] = {}
     for field in plan.fields:
         if field.source in data.column_names:
             arr = data.column(field.source).combine_chunks()
-            arrays.append(_checked(stream, field, _column_from_array, arr))
+            arrays[field.column.name] = _checked(stream, field, _column_from_array, arr, place)
         else:
-            arrays.append(pa.nulls(rows, field.column.arrow_type))
-        names.append(field.column.name)
+            arrays[field.column.name] = pa.nulls(rows, field.column.arrow_type)
+    _check_keys(stream, plan, arrays, place)
     extracted = _to_datetime(extracted_at)
     meta: dict[str, pa.Array] = {
         sch.EXTRACTED_AT: pa.array([extracted] * rows, sch.TIMESTAMP_TYPE),
@@ -229,11 +329,25 @@ def file_to_table(
     for field in FILE_METADATA_FIELDS:
         if field.source in data.column_names:
             arr = data.column(field.source).combine_chunks()
-            meta[field.source] = _checked(stream, field, _column_from_array, arr)
+            meta[field.source] = _checked(stream, field, _column_from_array, arr, place)
     for field in RECORD_METADATA:
-        arrays.append(meta[field.source])
-        names.append(field.source)
-    return pa.Table.from_arrays(arrays, names=names)
+        arrays[field.source] = meta[field.source]
+    return pa.Table.from_arrays(list(arrays.values()), names=list(arrays))
+
+
+def json_rows_to_table(stream: str, plan: StreamPlan, rows: list[dict[str, t.Any]], *, file: str) -> pa.Table:
+    """Decoded JSONL rows of a BATCH file (source column names), each column typed like a RECORD's."""
+
+    def place(row: int) -> str:
+        return f"BATCH file {file} row {row + 1}"
+
+    fields = [*plan.fields, *FILE_METADATA_FIELDS]
+    return pa.table(
+        {
+            f.source: _checked(stream, f, column_from_values, [r.get(f.source) for r in rows], place)
+            for f in fields
+        }
+    )
 
 
 def add_batch_columns(

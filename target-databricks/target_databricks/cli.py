@@ -8,7 +8,9 @@ lists all three.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 import typing as t
 from pathlib import Path
@@ -31,9 +33,11 @@ from target_databricks.engines.base import (
     TableRef,
     TableSpec,
 )
+from target_databricks.errors import SettingsError, UserError
 from target_databricks.settings import DEFAULT_VACUUM_RETENTION_HOURS, target_catalog, target_schema
 
 SINGER_COMMAND = "singer"
+logger = logging.getLogger("target-databricks")
 
 
 def load_config(config: t.Sequence[str]) -> dict[str, t.Any]:
@@ -47,11 +51,45 @@ def load_config(config: t.Sequence[str]) -> dict[str, t.Any]:
     config = config or ("ENV",)
     merged: dict[str, t.Any] = {}
     for path in (c for c in config if c != "ENV"):
-        merged.update(orjson.loads(Path(path).read_bytes()))
-    if "ENV" in config:
-        merged.update(_environment_config(TargetDatabricks.config_jsonschema))
-    target = TargetDatabricks(config=merged, parse_env_config=False, validate_config=True, setup_mapper=False)
+        merged.update(_read_config_file(Path(path)))
+    # singer-sdk logs a line per setting read from the environment (and one about skipping it):
+    # the maintenance commands keep their output to what they did.
+    with _quiet(_SDK_ENV_LOGGER, TargetDatabricks.name):
+        if "ENV" in config:
+            merged.update(_environment_config(TargetDatabricks.config_jsonschema))
+        target = TargetDatabricks(
+            config=merged, parse_env_config=False, validate_config=True, setup_mapper=False
+        )
     return dict(target.config)
+
+
+_SDK_ENV_LOGGER = "singer_sdk.configuration._dict_config"
+
+
+@contextlib.contextmanager
+def _quiet(*names: str) -> t.Iterator[None]:
+    """Only warnings and errors from these loggers while inside."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(max(log.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels, strict=True):
+            log.setLevel(level)
+
+
+def _read_config_file(path: Path) -> dict[str, t.Any]:
+    try:
+        value = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: cannot read it ({exc.strerror}); check --config") from exc
+    except orjson.JSONDecodeError as exc:
+        raise SettingsError(f"config file {path} is not valid JSON ({exc}); fix the file") from exc
+    if not isinstance(value, dict):
+        raise SettingsError(f"config file {path} must hold a JSON object of settings")
+    return value
 
 
 def _environment_config(schema: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -63,7 +101,7 @@ def _environment_config(schema: dict[str, t.Any]) -> dict[str, t.Any]:
                 values[name] = float(value)
             except ValueError:
                 message = f"TARGET_DATABRICKS_{name.upper()} must be a number, not {value!r}"
-                raise click.ClickException(message) from None
+                raise SettingsError(message) from None
     return values
 
 
@@ -94,7 +132,10 @@ def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
         attempts[e.load_id] = max(attempts.get(e.load_id, 0), e.attempt)
     if load_id is not None:
         if load_id not in current:
-            raise click.ClickException(f"load {load_id} is not in the ledger")
+            raise UserError(
+                f"load {load_id} is not in the ledger: check --load-id (the load_id column of "
+                "_ml_connector_loads_current)"
+            )
         todo = [current[load_id]]
     else:
         todo = [e for e in current.values() if audit.needs_replay(e)]
@@ -161,7 +202,9 @@ def group() -> None:
 
 
 def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    """Like the Singer command: INFO unless TARGET_DATABRICKS_LOGLEVEL (or LOGLEVEL) says otherwise."""
+    level = os.environ.get("TARGET_DATABRICKS_LOGLEVEL") or os.environ.get("LOGLEVEL") or "INFO"
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(message)s")
 
 
 def _on_engine(cfg: t.Mapping[str, t.Any], work: t.Callable[[Engine], list[str]]) -> list[str]:
@@ -202,8 +245,40 @@ def maintain_command(config: tuple[str, ...], retention_hours: int | None) -> No
 
 
 def main(argv: t.Sequence[str] | None = None) -> None:
+    """Every command; a failure the user must fix ends the process with one ERROR line (exit 1),
+    its traceback only at DEBUG. Any other exception is a bug and keeps its traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
-    group.main(args=args, prog_name="target-databricks")
+    try:
+        group.main(args=args, prog_name="target-databricks")
+    except Exception as exc:
+        message = user_error_message(exc)
+        if message is None:
+            raise
+        if not logging.getLogger().handlers:  # failed before a command set logging up
+            _log_to_stderr()
+        logger.debug("Traceback of the error below:", exc_info=exc)
+        logger.error("%s", message)
+        sys.exit(1)
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one line for a failure the user must fix, or None for anything else (a bug)."""
+    if isinstance(exc, UserError):
+        text = str(exc)
+    else:
+        from databricks.sdk.errors import DatabricksError, PermissionDenied, Unauthenticated
+
+        if not isinstance(exc, (PermissionDenied, Unauthenticated)):
+            return None
+        # An API refusal the engines have no more specific advice for (e.g. a table privilege).
+        fix = (
+            "grant the principal the privilege it names"
+            if isinstance(exc, PermissionDenied)
+            else "check host and credentials"
+        )
+        code = t.cast(DatabricksError, exc).error_code or type(exc).__name__
+        text = f"Databricks refused a request ({code}): {exc}. Fix: {fix}."
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

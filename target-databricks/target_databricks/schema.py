@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import re
 import typing as t
 import unicodedata
@@ -25,6 +26,9 @@ import unicodedata
 import pyarrow as pa
 
 from target_databricks.engines.base import Column, SchemaChangeError, TableRef, TableSpec
+from target_databricks.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 255  # Unity Catalog's limit for object names
 
@@ -36,7 +40,7 @@ TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
 Kind = t.Literal["string", "bigint", "double", "decimal", "boolean", "date", "timestamp", "json"]
 
 
-class NamingError(ValueError):
+class NamingError(InputError, ValueError):
     """A name cannot be conformed, or two names conform to the same name."""
 
 
@@ -290,12 +294,15 @@ def plan_stream(
     for source in data_names:
         kind, column = column_for(conformed[source], properties[source])
         fields.append(FieldPlan(source, column, kind))
+    _warn_renamed(stream, conform_name(stream), {n: conformed[n] for n in data_names})
     keys: list[str] = []
     for key in key_properties:
         if key not in properties:
             raise NamingError(f"key property {key!r} of stream {stream!r} is not in its schema")
         keys.append(conformed[key] if key in conformed else conform_name(key))
-    ref = TableRef(conform_name(catalog), conform_name(schema), conform_name(stream))
+    # catalog and schema are the user's names (checked by settings.uc_name), as Unity Catalog
+    # stores them; only stream and property names are conformed.
+    ref = TableRef(catalog.lower(), schema.lower(), conform_name(stream))
     columns = tuple(f.column for f in fields) + tuple(c for c, _ in METADATA_COLUMNS)
     return StreamPlan(TableSpec(ref, columns, tuple(keys)), tuple(fields))
 
@@ -373,6 +380,26 @@ def sql_type_for_arrow(arrow: pa.DataType) -> str:
         if arrow == known:
             return sql_type
     return str(arrow).upper()  # nested types: only ever equal to themselves
+
+
+# (stream, property or None for the stream itself) already warned about in this process.
+_warned: set[tuple[str, str | None]] = set()
+
+
+def _warn_renamed(stream: str, table: str, columns: t.Mapping[str, str]) -> None:
+    """One WARNING per renamed stream or property name (a SCHEMA may come many times)."""
+    renamed: list[tuple[str | None, str]] = [(None, table)] if table != stream else []
+    renamed += [(source, column) for source, column in columns.items() if source != column]
+    for source, name in renamed:
+        if (stream, source) in _warned:
+            continue
+        _warned.add((stream, source))
+        if source is None:
+            logger.warning("stream %r is loaded into table %r (names are conformed)", stream, name)
+        else:
+            logger.warning(
+                "stream %r: property %r is loaded into column %r (names are conformed)", stream, source, name
+            )
 
 
 # --- schema evolution ----------------------------------------------------------------------------

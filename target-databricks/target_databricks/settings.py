@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 from singer_sdk import typing as th
 
 from target_databricks.engines.base import LoadMethod
+from target_databricks.errors import SettingsError
 
 DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "datev"
@@ -182,13 +184,43 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
 ).to_dict()
 
 
+# Unity Catalog's rules for catalog and schema names (see the README's naming section).
+UC_MAX_NAME_LENGTH = 255
+_UC_FORBIDDEN = (
+    (re.compile(r"\s"), "a space"),
+    (re.compile(r"\."), "a period"),
+    (re.compile(r"/"), "a slash"),
+    (re.compile(r"[\x00-\x1f\x7f]"), "a control character"),
+)
+
+
+def uc_name(setting: str, value: str) -> str:
+    """`value` as Unity Catalog stores it (lower case), or a SettingsError naming the rule it breaks.
+
+    Catalog and schema are the user's own names: they are never rewritten, only refused.
+    """
+    broken = [what for pattern, what in _UC_FORBIDDEN if pattern.search(value)]
+    if len(value) > UC_MAX_NAME_LENGTH:
+        broken.append(f"{len(value)} characters (at most {UC_MAX_NAME_LENGTH})")
+    if broken:
+        raise SettingsError(
+            f"{setting} {value!r} is not a Unity Catalog name: it has {' and '.join(broken)}. Unity "
+            f"Catalog names have at most {UC_MAX_NAME_LENGTH} characters and no spaces, periods, "
+            f"slashes or control characters; set {setting} to such a name (e.g. "
+            f"{re.sub(r'[^a-z0-9_]+', '_', value.lower()).strip('_')[:UC_MAX_NAME_LENGTH] or 'main'!r})."
+        )
+    return value.lower()
+
+
 def target_catalog(config: t.Mapping[str, t.Any]) -> str:
-    return str(config.get("catalog") or DEFAULT_CATALOG)
+    return uc_name("catalog", str(config.get("catalog") or DEFAULT_CATALOG))
 
 
 def target_schema(config: t.Mapping[str, t.Any]) -> str:
     """`default_target_schema` (Meltano's standard setting) wins over `schema`, which has a default."""
-    return str(config.get("default_target_schema") or config.get("schema") or DEFAULT_SCHEMA)
+    if config.get("default_target_schema"):
+        return uc_name("default_target_schema", str(config["default_target_schema"]))
+    return uc_name("schema", str(config.get("schema") or DEFAULT_SCHEMA))
 
 
 def load_method_for(config: t.Mapping[str, t.Any], key_properties: t.Sequence[str]) -> LoadMethod:

@@ -126,7 +126,7 @@ class DatabricksSink(BatchSink):
             file_storage = storage or StorageTarget.from_url(head)
             received_at = dt.datetime.now(dt.UTC)
             with file_storage.open(tail, mode="rb") as file:
-                data = self._read_batch_file(encoding, file)
+                data = self._read_batch_file(encoding, file, path)
             table = batches.file_to_table(
                 self.stream_name,
                 self.plan,
@@ -134,22 +134,23 @@ class DatabricksSink(BatchSink):
                 first_position=base + row_offset,
                 extracted_at=message.get("time_extracted"),
                 table_version=message.get("version"),
+                file=path,
             )
             row_offset += data.num_rows
             self.record_counter_metric.increment(data.num_rows)
             self.load_table(table, received_at)
 
-    def _read_batch_file(self, encoding: BaseBatchFileEncoding, file: t.IO[bytes]) -> pa.Table:
+    def _read_batch_file(self, encoding: BaseBatchFileEncoding, file: t.IO[bytes], path: str) -> pa.Table:
         raw = file.read()
         if raw[:2] == b"\x1f\x8b":  # a gzip wrapper, whatever the name says
             raw = gzip.decompress(raw)
         if encoding.format == BatchFileFormat.PARQUET:
             return pq.read_table(pa.BufferReader(raw))
         if encoding.format == BatchFileFormat.JSONL:
-            return self._read_jsonl(raw)
+            return self._read_jsonl(raw, path)
         raise NotImplementedError(f"unsupported BATCH encoding {encoding.format!r}")
 
-    def _read_jsonl(self, raw: bytes) -> pa.Table:
+    def _read_jsonl(self, raw: bytes, path: str) -> pa.Table:
         """Scalar columns typed by Arrow's JSON reader; nested ones inferred, then JSON text."""
         explicit = pa.schema(
             [
@@ -171,15 +172,7 @@ class DatabricksSink(BatchSink):
             rows = [
                 json.loads(line, parse_float=decimal.Decimal) for line in raw.splitlines() if line.strip()
             ]
-            fields = [*self.plan.fields, *batches.FILE_METADATA_FIELDS]
-            return pa.table(
-                {
-                    f.source: batches.column_from_values(
-                        f.kind, f.column.arrow_type, [r.get(f.source) for r in rows]
-                    )
-                    for f in fields
-                }
-            )
+            return batches.json_rows_to_table(self.stream_name, self.plan, rows, file=path)
 
     # --- one load ---------------------------------------------------------------------------------
 

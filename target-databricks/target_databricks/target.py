@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import typing as t
 import uuid
 from functools import cached_property
 
 from singer_sdk import Target
+from singer_sdk.exceptions import ConfigValidationError, MissingKeyPropertiesError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabilities
 from singer_sdk.io_base import SingerReader
 from singer_sdk.mapper import SameRecordTransform
 
 from target_databricks import settings
-from target_databricks.batches import POSITION_STRIDE
+from target_databricks.batches import POSITION_STRIDE, BatchTypeError, key_missing_message
 from target_databricks.engines import make_engine
+from target_databricks.errors import SettingsError
 from target_databricks.schema import NameCollisionError
 from target_databricks.sinks import POSITION_KEY, DatabricksSink
 
@@ -42,6 +45,14 @@ class PositionReader(_BaseReader):
         return super().deserialize_json(line)
 
 
+class _NoSinkSetupErrorLine(logging.Filter):
+    """singer-sdk logs "Error initializing target sink" before re-raising a sink's setup error
+    (pre-flight, table DDL); the command line reports that error itself, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Error initializing target sink")
+
+
 class TargetDatabricks(Target):
     """Any Singer stream into Unity Catalog Delta tables (Databricks) or local Delta Lake."""
 
@@ -64,12 +75,28 @@ class TargetDatabricks(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        if not any(isinstance(f, _NoSinkSetupErrorLine) for f in self.logger.filters):
+            self.logger.addFilter(_NoSinkSetupErrorLine())
         self.run_id = uuid.uuid4().hex
         self._overwritten: set[str] = set()
         self._overwrite_lock = threading.Lock()
         self._table_streams: dict[str, str] = {}
         # stream -> (its stream maps, its sink, the answer of _plain_sink for that pair)
         self._plain_sinks: dict[str, tuple[list[StreamMap], Sink | None, DatabricksSink | None]] = {}
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """The SDK's JSON Schema check as one SettingsError (one line), plus catalog/schema names."""
+        try:
+            errors = super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            raise SettingsError(
+                f"invalid target settings: {'; '.join(exc.errors) or exc}. Fix them in meltano.yml "
+                "or the --config file."
+            ) from exc
+        if raise_errors:
+            settings.target_catalog(self.config)
+            settings.target_schema(self.config)
+        return errors
 
     @cached_property
     def engine(self) -> Engine:
@@ -101,7 +128,13 @@ class TargetDatabricks(Target):
         message_dict[POSITION_KEY] = self._position()
         sink = self._plain_sink(message_dict)
         if sink is None:
-            super()._process_record_message(message_dict)
+            try:
+                super()._process_record_message(message_dict)
+            except MissingKeyPropertiesError:
+                stream = str(message_dict.get("stream"))
+                keys = self.mapper.stream_maps[stream][0].transformed_key_properties or []
+                record = message_dict.get("record") or {}
+                self._refuse_keyless(stream, next((k for k in keys if k not in record), ", ".join(keys)))
             return
         # The SDK's per-record steps that do something for a plain stream (no stream map, no
         # flattening, no per-record validation), in its order; the rest of its loop (identity
@@ -109,8 +142,9 @@ class TargetDatabricks(Target):
         record = dict(message_dict["record"])
         context = sink._get_context(record)
         sink._add_sdc_metadata_to_record(record, message_dict, context)
-        if not all(key in record for key in sink.key_properties):
-            sink._singer_validate_message(record)  # raises the SDK's MissingKeyPropertiesError
+        for key in sink.key_properties:
+            if record.get(key) is None:
+                self._refuse_keyless(sink.stream_name, key)
         sink.tally_record_read()
         sink.process_record(record, context)
         sink.record_counter_metric.increment()
@@ -122,6 +156,10 @@ class TargetDatabricks(Target):
             )
             self.drain_one(sink)
         self._handle_max_record_age()
+
+    def _refuse_keyless(self, stream: str, key: str) -> t.NoReturn:
+        line = f"line {self._position() // POSITION_STRIDE}"
+        raise BatchTypeError(key_missing_message(stream, line, key))
 
     def _plain_sink(self, message_dict: dict) -> DatabricksSink | None:
         """The stream's sink when the SDK's generic record path would only copy the record."""

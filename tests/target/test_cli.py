@@ -133,7 +133,7 @@ def test_load_method_and_schema_rules() -> None:
 
 
 def test_default_target_schema_is_honoured(tmp_path: Path) -> None:
-    cfg = config(tmp_path, default_target_schema="Raw Data")
+    cfg = config(tmp_path, default_target_schema="Raw_Data")  # as written, lower case
     run(cfg, [schema_msg("t", PROPS, ["id"]), record_msg("t", {"id": 1, "v": 1})])
     assert (tmp_path / "lake" / "main" / "raw_data" / "t" / "_delta_log").is_dir()
 

@@ -12,6 +12,8 @@ import dataclasses
 import datetime as dt
 import typing as t
 
+from target_databricks.errors import UserError
+
 if t.TYPE_CHECKING:
     import pyarrow as pa
 
@@ -49,7 +51,7 @@ STAGED_META_METHOD = b"ml_connector.method"
 STAGED_META_SQL_TYPES = b"ml_connector.sql_types"
 
 
-class EngineError(Exception):
+class EngineError(UserError):
     """A load cannot proceed; the message says what the user should fix."""
 
 

@@ -37,7 +37,7 @@ from target_databricks.engines.base import (
     TableRef,
     TableSpec,
 )
-from target_databricks.settings import DEFAULT_LOCAL_PATH, target_catalog, target_schema
+from target_databricks.settings import DEFAULT_LOCAL_PATH, target_catalog, target_schema, uc_name
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +112,8 @@ class LocalEngine(Engine):
 
     def __init__(self, config: t.Mapping[str, t.Any]) -> None:
         self.root = Path(str(config.get("local_path") or DEFAULT_LOCAL_PATH)).resolve()
-        self.catalog = sch.conform_name(target_catalog(config))
-        self.schema = sch.conform_name(target_schema(config))
+        self.catalog = target_catalog(config)
+        self.schema = target_schema(config)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._ledger_ready = False
@@ -121,10 +121,15 @@ class LocalEngine(Engine):
     # --- paths ---------------------------------------------------------------------------------
 
     def table_path(self, ref: TableRef) -> Path:
-        """Only conformed names become path steps, and the result must stay under the root."""
-        for part in (ref.catalog, ref.schema, ref.name):
-            if not _CONFORMED.fullmatch(part):
-                raise EngineError(f"refusing non-conformed name {part!r} as a path step")
+        """Only valid names become path steps, and the result must stay under the root.
+
+        Catalog and schema are the user's Unity Catalog names (no slash or period, so no path
+        traversal); table names are conformed.
+        """
+        uc_name("catalog", ref.catalog)
+        uc_name("schema", ref.schema)
+        if not _CONFORMED.fullmatch(ref.name):
+            raise EngineError(f"refusing non-conformed name {ref.name!r} as a path step")
         path = (self.root / ref.catalog / ref.schema / ref.name).resolve()
         if not path.is_relative_to(self.root):
             raise EngineError(f"table path {path} escapes {self.root}")

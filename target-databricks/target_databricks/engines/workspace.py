@@ -76,9 +76,9 @@ class WorkspaceEngine(Engine):
 
     def __init__(self, config: t.Mapping[str, t.Any], *, client: WorkspaceClient | None = None) -> None:
         self._settings = dict(config)
-        # The same conformed names the sinks put into every TableRef (Unity Catalog stores lower case).
-        self.catalog = sch.conform_name(target_catalog(config))
-        self.schema = sch.conform_name(target_schema(config))
+        # As the user wrote them, lower case (as Unity Catalog stores them), like every TableRef.
+        self.catalog = target_catalog(config)
+        self.schema = target_schema(config)
         self.create_catalog = bool(config.get("create_catalog", False))
         self.staging_volume = str(config.get("staging_volume") or DEFAULT_STAGING_VOLUME)
         self.load_via = str(config.get("load_via") or DEFAULT_LOAD_VIA)

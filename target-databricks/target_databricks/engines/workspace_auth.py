@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import typing as t
+from urllib.parse import urlsplit
 
 from target_databricks.engines.base import EngineError
 from target_databricks.settings import DEFAULT_CREDENTIALS_ENTRY
@@ -72,13 +73,31 @@ def _stored_secrets(settings: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     return {k: value[k] for k in ("client_id", "client_secret", "token", "host") if value.get(k)}
 
 
+def _from_environment(name: str) -> bool:
+    """The SDK reads DATABRICKS_<NAME> itself for what the Config is not given."""
+    return bool(os.environ.get(f"DATABRICKS_{name.upper()}"))
+
+
+def _store_needed(settings: t.Mapping[str, t.Any], auth_type: str | None) -> bool:
+    """Whether the credential store must be opened: only for what neither the settings (inline or
+    TARGET_DATABRICKS_* variables), DATABRICKS_* variables nor a profile give."""
+
+    def given(name: str) -> bool:
+        return bool(settings.get(name)) or _from_environment(name)
+
+    if not resolve_host(settings) and not _from_environment("host"):
+        return True
+    if settings.get("profile"):
+        return False
+    if auth_type == "pat":
+        return not given("token")
+    if auth_type == "oauth-m2m":
+        return not (given("client_id") and given("client_secret"))
+    return not (given("token") or given("client_secret"))
+
+
 def config_kwargs(settings: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """The keyword arguments for databricks.sdk Config (inline settings win over the store)."""
-    stored = _stored_secrets(settings)
-    kwargs: dict[str, t.Any] = {}
-    host = resolve_host(settings) or resolve_host(stored)
-    if host:
-        kwargs["host"] = host
     raw_auth = str(settings.get("auth_type") or "").strip().lower()
     if raw_auth and raw_auth not in _AUTH_TYPES:
         raise EngineError(
@@ -86,8 +105,13 @@ def config_kwargs(settings: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
             "or leave it empty for the SDK's default chain (DATABRICKS_* variables, config profile)."
         )
     auth_type = _AUTH_TYPES.get(raw_auth)
+    stored = _stored_secrets(settings) if _store_needed(settings, auth_type) else {}
+    kwargs: dict[str, t.Any] = {}
+    host = resolve_host(settings) or (None if _from_environment("host") else resolve_host(stored))
+    if host:
+        kwargs["host"] = host
     for name in ("client_id", "client_secret", "token"):
-        value = settings.get(name) or stored.get(name)
+        value = settings.get(name) or (None if _from_environment(name) else stored.get(name))
         # An explicit auth type takes only its own credentials, so a stray env token cannot win.
         if value and (auth_type is None or (auth_type == "pat") == (name == "token")):
             kwargs[name] = value
@@ -95,7 +119,7 @@ def config_kwargs(settings: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         kwargs["auth_type"] = auth_type
         needed = ("token",) if auth_type == "pat" else ("client_id", "client_secret")
         # The SDK also reads DATABRICKS_* variables and a profile for attributes left unset.
-        missing = [n for n in needed if not kwargs.get(n) and not os.environ.get(f"DATABRICKS_{n.upper()}")]
+        missing = [n for n in needed if not kwargs.get(n) and not _from_environment(n)]
         if missing and not settings.get("profile"):
             raise EngineError(
                 f"auth_type {auth_type} needs {' and '.join(missing)}: set it in the target's settings "
@@ -118,9 +142,12 @@ def _version() -> str:
 
 def build_config(settings: t.Mapping[str, t.Any]) -> Config:
     """A databricks-sdk Config; authentication problems become an EngineError naming the fix."""
+    return _config(config_kwargs(settings))
+
+
+def _config(kwargs: dict[str, t.Any]) -> Config:
     from databricks.sdk.config import Config
 
-    kwargs = config_kwargs(settings)
     try:
         return Config(product="target-databricks", product_version=_version(), **kwargs)
     except ValueError as exc:
@@ -133,6 +160,91 @@ def build_config(settings: t.Mapping[str, t.Any]) -> Config:
 
 
 def make_client(settings: t.Mapping[str, t.Any]) -> WorkspaceClient:
+    """The SDK's client, once the host has answered a first, short probe (see probe_host)."""
     from databricks.sdk import WorkspaceClient
 
-    return WorkspaceClient(config=build_config(settings))
+    kwargs = config_kwargs(settings)
+    host = kwargs.get("host") or resolve_host({"host": os.environ.get("DATABRICKS_HOST")})
+    if host:
+        limit = settings.get("http_timeout_seconds")
+        probe_host(host, min(float(limit), FIRST_CONTACT_TIMEOUT_SECONDS) if limit else None)
+    return WorkspaceClient(config=_config(kwargs))
+
+
+# --- first contact -------------------------------------------------------------------------------
+
+# The SDK retries connection errors and timeouts for retry_timeout_seconds (300 s by default), and
+# its Config probes the host before any API call: an unreachable or mistyped host would take
+# minutes to fail. One plain request first, with a short timeout, fails such a host at once; the
+# long retry budget then serves only a workspace that has answered.
+FIRST_CONTACT_TIMEOUT_SECONDS = 10.0
+# Every workspace answers this without credentials (the OAuth endpoints databricks-sdk reads).
+PROBE_PATH = "/oidc/.well-known/oauth-authorization-server"
+# A workspace that answers these is there but busy: the SDK's retries handle them.
+_TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+
+
+class HostUnreachableError(EngineError):
+    """`host` did not answer like a Databricks workspace at first contact."""
+
+
+def probe_host(host: str, timeout: float | None = None) -> None:
+    """One GET of PROBE_PATH; DNS, connect, TLS or HTTP failure raises HostUnreachableError."""
+    import requests
+    from urllib3.exceptions import NameResolutionError
+
+    seconds = timeout or FIRST_CONTACT_TIMEOUT_SECONDS
+    parts = urlsplit(host)
+    name = parts.hostname or host
+    address = f"{name}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    fix = (
+        "check the host setting (the workspace URL as the browser shows it, e.g. "
+        "https://adb-1234567890123456.7.azuredatabricks.net) and that this machine can reach it"
+    )
+    tried = f"tried GET {host}{PROBE_PATH} with a {seconds:g} s timeout"
+    try:
+        response = requests.get(host + PROBE_PATH, timeout=seconds)
+    except requests.exceptions.SSLError as exc:
+        what = f"the TLS handshake failed ({_reason(exc)})"
+    except requests.exceptions.ConnectTimeout:
+        what = f"no connection to {name} within {seconds:g} s"
+    except requests.exceptions.ReadTimeout:
+        what = f"connected, but no HTTP answer within {seconds:g} s"
+    except requests.exceptions.ConnectionError as exc:
+        if isinstance(_reason(exc), NameResolutionError):
+            what = f"DNS cannot resolve {name}"
+        else:
+            what = f"connecting to {address} failed ({_os_error(_reason(exc))})"
+    except requests.exceptions.RequestException as exc:
+        what = f"the request failed ({exc})"
+    else:
+        if response.status_code in _TRANSIENT_STATUS or _is_oidc_document(response):
+            return
+        what = f"it answered HTTP {response.status_code}, not as a Databricks workspace does"
+    raise HostUnreachableError(f"Databricks host {host}: {what}; {tried}. Fix: {fix}.")
+
+
+def _reason(exc: BaseException) -> t.Any:
+    """The innermost cause urllib3 reports (requests wraps it in MaxRetryError)."""
+    inner = exc.args[0] if exc.args else exc
+    return getattr(inner, "reason", inner)
+
+
+def _os_error(reason: BaseException) -> str:
+    """'Connection refused' rather than urllib3's wrapper text, when the OS said it."""
+    cause: BaseException | None = reason
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return str(reason)
+
+
+def _is_oidc_document(response: t.Any) -> bool:
+    if response.status_code != 200:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "token_endpoint" in body
