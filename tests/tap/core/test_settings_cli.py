@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from tap_datev import settings
 from tap_datev.cli import commands, subcommand_first
 from tap_datev.login import login_scopes
-from tap_datev.tap import TapDatev, stream_types
+from tap_datev.tap import TapDatev
 
 TAP = [sys.executable, "-c", "from tap_datev.cli import main; main()"]
 
@@ -50,25 +50,21 @@ def test_loopback_only_outside_production() -> None:
     )
 
 
-def test_login_scopes_follow_streams_and_submit_kinds() -> None:
+def test_login_scopes_follow_submit_kinds_and_always_include_the_clients_scopes() -> None:
+    clients = {"openid", "offline_access", "datev:accounting:clients", "accounting:clients:read"}
     everything = login_scopes({"client_id": "x"})
     assert everything[:2] == ["openid", "offline_access"]
-    for scope in (
-        "datev:accounting:clients",
-        "accounting:clients:read",
+    assert set(everything) == clients | {
         "accounting:documents",
         "datev:accounting:extf-files-import",
         "accounting:dxso-jobs",
-    ):
-        assert scope in everything
-    assert len(everything) == len(set(everything))
-    streams_only = login_scopes({"client_id": "x", "submit_kinds": []})
-    expected = {"openid", "offline_access"} | {
-        s for cls in stream_types() for s in getattr(cls, "scopes", ())
     }
-    assert set(streams_only) == expected
+    assert len(everything) == len(set(everything))
+    assert set(login_scopes({"client_id": "x", "submit_kinds": []})) == clients
     only_extf = login_scopes({"client_id": "x", "submit_kinds": ["extf"]})
-    assert set(only_extf) == expected | {"datev:accounting:extf-files-import"}
+    assert set(only_extf) == clients | {"datev:accounting:extf-files-import"}
+    only_dxso = login_scopes({"client_id": "x", "submit_kinds": ["dxso"]})
+    assert set(only_dxso) == clients | {"accounting:dxso-jobs"}
 
 
 def test_token_entry_per_environment_and_client() -> None:
@@ -200,7 +196,7 @@ def test_sync_without_login_ends_with_the_advice(tmp_path: Path, monkeypatch: py
         [*TAP, "--config", str(config)], check=False, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 1
-    assert "run tap-datev login again" in done.stderr
+    assert "Not logged in to DATEV yet" in done.stderr and "tap-datev:login" in done.stderr
     assert "Traceback" not in done.stderr
     assert '"type":"RECORD"' not in done.stdout
 

@@ -92,7 +92,7 @@ def test_reusing_a_refresh_token_kills_the_session(
 
     client = DatevClient(logged_in_config)
     client.tokens.clock = lambda: time.time() + 2000  # needs a refresh: redeems the same token again
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         _clients(client)
     # DATEV's rule: the whole session is gone, the rogue's fresh tokens too.
     answer = requests.get(
@@ -180,7 +180,7 @@ def test_expired_refresh_token_asks_for_login(
     # Known expiry: the tap refuses before calling DATEV.
     client = DatevClient(logged_in_config)
     client.tokens.clock = lambda: time.time() + 3 * 365 * 24 * 3600
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         _clients(client)
 
     # DATEV says so (the tap's clock does not know yet): invalid_grant → same advice.
@@ -189,14 +189,14 @@ def test_expired_refresh_token_asks_for_login(
     other.tokens.clock = lambda: time.time() + 1000
     with (
         caplog.at_level(logging.INFO, logger="tap-datev.auth"),
-        pytest.raises(LoginRequiredError, match="run tap-datev login again"),
+        pytest.raises(LoginRequiredError, match="tap-datev:login"),
     ):
         _clients(other)
     assert "refresh token valid until" in caplog.text  # logged each run, as a date
 
 
 def test_no_login_stored_says_login(tap_config: dict[str, t.Any]) -> None:
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         TokenManager(tap_config).access_token()
 
 
@@ -224,7 +224,7 @@ def test_every_run_logs_the_refresh_expiry_and_ends_when_expired(
     pair = store.load()
     assert pair is not None
     store.save(type(pair)(**{**pair.to_dict(), "refresh_expires_at": time.time() - 60}))
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         _ledger_only_sync(logged_in_config)
 
 
