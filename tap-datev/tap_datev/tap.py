@@ -13,7 +13,7 @@ from typing_extensions import override
 
 from ml_credentials import CredentialStoreError
 from tap_datev import settings
-from tap_datev.booking_streams import BOOKING_STREAMS, BookingBatchesStream
+from tap_datev.booking_streams import BOOKING_STREAMS
 from tap_datev.client import DatevStream, shared_client
 from tap_datev.errors import DatevConfigError
 from tap_datev.streams import STREAMS
@@ -87,11 +87,11 @@ class TapDatev(Tap):
         """Before the first record: DATEV answers and the stored login works, or the run ends
         with one error naming the URL or the login to make. Logs the refresh token's expiry.
 
-        A run of ledger and label streams alone needs neither DATEV nor a login: it only reads
-        the store (no network), to log the expiry and end at once on an expired login.
+        A run of ledger and label streams alone needs neither DATEV nor a login (booking_batches
+        polls only open jobs, and the first poll fails fast too): it only reads the store (no
+        network), to log the expiry and end at once on an expired login.
         """
-        talks_to_datev = (DatevStream, BookingBatchesStream)
-        if any(isinstance(s, talks_to_datev) and s.selected for s in self.streams.values()):
+        if any(isinstance(s, DatevStream) and s.selected for s in self.streams.values()):
             shared_client(self).prove_session()
             return
         try:
