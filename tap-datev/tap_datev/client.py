@@ -3,8 +3,7 @@
 `DatevClient` owns what every call needs: base URL per API, `Authorization: Bearer` and
 `X-DATEV-Client-Id`, refresh ahead of expiry, one refresh + one retry on 401, backoff on 429/503
 and connection errors (once DATEV has answered: the first contact fails fast), and DATEV's error
-shapes. Streams and the `submit` commands both use it,
-so the rules live in one place.
+shapes. Streams and the `submit` commands both use it, so the rules live in one place.
 """
 
 from __future__ import annotations
