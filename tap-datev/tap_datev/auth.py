@@ -9,6 +9,7 @@ new access token is used.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -19,7 +20,21 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.requests_client import OAuth2Session
 
 from tap_datev import settings
-from tap_datev.errors import DatevAuthError, DatevConfigError, LoginRequiredError
+from tap_datev.backoff import (
+    RETRY_STATUSES,
+    BackoffPolicy,
+    never_sent,
+    parse_retry_after,
+    timeouts,
+    why_unreachable,
+)
+from tap_datev.errors import (
+    DatevAuthError,
+    DatevConfigError,
+    DatevUnreachableError,
+    NotLoggedInError,
+    SessionEndedError,
+)
 from tap_datev.tokens import TokenPair, TokenStore, resolve_client_secret
 
 if t.TYPE_CHECKING:
@@ -28,6 +43,18 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger("tap-datev.auth")
 
 REFRESH_SKEW_SECONDS = 60.0
+REFRESH = "refresh the access token"
+LOST_REFRESH = (
+    "The refresh request reached DATEV but its answer was lost ({reason}). DATEV's refresh tokens "
+    "are single-use, so it is not sent again: if DATEV redeemed it, the new token pair is lost. "
+    "The next run tries the stored refresh token once more; if that reports the session ended, "
+    "log in again"
+)
+
+
+class _RetryableAnswer(Exception):  # noqa: N818 - a signal inside the refresh loop, not an error
+    def __init__(self, response: requests.Response) -> None:
+        self.response = response
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,14 +67,26 @@ class OidcMetadata:
 
 
 def fetch_metadata(config: Mapping[str, t.Any], session: requests.Session, *, timeout: float) -> OidcMetadata:
-    """Read DATEV's OIDC discovery document (production, DATEV's sandbox or the emulator)."""
+    """Read DATEV's OIDC discovery document (production, DATEV's sandbox or the emulator).
+
+    Often the first contact of a run: no retry, and a failure names the URL.
+    """
     url = settings.discovery_url(config)
     try:
-        response = session.get(url, timeout=timeout, headers={"Accept": "application/json"})
+        response = session.get(url, timeout=timeouts(timeout), headers={"Accept": "application/json"})
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise DatevUnreachableError(url, why_unreachable(exc)) from None
+    try:
         response.raise_for_status()
         doc = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise DatevAuthError(f"Cannot read DATEV's OIDC discovery document at {url}: {exc}") from exc
+    except (requests.RequestException, ValueError):
+        what = f"HTTP {response.status_code}" if response.status_code >= 400 else "not a JSON document"
+        raise DatevAuthError(
+            f"Cannot read DATEV's OIDC discovery document at {url} ({what}): check the settings "
+            "`environment` and `base_url`"
+        ) from None
+    if not isinstance(doc, dict):
+        raise DatevAuthError(f"DATEV's discovery document at {url} is not a JSON object")
     try:
         return OidcMetadata(
             issuer=str(doc["issuer"]),
@@ -90,7 +129,7 @@ def oauth_session(
         scope=scope,
         redirect_uri=redirect_uri,
         code_challenge_method="S256",
-        default_timeout=timeout or settings.number(config, "request_timeout_seconds"),
+        default_timeout=timeouts(timeout or settings.number(config, "request_timeout_seconds")),
     )
 
 
@@ -110,12 +149,25 @@ def explain_oauth_error(config: Mapping[str, t.Any], exc: OAuthError, action: st
             f"DATEV rejected the client authentication while trying to {action} "
             f"(invalid_client{description}) with client_auth={mode}. {hint}"
         )
-    if error == "invalid_grant" and action == "refresh the access token":
-        return LoginRequiredError(
-            f"DATEV refused the stored refresh token (invalid_grant{description}): it expired, was "
-            "revoked or was already used"
-        )
+    if error == "invalid_grant" and action == REFRESH:
+        return SessionEndedError(f"{session_end_reason(exc.description)} (DATEV: invalid_grant{description})")
     return DatevAuthError(f"DATEV refused to {action}: {error}{description}")
+
+
+def session_end_reason(description: str | None) -> str:
+    """Why DATEV refused a refresh token, from its error_description (the code is always
+    invalid_grant)."""
+    text = (description or "").lower()
+    if "already" in text or "reuse" in text or "redeemed" in text:
+        return (
+            "the refresh token was already used (DATEV's refresh tokens are single-use; reusing "
+            "one revokes the whole session)"
+        )
+    if "expired" in text:
+        return "the refresh token expired"
+    if "revoked" in text or "logout" in text:
+        return "the session was revoked (logout, or revoked in DATEV's user administration)"
+    return "DATEV no longer accepts the refresh token (expired, revoked or already used)"
 
 
 def post_token(
@@ -133,6 +185,8 @@ def post_token(
             f"DATEV's token endpoint answered HTTP {status} while trying to {action}"
         ) from None
     except requests.RequestException as exc:
+        if action == REFRESH:
+            raise  # TokenManager._redeem decides whether resending is safe
         raise DatevAuthError(
             f"Cannot reach DATEV's token endpoint to {action}: {type(exc).__name__}"
         ) from None
@@ -167,6 +221,8 @@ class TokenManager:
         self._http = requests.Session()
         self._timeout = settings.number(config, "request_timeout_seconds")
         self.refresh_count = 0
+        self.backoff = BackoffPolicy.from_config(config)
+        self.sleep: Callable[[float], None] = time.sleep
 
     @property
     def store(self) -> TokenStore:
@@ -187,7 +243,7 @@ class TokenManager:
 
     def check_login(self) -> None:
         """Load the stored pair (logging the refresh token's expiry once per process); raises
-        LoginRequiredError when it is missing or its refresh token has expired."""
+        NotLoggedInError when none is stored, SessionEndedError when its refresh token expired."""
         with self._lock:
             self._current()
 
@@ -211,9 +267,9 @@ class TokenManager:
         if self._pair is None:
             pair = self.store.load()
             if pair is None:
-                raise LoginRequiredError(
-                    f"No DATEV login is stored for client_id {settings.client_id(self.config)} in "
-                    f"the {settings.environment(self.config)} environment"
+                raise NotLoggedInError(
+                    f"no token pair stored for client_id {settings.client_id(self.config)} in the "
+                    f"{settings.environment(self.config)} environment"
                 )
             self._check_refresh_alive(pair)
             logger.info("DATEV refresh token valid until %s", pair.refresh_expiry_text())
@@ -222,14 +278,14 @@ class TokenManager:
 
     def _check_refresh_alive(self, pair: TokenPair) -> None:
         if pair.refresh_expired(self.clock()):
-            raise LoginRequiredError(f"The DATEV refresh token expired at {pair.refresh_expiry_text()}")
+            raise SessionEndedError(f"the refresh token expired at {pair.refresh_expiry_text()}")
 
     def _refresh(self, held: TokenPair, *, rejected: str | None) -> TokenPair:
         with self.store.locked():
             stored = self.store.load()
             if stored is None:
                 self._pair = None
-                raise LoginRequiredError("The stored DATEV login was removed (logged out?)")
+                raise SessionEndedError("the stored login was removed (by `tap-datev logout`?)")
             now = self.clock()
             rotated_elsewhere = stored.refresh_token != held.refresh_token
             if rotated_elsewhere and stored.access_valid(now, self.skew) and stored.access_token != rejected:
@@ -250,18 +306,50 @@ class TokenManager:
         return fresh
 
     def _redeem(self, stored: TokenPair) -> TokenPair:
-        session = oauth_session(self.config, timeout=self._timeout)
-        sent_at = self.clock()
+        """Redeem the refresh token; back off on 429/503 and on connection errors that happened
+        before the request was sent. An answer lost after sending is not retried (single-use)."""
         endpoint = self.metadata.token_endpoint
-        answer = post_token(
-            self.config,
-            "refresh the access token",
-            lambda: session.refresh_token(endpoint, refresh_token=stored.refresh_token),
-        )
+        waited = 0.0
+        attempt = 0
+        while True:
+            session = oauth_session(self.config, timeout=self._timeout)
+            session.register_compliance_hook("refresh_token_response", _raise_retryable)
+            sent_at = self.clock()
+            try:
+                answer = post_token(
+                    self.config,
+                    REFRESH,
+                    functools.partial(session.refresh_token, endpoint, refresh_token=stored.refresh_token),
+                )
+                break
+            except _RetryableAnswer as exc:
+                what = f"HTTP {exc.response.status_code}"
+                retry_after = parse_retry_after(exc.response.headers.get("Retry-After"), self.clock())
+            except requests.RequestException as exc:
+                if not never_sent(exc):
+                    raise DatevAuthError(LOST_REFRESH.format(reason=type(exc).__name__)) from None
+                what, retry_after = why_unreachable(exc), None
+            delay = self.backoff.delay(attempt, retry_after)
+            if waited + delay > self.backoff.budget:
+                raise DatevAuthError(
+                    f"DATEV's token endpoint {endpoint} still failed ({what}) after {waited:.0f} s of "
+                    "retries; the stored refresh token was not redeemed and stays usable"
+                )
+            logger.warning("DATEV token endpoint: %s; retry %d in %.2f s", what, attempt + 1, delay)
+            self.sleep(delay)
+            waited += delay
+            attempt += 1
         try:
             return TokenPair.from_token_response(answer, now=sent_at, previous=stored)
         except ValueError as exc:
             raise DatevAuthError(f"Unexpected refresh answer from DATEV: {exc}") from None
+
+
+def _raise_retryable(response: requests.Response) -> requests.Response:
+    """authlib compliance hook: hand 429/503 to the retry loop before authlib parses the body."""
+    if response.status_code in RETRY_STATUSES:
+        raise _RetryableAnswer(response)
+    return response
 
 
 class DatevAuth(requests.auth.AuthBase):

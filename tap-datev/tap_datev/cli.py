@@ -1,24 +1,30 @@
 """`tap-datev`: the Singer command, plus `login`, `logout` and `submit`.
 
 singer-sdk's `Tap.cli` takes options only (--about, --discover, --config, --catalog, --state …),
-so `main()` looks at the first argument: a subcommand name goes to the click group below,
-anything else to the Singer command.
+so `main()` looks for a subcommand name behind the options Meltano puts first: a subcommand goes
+to the click group below, anything else to the Singer command.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
+import requests
 
 from tap_datev.command_config import config_option, load_config
-from tap_datev.errors import DatevAuthError, DatevConfigError
+from tap_datev.errors import TapDatevError
 from tap_datev.ledger import LedgerError
 from tap_datev.login import login, logout
 from tap_datev.submit import submit
 from tap_datev.tap import TapDatev
 
 SUBCOMMANDS = ("login", "logout", "submit")
+# What Meltano puts before the arguments of `meltano invoke tap-datev …` (each with a value).
+SINGER_FILE_OPTIONS = ("--config", "--catalog", "--properties", "--state")
+# Errors whose message is the whole story; a traceback would only hide the advice.
+USER_ERRORS = (TapDatevError, LedgerError)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,7 +45,7 @@ def login_command(config_args: tuple[str, ...]) -> None:
     config = load_config(config_args)
     try:
         result = login(config)
-    except (DatevAuthError, DatevConfigError) as exc:
+    except TapDatevError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(result.describe(), err=True)
 
@@ -51,7 +57,7 @@ def logout_command(config_args: tuple[str, ...]) -> None:
     config = load_config(config_args)
     try:
         result = logout(config)
-    except (DatevAuthError, DatevConfigError) as exc:
+    except TapDatevError as exc:
         raise click.ClickException(str(exc)) from None
     if result.had_tokens:
         click.echo(f"Revoked {' and '.join(result.revoked)}; deleted {result.entry}.", err=True)
@@ -63,36 +69,53 @@ commands.add_command(submit)
 
 
 def subcommand_first(args: list[str]) -> list[str]:
-    """Move leading `--config X` options behind a subcommand.
+    """Put a subcommand first, whatever options Meltano put before it.
 
-    `meltano invoke tap-datev login` runs `tap-datev --config <generated file> login`.
+    `meltano invoke tap-datev logout` runs `tap-datev --config F [--catalog C] [--state S] logout`
+    (catalog and state once a `meltano run` left them). --config goes behind the subcommand (for a
+    group such as submit: behind its command, `submit extf --config F FILE`); catalog and state
+    mean nothing to a subcommand and are dropped. Without a subcommand, args stay as they are.
     """
+    config: list[str] = []
     index = 0
     while index < len(args):
-        if args[index] == "--config" and index + 1 < len(args):
-            index += 2
-        elif args[index].startswith("--config="):
-            index += 1
-        else:
+        name, inline, _ = args[index].partition("=")
+        if name not in SINGER_FILE_OPTIONS:
             break
+        width = 1 if inline == "=" else 2
+        if name == "--config":
+            config += args[index : index + width]
+        index += width
     if not index or index >= len(args) or args[index] not in SUBCOMMANDS:
         return args
-    head, rest = [args[index]], args[index + 1 :]
-    # A group (submit) takes --config on its commands: `submit extf --config X FILE`.
-    if isinstance(commands.commands.get(args[index]), click.Group) and rest and not rest[0].startswith("-"):
-        head.append(rest.pop(0))
-    return [*head, *args[:index], *rest]
+    path, rest = [args[index]], args[index + 1 :]
+    command = commands.commands[args[index]]
+    while isinstance(command, click.Group) and rest and rest[0] in command.commands:
+        command = command.commands[rest[0]]
+        path.append(rest.pop(0))
+    if isinstance(command, click.Group):
+        return [*path, *rest]  # e.g. `submit --help`: a group takes no --config
+    return [*path, *config, *rest]
+
+
+def _end_with(exc: BaseException) -> None:
+    """One ERROR line, the traceback only at DEBUG, exit 1."""
+    logger = logging.getLogger("tap-datev")
+    logger.error("%s", exc)
+    logger.debug("Traceback of the error above", exc_info=exc)
+    sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console script entry point `tap-datev`."""
     args = subcommand_first(list(sys.argv[1:] if argv is None else argv))
-    if args and args[0] in SUBCOMMANDS:
-        commands.main(args=args, prog_name="tap-datev")  # exits
     try:
+        if args and args[0] in SUBCOMMANDS:
+            commands.main(args=args, prog_name="tap-datev")  # exits
         TapDatev.cli.main(args=args, prog_name="tap-datev")
-    except (DatevAuthError, DatevConfigError, LedgerError) as exc:
-        # e.g. "... run tap-datev login again" or "another tap-datev process holds the ledger":
-        # a traceback would only hide the advice.
-        TapDatev.logger.error("%s", exc)
-        sys.exit(1)
+    except USER_ERRORS as exc:
+        # e.g. "not logged in to DATEV yet: run …", "cannot reach DATEV at <url>", "another
+        # tap-datev process holds the ledger".
+        _end_with(exc)
+    except requests.RequestException as exc:
+        _end_with(TapDatevError(f"DATEV request failed: {type(exc).__name__}"))

@@ -2,18 +2,15 @@
 
 `DatevClient` owns what every call needs: base URL per API, `Authorization: Bearer` and
 `X-DATEV-Client-Id`, refresh ahead of expiry, one refresh + one retry on 401, backoff on 429/503
-and connection errors, and DATEV's error shapes. Streams and the `submit` commands both use it,
-so the rules live in one place.
+and connection errors (once DATEV has answered: the first contact fails fast), and DATEV's error
+shapes. Streams and the `submit` commands both use it, so the rules live in one place.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
 import time
 import typing as t
-from datetime import UTC
 from urllib.parse import urlsplit
 
 import requests
@@ -22,7 +19,15 @@ from singer_sdk.streams.rest import PageContext, RESTStream
 
 from tap_datev import settings
 from tap_datev.auth import DatevAuth, TokenManager
-from tap_datev.errors import DatevAPIError
+from tap_datev.backoff import (
+    RETRY_STATUSES,
+    BackoffPolicy,
+    parse_retry_after,
+    timeouts,
+    why_unreachable,
+    without_query,
+)
+from tap_datev.errors import DatevAPIError, DatevUnreachableError
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -32,49 +37,7 @@ if t.TYPE_CHECKING:
 
 logger = logging.getLogger("tap-datev.client")
 
-RETRY_STATUSES = frozenset({429, 503})  # 500 is not retried: DATEV says it will not help
 PAGE_SIZE = 100  # DATEV's maximum `top`
-
-
-class BackoffPolicy:
-    """Exponential backoff with full jitter, capped per wait and in total; honours Retry-After."""
-
-    def __init__(
-        self,
-        base: float,
-        maximum: float,
-        budget: float,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.base = base
-        self.maximum = maximum
-        self.budget = budget
-        self.rand = rand
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry number `attempt` (0-based)."""
-        if retry_after is not None:
-            return max(0.0, retry_after)
-        cap = min(self.maximum, self.base * (2**attempt))
-        return cap * self.rand()
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 class DatevClient:
@@ -95,14 +58,13 @@ class DatevClient:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = "tap-datev"
         self.auth = DatevAuth(self.tokens, settings.client_id(config))
-        self.timeout = settings.number(config, "request_timeout_seconds")
-        self.backoff = BackoffPolicy(
-            settings.number(config, "backoff_base_seconds"),
-            settings.number(config, "backoff_max_seconds"),
-            settings.number(config, "backoff_budget_seconds"),
-        )
+        self.timeout = timeouts(settings.number(config, "request_timeout_seconds"))
+        self.backoff = BackoffPolicy.from_config(config)
         self.sleep: Callable[[float], None] = time.sleep
         self.clock: Callable[[], float] = time.time
+        # Until DATEV has answered once, a connection error means a wrong URL or no network:
+        # fail at once instead of backing off for up to backoff_budget_seconds.
+        self.answered = False
         # Scopes of each DATEV client's data services, as the clients stream read them: streams
         # skip clients whose services lack what they need (a DATEV rule).
         self.client_service_scopes: dict[str, frozenset[str]] = {}
@@ -113,6 +75,18 @@ class DatevClient:
     @property
     def granted_scopes(self) -> frozenset[str]:
         return self.tokens.granted_scopes
+
+    def prove_session(self) -> None:
+        """Show that DATEV is reachable and the stored login works, before anything is emitted.
+
+        Reads the OIDC discovery document (a wrong base_url fails here, naming the URL), then
+        lists one client with the stored token (refreshing it if due): raises NotLoggedInError,
+        SessionEndedError, DatevUnreachableError or DatevAPIError.
+        """
+        self.tokens.check_login()
+        _ = self.tokens.metadata
+        self.request("GET", "clients", "/clients", params={"top": 1})
+        logger.info("DATEV reachable at %s; the stored login works", self.base_url("clients"))
 
     def request(
         self,
@@ -154,6 +128,10 @@ class DatevClient:
             try:
                 response = self.session.send(attempt_request, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if not self.answered:
+                    raise DatevUnreachableError(
+                        without_query(prepared.url or ""), why_unreachable(exc)
+                    ) from None
                 delay = self.backoff.delay(attempt, None)
                 if not retry or waited + delay > self.backoff.budget:
                     logger.error("Giving up on %s %s: %s", request.method, path, type(exc).__name__)
@@ -163,6 +141,7 @@ class DatevClient:
                 attempt += 1
                 continue
 
+            self.answered = True
             if response.status_code == 401 and not refreshed:
                 refreshed = True
                 logger.info("DATEV answered 401 for %s %s; refreshing the token once", request.method, path)
@@ -224,6 +203,7 @@ class DatevStream(RESTStream[t.Any]):
     scopes: t.ClassVar[tuple[str, ...]] = ()
     client_service_scope: t.ClassVar[str | None] = None
     records_jsonpath = "$[*]"
+    _scope_note_logged = False
 
     @property
     def datev(self) -> DatevClient:
@@ -261,8 +241,27 @@ class DatevStream(RESTStream[t.Any]):
             return False
         return True
 
+    def scopes_granted(self) -> bool:
+        """False (with one log line) when the login lacks a scope this stream needs.
+
+        Login asks only for the scopes of the configured submit kinds (DATEV's rule), so e.g.
+        document_types is skipped when `documents` is not among submit_kinds. A token answer
+        without `scope` tells nothing: then the stream runs.
+        """
+        granted = self.datev.granted_scopes
+        missing = sorted(set(self.scopes) - granted) if granted else []
+        if missing and not self._scope_note_logged:
+            self.logger.info(
+                "Skipping stream %s: the DATEV login did not grant %s (login asks for it when "
+                "submit_kinds enable it)",
+                self.name,
+                " ".join(missing),
+            )
+            self._scope_note_logged = True
+        return not missing
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        if not self.client_allowed(context):
+        if not self.scopes_granted() or not self.client_allowed(context):
             return
         yield from super().get_records(context)
 

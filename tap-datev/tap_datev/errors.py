@@ -11,25 +11,54 @@ from singer_sdk.exceptions import FatalAPIError
 if t.TYPE_CHECKING:
     import requests
 
-RELOGIN_HINT = "run tap-datev login again"
+LOGIN_COMMAND = "run `tap-datev login` (in a Meltano project: `meltano invoke tap-datev:login`)"
 
 
-class DatevConfigError(Exception):
+class TapDatevError(Exception):
+    """Base of every error the tap raises on purpose: its message is meant for the user."""
+
+
+class DatevConfigError(TapDatevError):
     """A setting is missing or inconsistent."""
 
 
-class DatevAuthError(Exception):
+class DatevAuthError(TapDatevError):
     """Login, token refresh or revocation failed."""
 
 
 class LoginRequiredError(DatevAuthError):
     """No usable refresh token: a human must consent again in the browser."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"{reason}; {RELOGIN_HINT}")
+
+class NotLoggedInError(LoginRequiredError):
+    """Nobody has logged in yet for this DATEV environment and OAuth client."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Not logged in to DATEV yet ({what}): {LOGIN_COMMAND}")
 
 
-class DatevAPIError(FatalAPIError):
+class SessionEndedError(LoginRequiredError):
+    """The stored login ended (refresh token expired, revoked or already used)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"The DATEV session ended: {why}. Log in again: {LOGIN_COMMAND}")
+
+
+class DatevUnreachableError(TapDatevError):
+    """DATEV never answered: wrong URL, DNS failure, connection refused, no route.
+
+    Not retried: backoff is for a DATEV that has answered before and fails transiently.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        super().__init__(
+            f"Cannot reach DATEV at {url}: {reason}. Check the network and the settings "
+            "`environment` and `base_url`"
+        )
+
+
+class DatevAPIError(TapDatevError, FatalAPIError):
     """An error answer of a DATEV API, parsed from any of DATEV's three error shapes.
 
     - ProblemDetails (clients, EXTF): `type`, `title`, `detail`, `request_id`, `status`

@@ -55,12 +55,13 @@ class LoginResult:
 
 
 def login_scopes(config: Mapping[str, t.Any]) -> list[str]:
-    """openid + offline_access, the streams' scopes and those of the enabled submit kinds."""
-    from tap_datev.tap import stream_types  # the tap imports this module's neighbours
+    """openid + offline_access, the clients scopes, and the scopes of the enabled submit kinds.
 
-    wanted: list[str] = list(settings.BASE_SCOPES)
-    for stream_class in stream_types():
-        wanted.extend(getattr(stream_class, "scopes", ()))
+    DATEV: request only the scopes of data services actually used. The clients scopes are always
+    needed (the clients stream; the checks against a client's accounting basics before a submit);
+    a stream whose scope was not asked for is skipped (DatevStream.get_records).
+    """
+    wanted: list[str] = [*settings.BASE_SCOPES, *settings.ALWAYS_SCOPES]
     for kind in settings.submit_kinds(config):
         wanted.extend(settings.SUBMIT_SCOPES[kind])
     return list(dict.fromkeys(wanted))
@@ -210,8 +211,13 @@ def login(
 
     with _redirect_catcher(config, read_redirect or _default_read_redirect) as (redirect_uri, wait):
         session = oauth_session(config, scope=scope, redirect_uri=redirect_uri, timeout=timeout)
+        # enableWindowsSso: DATEV requires it for "Login mit DATEV" and recommends it otherwise.
         url, _ = session.create_authorization_url(
-            metadata.authorization_endpoint, state=state, code_verifier=verifier, nonce=nonce
+            metadata.authorization_endpoint,
+            state=state,
+            code_verifier=verifier,
+            nonce=nonce,
+            enableWindowsSso="true",
         )
         (open_url or _default_open_url)(url)
         callback_url = wait()

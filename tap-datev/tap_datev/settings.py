@@ -5,6 +5,8 @@ Every function here is pure (no network, no token store), so discovery stays off
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import typing as t
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -44,6 +46,8 @@ CLIENTS_READ_SCOPE = "accounting:clients:read"  # documents API: GET /clients/{i
 DOCUMENTS_SCOPE = "accounting:documents"
 EXTF_SCOPE = "datev:accounting:extf-files-import"
 DXSO_SCOPE = "accounting:dxso-jobs"
+# Asked for at every login, whatever submit_kinds says.
+ALWAYS_SCOPES = (CLIENTS_SCOPE, CLIENTS_READ_SCOPE)
 SUBMIT_SCOPES: dict[str, tuple[str, ...]] = {
     "extf": (EXTF_SCOPE,),
     "dxso": (CLIENTS_READ_SCOPE, DXSO_SCOPE),
@@ -147,15 +151,17 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
     ),
     th.Property(
         "start_date",
-        th.DateTimeType,
-        description="Earliest record date to sync for incremental streams.",
+        th.DateType,
+        description="Earliest date (YYYY-MM-DD) to sync for incremental streams.",
     ),
     th.Property(
         "backoff_base_seconds",
         th.NumberType,
         default=5,
-        description="First retry delay (exponential backoff with full jitter) on 429, 503 and "
-        "connection errors.",
+        description="First retry delay: the first wait lies between half of it and all of it "
+        "(exponential backoff with equal jitter; a Retry-After is waited plus jitter). Applies to "
+        "429, 503 and connection errors of a DATEV that has answered before; the first contact of "
+        "a run is not retried.",
     ),
     th.Property(
         "backoff_max_seconds",
@@ -183,6 +189,20 @@ CONFIG_SCHEMA["allOf"] = [
         "then": {"required": ["base_url"]},
     }
 ]
+
+
+def problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """What the JSON schema cannot say (singer-sdk validates no `format`), one message per setting."""
+    found = []
+    start = config.get("start_date")
+    if start is not None:
+        try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(start)):
+                raise ValueError(start)
+            dt.date.fromisoformat(str(start))
+        except ValueError:
+            found.append(f"start_date must be a date as YYYY-MM-DD (e.g. 2025-01-01), not {start!r}")
+    return found
 
 
 def _get(config: t.Mapping[str, t.Any], key: str) -> t.Any:

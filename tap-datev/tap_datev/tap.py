@@ -8,11 +8,13 @@ import typing as t
 import click
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from ml_credentials import CredentialStoreError
 from tap_datev import settings
 from tap_datev.booking_streams import BOOKING_STREAMS
-from tap_datev.client import shared_client
+from tap_datev.client import DatevStream, shared_client
 from tap_datev.errors import DatevConfigError
 from tap_datev.streams import STREAMS
 from tap_datev.tokens import TokenStore
@@ -65,17 +67,33 @@ class TapDatev(Tap):
         )
         return command
 
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        # Private in singer-sdk, but the one place config is validated for every command;
+        # the SDK checks no JSON Schema `format` (start_date: "yesterday" would pass).
+        found = settings.problems(self._config)
+        if found and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=found)
+        return [*found, *super()._validate_config(raise_errors=raise_errors)]
+
+    @override
     def _set_compatible_replication_methods(self) -> None:
         # The first step of the SDK's (final) sync_all: the one place to act once at the start of a
         # run. tests/tap/core/test_tokens.py fails if an SDK upgrade stops calling it.
-        self._check_login()
+        self._prove_session()
         super()._set_compatible_replication_methods()
 
-    def _check_login(self) -> None:
-        """Log the stored refresh token's expiry at the start of every run, and end the run at once
-        ("run tap-datev login again") when it has expired, even a run that makes no DATEV request
-        (only ledger streams, nothing pending). Reads the store only: no network. A run without a
-        stored login is left to the streams that need one (ledger-only syncs do not)."""
+    def _prove_session(self) -> None:
+        """Before the first record: DATEV answers and the stored login works, or the run ends
+        with one error naming the URL or the login to make. Logs the refresh token's expiry.
+
+        A run of ledger and label streams alone needs neither DATEV nor a login (booking_batches
+        polls only open jobs, and the first poll fails fast too): it only reads the store (no
+        network), to log the expiry and end at once on an expired login.
+        """
+        if any(isinstance(s, DatevStream) and s.selected for s in self.streams.values()):
+            shared_client(self).prove_session()
+            return
         try:
             stored = TokenStore.from_config(self.config).load()
         except (DatevConfigError, CredentialStoreError):

@@ -109,16 +109,27 @@ def test_unparseable_body_falls_back_to_reason_without_the_body() -> None:
     assert "gateway page" not in str(error)
 
 
-def test_backoff_full_jitter_grows_and_is_capped() -> None:
+def test_backoff_grows_and_is_capped() -> None:
     policy = BackoffPolicy(base=5, maximum=300, budget=900, rand=lambda: 1.0)
     assert [policy.delay(n, None) for n in range(8)] == [5, 10, 20, 40, 80, 160, 300, 300]
-    jittered = BackoffPolicy(base=5, maximum=300, budget=900, rand=lambda: 0.25)
-    assert jittered.delay(2, None) == 5.0  # full jitter: uniform in [0, cap]
 
 
-def test_backoff_honours_retry_after() -> None:
-    policy = BackoffPolicy(base=5, maximum=300, budget=900, rand=lambda: 1.0)
-    assert policy.delay(0, 42.0) == 42.0
+@pytest.mark.parametrize("rand", [0.0, 0.25, 0.999])
+def test_backoff_first_wait_starts_near_the_base(rand: float) -> None:
+    """Equal jitter: wait n lies in [cap/2, cap]; the first one near backoff_base_seconds, never ~0."""
+    policy = BackoffPolicy(base=5, maximum=300, budget=900, rand=lambda: rand)
+    assert 2.5 <= policy.delay(0, None) <= 5.0
+    assert 10.0 <= policy.delay(2, None) <= 20.0
+    assert policy.delay(0, None) == 2.5 + 2.5 * rand
+
+
+def test_backoff_waits_retry_after_plus_jitter() -> None:
+    """Retry-After is a minimum; the jitter on top keeps parallel runs out of lockstep."""
+    low = BackoffPolicy(base=5, maximum=300, budget=900, rand=lambda: 0.0)
+    high = BackoffPolicy(base=5, maximum=300, budget=900, rand=lambda: 1.0)
+    assert low.delay(0, 42.0) == 42.0
+    assert high.delay(0, 42.0) == 44.5
+    assert low.delay(0, 42.0) != high.delay(0, 42.0)
 
 
 @pytest.mark.parametrize(

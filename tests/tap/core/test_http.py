@@ -11,7 +11,7 @@ import requests
 
 from tap_datev.auth import TokenManager
 from tap_datev.client import DatevClient
-from tap_datev.errors import DatevAPIError
+from tap_datev.errors import DatevAPIError, DatevUnreachableError
 
 
 @pytest.fixture
@@ -39,9 +39,10 @@ def test_every_call_sends_bearer_and_client_id(client: DatevClient) -> None:
 def test_429_honours_retry_after(client: DatevClient, emulator_control: t.Any, slept: list[float]) -> None:
     emulator_control.fault(status=429, retry_after=3, count=2, path_prefix="/accounting-clients/")
     client.backoff.budget = 10
+    client.backoff.rand = lambda: 1.0  # the most jitter: half the attempt's cap on top
     rows = client.request("GET", "clients", "/clients", params={"top": 1}).json()
     assert len(rows) == 1
-    assert slept == [3.0, 3.0]
+    assert slept == pytest.approx([3.005, 3.01])
 
 
 def test_503_is_retried_with_growing_jittered_backoff(
@@ -63,6 +64,7 @@ def _drop_retry_after(response: requests.Response, *args: t.Any, **kwargs: t.Any
 def test_retries_stop_at_the_budget(client: DatevClient, emulator_control: t.Any, slept: list[float]) -> None:
     emulator_control.fault(status=503, retry_after=2, count=50, path_prefix="/accounting-clients/")
     client.backoff.budget = 5
+    client.backoff.rand = lambda: 0.0
     with pytest.raises(DatevAPIError) as error:
         client.request("GET", "clients", "/clients")
     assert error.value.status == 503
@@ -97,12 +99,18 @@ def test_4xx_shows_datev_code_title_and_detail(client: DatevClient) -> None:
     assert error.value.request_id
 
 
-def test_connection_errors_are_retried_within_budget(logged_in_config: dict[str, t.Any]) -> None:
+def _dead_base_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        dead_port = sock.getsockname()[1]
-    dead = {**logged_in_config, "base_url": f"http://127.0.0.1:{dead_port}"}
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_connection_errors_of_a_datev_that_answered_are_retried_within_budget(
+    logged_in_config: dict[str, t.Any],
+) -> None:
+    dead = {**logged_in_config, "base_url": _dead_base_url()}
     client = DatevClient(dead, tokens=TokenManager(logged_in_config))
+    client.answered = True  # as after a first successful request of this run
     slept: list[float] = []
     client.sleep = slept.append
     client.backoff.rand = lambda: 1.0
@@ -110,3 +118,29 @@ def test_connection_errors_are_retried_within_budget(logged_in_config: dict[str,
     with pytest.raises(requests.ConnectionError):
         client.request("GET", "clients", "/clients")
     assert slept == [0.01, 0.02, 0.04]  # the next (0.05) would exceed the 0.1 s budget
+
+
+def test_first_contact_fails_fast_naming_the_url(logged_in_config: dict[str, t.Any]) -> None:
+    """Connection refused on the first request of a run: no backoff, one error with the URL."""
+    base = _dead_base_url()
+    client = DatevClient({**logged_in_config, "base_url": base}, tokens=TokenManager(logged_in_config))
+    slept: list[float] = []
+    client.sleep = slept.append
+    with pytest.raises(DatevUnreachableError) as error:
+        client.request("GET", "clients", "/clients", params={"top": 1})
+    assert slept == []
+    assert f"{base}/accounting-clients/platform/v2/clients" in str(error.value)
+    assert "top=1" not in str(error.value)
+    assert "refused" in str(error.value)
+
+
+def test_first_contact_with_an_unknown_host_fails_fast(logged_in_config: dict[str, t.Any]) -> None:
+    client = DatevClient(
+        {**logged_in_config, "base_url": "http://datev-emulator.invalid"},
+        tokens=TokenManager(logged_in_config),
+    )
+    slept: list[float] = []
+    client.sleep = slept.append
+    with pytest.raises(DatevUnreachableError, match=r"http://datev-emulator\.invalid/accounting-clients"):
+        client.request("GET", "clients", "/clients")
+    assert slept == []

@@ -74,6 +74,44 @@ def test_login_stores_tokens_with_fresh_pkce_state_and_nonce(tap_config: dict[st
     assert pair.access_token[:12] not in first.describe()
 
 
+def test_authorization_asks_for_windows_sso_and_only_the_configured_scopes(
+    tap_config: dict[str, t.Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DATEV: enableWindowsSso=true; only the scopes of data services used, the clients scopes always.
+    A stream whose scope was not asked for is skipped; the rest of the run goes on."""
+    import json
+
+    from tap_datev.tap import TapDatev
+
+    config = {**tap_config, "submit_kinds": ["extf"]}
+    seen: list[str] = []
+
+    def browser(url: str) -> None:
+        seen.append(url)
+        consent_in_browser(url)
+
+    result = login(config, open_url=browser)
+    (params,) = [_query(url) for url in seen]
+    assert params["enableWindowsSso"] == "true"
+    assert set(params["scope"].split()) == {
+        "openid",
+        "offline_access",
+        "datev:accounting:clients",
+        "accounting:clients:read",
+        "datev:accounting:extf-files-import",
+    }
+    assert "accounting:documents" not in result.scopes
+
+    tap = TapDatev(config={**config, "client_ids": ["29098-55003"]})
+    for name, stream in tap.streams.items():
+        stream.selected = name in {"clients", "document_types"}
+    capsys.readouterr()
+    tap.sync_all()
+    messages = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    streams = {m["stream"] for m in messages if m["type"] == "RECORD"}
+    assert streams == {"clients"}  # document_types skipped: no accounting:documents granted
+
+
 def test_tampered_pkce_verifier_is_refused(tap_config: dict[str, t.Any]) -> None:
     # The authorization request carries the challenge of another verifier, so the verifier the tap
     # sends with the code no longer matches: the emulator checks PKCE server-side.

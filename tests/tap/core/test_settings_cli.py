@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from click.testing import CliRunner
 from tap_datev import settings
 from tap_datev.cli import commands, subcommand_first
 from tap_datev.login import login_scopes
-from tap_datev.tap import TapDatev, stream_types
+from tap_datev.tap import TapDatev
 
 TAP = [sys.executable, "-c", "from tap_datev.cli import main; main()"]
 
@@ -50,25 +52,21 @@ def test_loopback_only_outside_production() -> None:
     )
 
 
-def test_login_scopes_follow_streams_and_submit_kinds() -> None:
+def test_login_scopes_follow_submit_kinds_and_always_include_the_clients_scopes() -> None:
+    clients = {"openid", "offline_access", "datev:accounting:clients", "accounting:clients:read"}
     everything = login_scopes({"client_id": "x"})
     assert everything[:2] == ["openid", "offline_access"]
-    for scope in (
-        "datev:accounting:clients",
-        "accounting:clients:read",
+    assert set(everything) == clients | {
         "accounting:documents",
         "datev:accounting:extf-files-import",
         "accounting:dxso-jobs",
-    ):
-        assert scope in everything
-    assert len(everything) == len(set(everything))
-    streams_only = login_scopes({"client_id": "x", "submit_kinds": []})
-    expected = {"openid", "offline_access"} | {
-        s for cls in stream_types() for s in getattr(cls, "scopes", ())
     }
-    assert set(streams_only) == expected
+    assert len(everything) == len(set(everything))
+    assert set(login_scopes({"client_id": "x", "submit_kinds": []})) == clients
     only_extf = login_scopes({"client_id": "x", "submit_kinds": ["extf"]})
-    assert set(only_extf) == expected | {"datev:accounting:extf-files-import"}
+    assert set(only_extf) == clients | {"datev:accounting:extf-files-import"}
+    only_dxso = login_scopes({"client_id": "x", "submit_kinds": ["dxso"]})
+    assert set(only_dxso) == clients | {"accounting:dxso-jobs"}
 
 
 def test_token_entry_per_environment_and_client() -> None:
@@ -200,7 +198,7 @@ def test_sync_without_login_ends_with_the_advice(tmp_path: Path, monkeypatch: py
         [*TAP, "--config", str(config)], check=False, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 1
-    assert "run tap-datev login again" in done.stderr
+    assert "Not logged in to DATEV yet" in done.stderr and "tap-datev:login" in done.stderr
     assert "Traceback" not in done.stderr
     assert '"type":"RECORD"' not in done.stdout
 
@@ -226,3 +224,96 @@ def test_a_held_ledger_ends_the_singer_command_with_the_advice(
         cli.main(["--config", "config.json"])
     assert done.value.code == 1
     assert "holds ledger.lock" in caplog.text
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2025-02-30", "2025-01-01T00:00:00Z", "20250101"])
+def test_start_date_is_validated_when_the_config_is_read(value: str) -> None:
+    from singer_sdk.exceptions import ConfigValidationError
+
+    with pytest.raises(ConfigValidationError) as error:
+        TapDatev(config={"client_id": "x", "start_date": value})
+    assert error.value.errors == [f"start_date must be a date as YYYY-MM-DD (e.g. 2025-01-01), not {value!r}"]
+    accepted = TapDatev(config={"client_id": "x", "start_date": "2025-01-31"})
+    assert accepted.config["start_date"] == "2025-01-31"
+
+
+def test_start_date_is_refused_by_the_subcommands_too(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"client_id": "x", "start_date": "yesterday"}))
+    result = CliRunner().invoke(commands, ["logout", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "start_date must be a date as YYYY-MM-DD" in result.output
+
+
+def test_start_date_has_the_same_type_in_meltano_yml_and_the_plugin() -> None:
+    import yaml
+
+    project = yaml.safe_load((Path(__file__).resolve().parents[3] / "meltano.yml").read_text())
+    (tap,) = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-datev"]
+    (setting,) = [s for s in tap["settings"] if s["name"] == "start_date"]
+    # Meltano's date kind is date_iso8601 (it has no date-time kind); the plugin's is format date.
+    assert setting["kind"] == "date_iso8601"
+    assert TapDatev.config_jsonschema["properties"]["start_date"]["format"] == "date"
+
+
+def test_meltano_invoke_order_with_catalog_and_state_reaches_the_subcommand() -> None:
+    """After a `meltano run`, `meltano invoke tap-datev …` also passes --catalog and --state."""
+    files = ["--config", "c.json", "--catalog", "tap.properties.json", "--state", "state.json"]
+    assert subcommand_first([*files, "logout"]) == ["logout", "--config", "c.json"]
+    assert subcommand_first([*files, "submit", "extf", "--force", "F"]) == [
+        "submit",
+        "extf",
+        "--config",
+        "c.json",
+        "--force",
+        "F",
+    ]
+    assert subcommand_first([*files, "submit", "--help"]) == ["submit", "--help"]
+    assert subcommand_first(["--config=c.json", "--state=s.json", "login"]) == ["login", "--config=c.json"]
+    assert subcommand_first(files) == files  # the Singer command keeps everything
+
+
+def test_submit_help_after_meltanos_options_is_the_submit_help() -> None:
+    args = ["--config", "c.json", "--catalog", "p.json", "--state", "s.json", "submit", "--help"]
+    done = subprocess.run([*TAP, *args], capture_output=True, text=True, check=True, timeout=60)
+    assert "Submit EXTF batches" in done.stdout
+    assert "--discover" not in done.stdout
+
+
+def _unreachable_cases(emulator_url: str) -> list[tuple[str, str]]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    discovery = "/openid/.well-known/openid-configuration"
+    return [
+        (dead, dead + discovery),  # connection refused
+        ("http://datev-emulator.invalid", "http://datev-emulator.invalid" + discovery),  # DNS
+        (emulator_url + "/not-datev", emulator_url + "/not-datev" + discovery),  # wrong base_url: 404
+    ]
+
+
+def test_a_run_that_cannot_reach_datev_ends_at_once_with_one_error_naming_the_url(
+    logged_in_config: dict[str, t.Any], datev_emulator: t.Any, tmp_path: Path
+) -> None:
+    """First contact: no backoff (the default budget is 900 s), one ERROR line, no traceback,
+    and no record, although gl_accounts could be read without DATEV."""
+    for base_url, named in _unreachable_cases(datev_emulator.url):
+        config = {
+            **logged_in_config,
+            "base_url": base_url,
+            "backoff_base_seconds": 5,
+            "backoff_budget_seconds": 900,
+            "gl_accounts": [{"client_id": "29098-55003", "account_number": "1200", "label": "Bank"}],
+        }
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config))
+        done = subprocess.run(
+            [*TAP, "--config", str(path)], check=False, capture_output=True, text=True, timeout=120
+        )
+        errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+        assert done.returncode == 1, done.stderr[-2000:]
+        assert len(errors) == 1, done.stderr[-2000:]
+        assert named in errors[0]
+        assert "Traceback" not in done.stderr
+        assert "retry" not in done.stderr
+        assert '"type":"RECORD"' not in done.stdout.replace(" ", "")

@@ -15,7 +15,13 @@ import requests
 from tap_datev import settings
 from tap_datev.auth import TokenManager, fetch_metadata
 from tap_datev.client import DatevClient
-from tap_datev.errors import DatevAPIError, LoginRequiredError
+from tap_datev.errors import (
+    DatevAPIError,
+    DatevAuthError,
+    LoginRequiredError,
+    NotLoggedInError,
+    SessionEndedError,
+)
 from tap_datev.tokens import TokenStore
 
 
@@ -92,7 +98,7 @@ def test_reusing_a_refresh_token_kills_the_session(
 
     client = DatevClient(logged_in_config)
     client.tokens.clock = lambda: time.time() + 2000  # needs a refresh: redeems the same token again
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         _clients(client)
     # DATEV's rule: the whole session is gone, the rogue's fresh tokens too.
     answer = requests.get(
@@ -180,7 +186,7 @@ def test_expired_refresh_token_asks_for_login(
     # Known expiry: the tap refuses before calling DATEV.
     client = DatevClient(logged_in_config)
     client.tokens.clock = lambda: time.time() + 3 * 365 * 24 * 3600
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         _clients(client)
 
     # DATEV says so (the tap's clock does not know yet): invalid_grant → same advice.
@@ -189,14 +195,14 @@ def test_expired_refresh_token_asks_for_login(
     other.tokens.clock = lambda: time.time() + 1000
     with (
         caplog.at_level(logging.INFO, logger="tap-datev.auth"),
-        pytest.raises(LoginRequiredError, match="run tap-datev login again"),
+        pytest.raises(LoginRequiredError, match="tap-datev:login"),
     ):
         _clients(other)
     assert "refresh token valid until" in caplog.text  # logged each run, as a date
 
 
 def test_no_login_stored_says_login(tap_config: dict[str, t.Any]) -> None:
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         TokenManager(tap_config).access_token()
 
 
@@ -224,9 +230,114 @@ def test_every_run_logs_the_refresh_expiry_and_ends_when_expired(
     pair = store.load()
     assert pair is not None
     store.save(type(pair)(**{**pair.to_dict(), "refresh_expires_at": time.time() - 60}))
-    with pytest.raises(LoginRequiredError, match="run tap-datev login again"):
+    with pytest.raises(LoginRequiredError, match="tap-datev:login"):
         _ledger_only_sync(logged_in_config)
 
 
 def test_a_ledger_only_run_needs_no_login(tap_config: dict[str, t.Any]) -> None:
     _ledger_only_sync(tap_config)  # no stored login: nothing to log, nothing refused
+
+
+def _due_for_refresh(config: dict[str, t.Any], slept: list[float]) -> DatevClient:
+    """A client whose clock says the stored access token is due: its next call refreshes."""
+    client = DatevClient(config)
+    client.tokens.clock = lambda: time.time() + 2000
+    client.tokens.sleep = slept.append
+    client.tokens.backoff.rand = lambda: 0.0
+    return client
+
+
+def test_token_endpoint_429_and_503_are_retried_like_the_apis(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any
+) -> None:
+    before = _stored(logged_in_config)
+    emulator_control.fault(status=503, retry_after=1, count=1, path_prefix="/token")
+    emulator_control.fault(status=429, retry_after=2, count=1, path_prefix="/token")
+    slept: list[float] = []
+    client = _due_for_refresh(logged_in_config, slept)
+    assert len(_clients(client)) == 2
+    assert slept == [1.0, 2.0]  # Retry-After honoured (no jitter with rand 0)
+    assert client.tokens.refresh_count == 1
+    # The refresh token was redeemed once: the session lives on and the new pair was stored.
+    assert _stored(logged_in_config).refresh_token != before.refresh_token
+    assert len(_clients(DatevClient(logged_in_config))) == 2
+
+
+def test_token_endpoint_retries_stop_at_the_budget_and_keep_the_refresh_token(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any
+) -> None:
+    before = _stored(logged_in_config)
+    emulator_control.fault(status=503, retry_after=2, count=50, path_prefix="/token")
+    slept: list[float] = []
+    client = _due_for_refresh(logged_in_config, slept)
+    client.tokens.backoff.budget = 5
+    with pytest.raises(DatevAuthError, match="HTTP 503") as error:
+        _clients(client)
+    assert "stays usable" in str(error.value)
+    assert slept == [2.0, 2.0]
+    assert _stored(logged_in_config).refresh_token == before.refresh_token
+
+
+def test_token_endpoint_connection_refused_is_retried(logged_in_config: dict[str, t.Any]) -> None:
+    """Refused before sending: resending cannot redeem the refresh token twice."""
+    import dataclasses
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}/token"
+    slept: list[float] = []
+    client = _due_for_refresh(logged_in_config, slept)
+    client.tokens._metadata = dataclasses.replace(client.tokens.metadata, token_endpoint=dead)
+    client.tokens.backoff.budget = 0.05
+    with pytest.raises(DatevAuthError, match="refused"):
+        _clients(client)
+    assert slept == [0.005, 0.01, 0.02]  # equal jitter's lower bound with rand 0; then the budget
+
+
+def test_a_refresh_answer_lost_after_sending_is_not_resent(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any
+) -> None:
+    """DATEV redeemed the refresh token, the answer never arrived: resending would revoke the session."""
+    emulator_control.fault(kind="drop", count=1, path_prefix="/token")
+    slept: list[float] = []
+    with pytest.raises(DatevAuthError, match="single-use") as error:
+        _clients(_due_for_refresh(logged_in_config, slept))
+    assert not isinstance(error.value, LoginRequiredError)
+    assert slept == []
+    # The next run tries the stored refresh token once more; DATEV had redeemed it.
+    with pytest.raises(SessionEndedError, match="already used") as ended:
+        _clients(_due_for_refresh(logged_in_config, slept))
+    assert "tap-datev:login" in str(ended.value)
+
+
+def test_an_ended_session_says_why(logged_in_config: dict[str, t.Any], emulator_control: t.Any) -> None:
+    # Revoked: e.g. a logout elsewhere or DATEV's user administration.
+    metadata = fetch_metadata(logged_in_config, requests.Session(), timeout=10)
+    revoked = requests.post(
+        str(metadata.revocation_endpoint),
+        data={
+            "token": _stored(logged_in_config).refresh_token,
+            "token_type_hint": "refresh_token",
+            "client_id": "ml-connector-demo",
+        },
+        timeout=10,
+    )
+    assert revoked.status_code == 200
+    with pytest.raises(SessionEndedError, match="The DATEV session ended: the session was revoked"):
+        _clients(_due_for_refresh(logged_in_config, []))
+
+
+def test_an_expired_session_says_it_expired(
+    logged_in_config: dict[str, t.Any], emulator_control: t.Any
+) -> None:
+    emulator_control.advance(3 * 365 * 24 * 3600)
+    client = DatevClient(logged_in_config)
+    client.tokens.clock = lambda: time.time() + 2000  # the tap does not know the expiry yet
+    with pytest.raises(SessionEndedError, match="The DATEV session ended: the refresh token expired"):
+        _clients(client)
+
+
+def test_no_login_yet_says_how_to_log_in(tap_config: dict[str, t.Any]) -> None:
+    with pytest.raises(NotLoggedInError, match=r"Not logged in to DATEV yet .* tap-datev:login"):
+        DatevClient(tap_config).prove_session()
