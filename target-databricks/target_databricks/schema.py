@@ -11,7 +11,10 @@ Naming rule (one function for both engines, `conform_name`):
 - Two source names that conform to one name are an error naming both (never a silent merge).
 
 Type rule (`column_for`): see `_scalar_type`; ``sql_type`` strings are Databricks SQL and the workspace
-engine uses them verbatim.
+engine uses them verbatim. Decimal precision and scale: `decimal_hint`.
+
+Schema evolution (`type_change`): the one rule both engines apply when a stream declares another
+type for an existing column — keep, widen in place, rewrite, or refuse.
 """
 
 from __future__ import annotations
@@ -322,7 +325,6 @@ _ALIASES = {
     "CHAR": "STRING",
 }
 _DECIMAL_TYPE = re.compile(r"^DECIMAL(?:\((\d+)(?:,(\d+))?\))?$")
-_INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
 _INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
 
 
