@@ -182,6 +182,10 @@ def batch_record(row: Submission) -> dict[str, t.Any]:
         "last_polled_at": row.last_polled_at,
         "final_at": row.final_at,
         "updated_at": row.updated_at,
+        "file_line_count": row.file_line_count,
+        "file_debit_sum": row.file_debit_sum,
+        "file_credit_sum": row.file_credit_sum,
+        "posting_digest": row.posting_digest,
     }
 
 

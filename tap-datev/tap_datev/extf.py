@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import json
 import re
@@ -597,6 +598,123 @@ def add_bom(data: bytes) -> bytes:
     except UnicodeDecodeError:
         return data
     return codecs.BOM_UTF8 + data
+
+
+# --- what a checked file says: posting digest, totals, line ends, the client's fiscal years -----------
+
+
+POSTING_DIGEST_VERSION = "extf-postings-1"  # part of the digested text: a new definition, new digests
+
+
+def posting_digest(f: ExtfFile) -> str:
+    """sha256 (hex) of what the file books, independent of how the file spells it.
+
+    Covers: format category and version, consultant and client number, WJ-Beginn, Sachkontenlänge,
+    Datum vom/bis and WKZ of the header, and every data line's fields as decoded, NFC-normalised text
+    (csv quoting removed, trailing empty fields dropped), as a sorted list. Not covered: the encoding
+    and BOM, line ends, quoting, the file name, the column-name line and the other header fields
+    (Erzeugt am, Herkunft, Exportiert von, Bezeichnung, ...). So a file re-encoded, re-exported or
+    reordered has the digest of the original, and one changed amount gives another digest.
+    """
+    h = f.header
+    head = [
+        h.category,
+        h.format_version,
+        h.consultant_number,
+        h.client_number,
+        h.fiscal_year_start.isoformat() if h.fiscal_year_start else None,
+        h.account_length,
+        h.date_from.isoformat() if h.date_from else None,
+        h.date_to.isoformat() if h.date_to else None,
+        h.currency,
+    ]
+    lines = sorted(_without_trailing_empties(row) for row in f.raw_rows)
+    text = json.dumps([POSTING_DIGEST_VERSION, head, lines], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _without_trailing_empties(row: list[str]) -> list[str]:
+    end = len(row)
+    while end and not row[end - 1]:
+        end -= 1
+    return row[:end]
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """What a Buchungsstapel says about itself: its booking lines and the sums of Umsatz per side
+    (unsigned, in each line's own currency: no conversion)."""
+
+    line_count: int
+    debit_sum: Decimal
+    credit_sum: Decimal
+
+
+def batch_totals(f: ExtfFile) -> BatchTotals | None:
+    """Totals of a checked Buchungsstapel; None for other categories (they have no booking lines)."""
+    if f.header.category != BUCHUNGSSTAPEL:
+        return None
+    sums = {"S": Decimal(0), "H": Decimal(0)}
+    for row in f.raw_rows:
+        sums[row[1]] += parse_unsigned(row[0])  # check_for_submit: an amount and S or H on every line
+    return BatchTotals(len(f.raw_rows), sums["S"], sums["H"])
+
+
+_BARE_LF = re.compile(r"(?<!\r)\n")
+
+
+def with_crlf(data: bytes, f: ExtfFile) -> bytes:
+    """`data` with every bare LF line end made CR LF (DATEV-Format requires CR LF); the same object
+    when it has no bare LF. Works on the decoded text, so UTF-16 files are handled too; fields contain
+    no line breaks (check_for_submit), so every LF is a line end."""
+    bom = next((b for b, encoding in _BOMS if encoding == f.encoding), b"") if f.had_bom else b""
+    text = data[len(bom) :].decode(f.encoding)
+    if not _BARE_LF.search(text):
+        return data
+    return bom + _BARE_LF.sub("\r\n", text).encode(f.encoding)
+
+
+@dataclass(frozen=True)
+class FiscalYear:
+    """One fiscal year of a client as DATEV reports it (the documents API's accounting basics)."""
+
+    start: date
+    end: date | None
+    account_length: int | None
+
+    def describe(self) -> str:
+        end = f"-{self.end:%Y%m%d}" if self.end else ""
+        length = f", Sachkontenlänge {self.account_length}" if self.account_length else ""
+        return f"{self.start:%Y%m%d}{end}{length}"
+
+
+def check_fiscal_year(f: ExtfFile, client_id: str, years: list[FiscalYear]) -> None:
+    """DATEV imports into a fiscal year the client has, with that year's account length: WJ-Beginn
+    must be the start of one of `years` and Sachkontenlänge its account length. Raises ExtfError
+    naming the client's fiscal years."""
+    h = f.header
+    known = "; ".join(y.describe() for y in years) or "none"
+    if h.fiscal_year_start is None:
+        return  # a Buchungsstapel without WJ-Beginn is refused by check_for_submit already
+    year = next((y for y in years if y.start == h.fiscal_year_start), None)
+    if year is None:
+        raise ExtfError(
+            f.filename,
+            1,
+            "WJ-Beginn",
+            f"{h.fiscal_year_start:%Y%m%d} is not the start of a fiscal year DATEV has for client"
+            f" {client_id} (its fiscal years: {known}); set WJ-Beginn to the start of the fiscal year"
+            " the postings belong to, or have the fiscal year created in DATEV first",
+        )
+    if year.account_length is not None and h.account_length != year.account_length:
+        raise ExtfError(
+            f.filename,
+            1,
+            "Sachkontenlänge",
+            f"{h.account_length} does not match the account length {year.account_length} of client"
+            f" {client_id}'s fiscal year {year.describe()} at DATEV; export the file with"
+            f" Sachkontenlänge {year.account_length}",
+        )
 
 
 # --- records ---------------------------------------------------------------------------------------------

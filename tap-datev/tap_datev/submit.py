@@ -26,7 +26,8 @@ from pathlib import Path
 import click
 import requests
 
-from tap_datev import settings
+from tap_datev import extf, settings
+from tap_datev.booking_line import money
 from tap_datev.client import PAGE_SIZE, DatevClient, parse_retry_after
 from tap_datev.command_config import config_option, load_config
 from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
@@ -41,6 +42,7 @@ from tap_datev.ledger import (
     TICK,
     UNCLEAR,
     UPLOADING,
+    FileFigures,
     Ledger,
     LedgerError,
     Submission,
@@ -49,7 +51,7 @@ from tap_datev.ledger import (
     sha256_hex,
     utc_now,
 )
-from tap_datev.settings import DOCUMENTS_SCOPE, DXSO_SCOPE, EXTF_SCOPE
+from tap_datev.settings import CLIENTS_READ_SCOPE, DOCUMENTS_SCOPE, DXSO_SCOPE, EXTF_SCOPE
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -275,6 +277,110 @@ def _retry_after_seconds(client: DatevClient, response: requests.Response) -> fl
     return parse_retry_after(response.headers.get("Retry-After"), client.clock()) or 0.0
 
 
+def fiscal_years(client: DatevClient, client_id: str) -> list[extf.FiscalYear]:
+    """The client's fiscal years as DATEV reports them (accounting basics, `GET /clients/{id}` of
+    the documents API: the last three years, each with its account length)."""
+    try:
+        body = client.request("GET", "documents", f"/clients/{client_id}").json()
+    except DatevAPIError as exc:
+        if exc.status != 403:
+            raise
+        raise SubmitRefused(
+            f"The fiscal years of client {client_id} cannot be read from DATEV ({exc}); they need the "
+            f"scope {CLIENTS_READ_SCOPE}: run `tap-datev login` again"
+        ) from exc
+    years = []
+    for info in body.get("basic_accounting_information") or [] if isinstance(body, dict) else []:
+        start, end = _iso_day(info.get("fiscal_year_start")), _iso_day(info.get("fiscal_year_end"))
+        if start is not None:
+            length = info.get("account_length")
+            years.append(extf.FiscalYear(start, end, length if isinstance(length, int) else None))
+    return sorted(years, key=lambda y: y.start)
+
+
+def _iso_day(value: t.Any) -> dt.date | None:
+    """A date from DATEV's `2016-01-01` or `2016-01-01T00:00:00.000+0000`."""
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PreparedExtf:
+    """An EXTF file that passed every check, as it will be sent and kept."""
+
+    file_name: str
+    data: bytes  # with the BOM --add-bom adds and CR LF line ends
+    client_id: str
+    checked: extf.ExtfFile
+    figures: FileFigures
+    fiscal_year: extf.FiscalYear | None
+
+
+def extf_figures(f: extf.ExtfFile) -> FileFigures:
+    totals = extf.batch_totals(f)
+    if totals is None:
+        return FileFigures(posting_digest=extf.posting_digest(f))
+    return FileFigures(
+        posting_digest=extf.posting_digest(f),
+        line_count=totals.line_count,
+        debit_sum=money(totals.debit_sum),
+        credit_sum=money(totals.credit_sum),
+    )
+
+
+def prepare_extf(
+    client: DatevClient,
+    ledger: Ledger | None,
+    file_name: str,
+    data: bytes,
+    *,
+    force: bool = False,
+    add_bom: bool = False,
+) -> PreparedExtf:
+    """Every check before an EXTF upload, local and against the client's DATEV data; sends nothing.
+
+    Local: DATEV-Format rules (extf.check_for_submit), line ends (bare LF → CR LF, one warning).
+    At DATEV (GETs only): the header's client exists for this login and has the EXTF service;
+    WJ-Beginn and Sachkontenlänge match one of its fiscal years. In the ledger (when given): the
+    same postings were not submitted already. With `force` the last two only warn.
+    """
+    file_name = unicodedata.normalize("NFC", file_name)
+    if add_bom:
+        data = extf.add_bom(data)
+    try:
+        checked = extf.check_for_submit(data, file_name)
+    except extf.ExtfError as exc:
+        raise SubmitRefused(str(exc)) from exc
+    sent = extf.with_crlf(data, checked)
+    if sent is not data:
+        logger.warning(
+            "%s: the line ends are LF only; DATEV requires CR LF, so the submitted copy has CR LF",
+            file_name,
+        )
+    header = checked.header
+    client_id = require_client(client, EXTF_SCOPE, numbers=(header.consultant_number, header.client_number))
+    years = fiscal_years(client, client_id)
+    try:
+        extf.check_fiscal_year(checked, client_id, years)
+    except extf.ExtfError as exc:
+        if not force:
+            raise SubmitRefused(f"{exc} (--force sends it anyway; DATEV's import job will fail)") from exc
+        logger.warning("%s; sending it anyway (--force): DATEV's import job will fail", exc)
+    figures = extf_figures(checked)
+    if ledger is not None and not force:
+        refuse_duplicate(
+            ledger,
+            "extf",
+            sha256_hex(sent),
+            f"{file_name}: the same postings",
+            posting_digest=figures.posting_digest,
+        )
+    fiscal_year = next((y for y in years if y.start == header.fiscal_year_start), None)
+    return PreparedExtf(file_name, sent, client_id, checked, figures, fiscal_year)
+
+
 def submit_extf(
     client: DatevClient,
     ledger: Ledger,
@@ -285,22 +391,9 @@ def submit_extf(
     add_bom: bool = False,
 ) -> Submission:
     """Check, record, upload one EXTF file; returns the ledger row (pending, or final)."""
-    from tap_datev import extf
-
-    file_name = unicodedata.normalize("NFC", file_name)
-    if add_bom:
-        data = extf.add_bom(data)
-    try:
-        checked = extf.check_for_submit(data, file_name)
-    except extf.ExtfError as exc:
-        raise SubmitRefused(str(exc)) from exc
-    header = checked.header
-    client_id = require_client(client, EXTF_SCOPE, numbers=(header.consultant_number, header.client_number))
-    digest = sha256_hex(data)
-    if not force:
-        refuse_duplicate(ledger, "extf", digest, f"{file_name}: the same file")
-
-    ledger.keep_file(data)
+    prepared = prepare_extf(client, ledger, file_name, data, force=force, add_bom=add_bom)
+    file_name, data, client_id = prepared.file_name, prepared.data, prepared.client_id
+    digest = ledger.keep_file(data)
     batch_id = str(uuid.uuid4())
     row = ledger.record(
         kind="extf",
@@ -310,6 +403,7 @@ def submit_extf(
         size=len(data),
         reference_id=reference_id_for(batch_id),
         batch_id=batch_id,
+        figures=prepared.figures,
     )
     headers = {
         "Filename": file_name,
@@ -368,14 +462,24 @@ def document_types(client: DatevClient, client_id: str) -> list[str]:
 
 
 def refuse_duplicate(
-    ledger: Ledger, kind: str, digest: str, what: str, *, client_id: str | None = None
+    ledger: Ledger,
+    kind: str,
+    digest: str,
+    what: str,
+    *,
+    client_id: str | None = None,
+    posting_digest: str | None = None,
 ) -> None:
-    """Refuse content already at DATEV (or possibly there): sending it again would book it twice."""
-    live = ledger.live_with_sha256(kind, digest, client_id)
+    """Refuse content already at DATEV (or possibly there): sending it again would book it twice.
+
+    The same bytes (`digest`, sha256) or, for EXTF, the same postings however encoded (`posting_digest`).
+    """
+    live = ledger.live_with_sha256(kind, digest, client_id, posting_digest=posting_digest)
     if live:
-        shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)
+        shown = ", ".join(f"{r.batch_id} ({r.file_name}, {r.status})" for r in live)
+        shown_digest = f"posting digest {posting_digest[:12]}" if posting_digest else f"sha256 {digest[:12]}"
         raise SubmitRefused(
-            f"{what} (sha256 {digest[:12]}…) was already submitted: {shown}. Use --force to send it again."
+            f"{what} ({shown_digest}…): already submitted as {shown}. Use --force to send again."
         )
 
 
@@ -490,6 +594,7 @@ def submit_dxso(
     if len(set(names)) != len(names):
         raise SubmitRefused("The package names one file twice")
     roles = []
+    ledger_lines: list[dxso.DxsoLine] = []
     for name, data in files:
         try:
             check_file_name(name)  # DATEV's NFC + whitelist rule holds for DXSO file names too
@@ -498,7 +603,7 @@ def submit_dxso(
         role = _dxso_role(name, data)
         if role == "ledger":
             try:
-                dxso.read_ledger_xml(data, name)
+                ledger_lines += dxso.read_ledger_xml(data, name)
             except Exception as exc:
                 raise SubmitRefused(f"{name}: {exc}") from exc
         roles.append(role)
@@ -513,6 +618,7 @@ def submit_dxso(
         (name, ledger.keep_file(data), len(data), role)
         for (name, data), role in zip(files, roles, strict=True)
     ]
+    line_count, debit, credit = dxso.ledger_totals(ledger_lines)
     row = ledger.record(
         kind="dxso",
         client_id=client_id,
@@ -522,6 +628,11 @@ def submit_dxso(
         import_type=import_type,
         accounting_month=month,
         files=kept,
+        figures=FileFigures(
+            line_count=line_count,
+            debit_sum=None if debit is None else money(debit),
+            credit_sum=None if credit is None else money(credit),
+        ),
     )
     batch_id = row.batch_id
     ledger.update(batch_id, status=UPLOADING)
@@ -732,13 +843,55 @@ def submit() -> None:
 @submit.command("extf")
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Send even if the same file is already pending or succeeded.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send even if the same postings are already pending or succeeded, or the header's fiscal "
+    "year does not match the client's at DATEV (DATEV's job then says why it fails).",
+)
 @click.option("--add-bom", is_flag=True, help="Prefix a UTF-8 BOM (DATEV reads BOM-less files as CP1252).")
-def submit_extf_command(config_args: tuple[str, ...], file: Path, force: bool, add_bom: bool) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run every check (the file, the client's data at DATEV, the ledger) and send nothing.",
+)
+def submit_extf_command(
+    config_args: tuple[str, ...], file: Path, force: bool, add_bom: bool, check: bool
+) -> None:
     """Upload one EXTF file (e.g. a Buchungsstapel) to DATEV's EXTF import."""
     client, state = _client_and_state(config_args)
+    if check:
+        with _user_errors(), _ledger_if_any(state) as ledger:
+            prepared = prepare_extf(
+                client, ledger, file.name, file.read_bytes(), force=force, add_bom=add_bom
+            )
+        click.echo(_describe_check(prepared))
+        return
     with _user_errors(), Ledger.open(state) as ledger:
         _echo(submit_extf(client, ledger, file.name, file.read_bytes(), force=force, add_bom=add_bom))
+
+
+@contextlib.contextmanager
+def _ledger_if_any(state: Path) -> Iterator[Ledger | None]:
+    """The ledger for the duplicate check, without creating one where nothing was submitted yet."""
+    if not (state / "ledger.sqlite").exists():
+        yield None
+        return
+    with Ledger.open(state) as ledger:
+        yield ledger
+
+
+def _describe_check(prepared: PreparedExtf) -> str:
+    figures, year = prepared.figures, prepared.fiscal_year
+    facts = [f"client {prepared.client_id}"]
+    if year is not None:
+        facts.append(f"fiscal year {year.describe()}")
+    if figures.line_count is not None:
+        facts.append(
+            f"{figures.line_count} booking lines, debit {figures.debit_sum}, credit {figures.credit_sum}"
+        )
+    facts.append(f"posting digest {figures.posting_digest}")
+    return f"{prepared.file_name}: every check passed; nothing was sent ({'; '.join(facts)})"
 
 
 @submit.command("document")

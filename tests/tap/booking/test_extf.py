@@ -15,7 +15,7 @@ from tap_datev.ledger import PENDING, SUCCEEDED, Ledger
 from tap_datev.submit import SubmitRefused, submit, submit_extf
 
 from .conftest import run_tap, run_tap_until_error
-from .factory import CLIENT_ID, Booking, buchungsstapel
+from .factory import BOOKINGS, CLIENT_ID, Booking, buchungsstapel
 
 if t.TYPE_CHECKING:
     from tap_datev.client import DatevClient
@@ -278,7 +278,8 @@ def test_unreadable_kept_file_ends_the_stream_without_partial_lines(
     booking_config: dict[str, t.Any], datev: DatevClient, ledger: Ledger
 ) -> None:
     good = submit_extf(datev, ledger, "EXTF_good.csv", buchungsstapel())
-    bad = submit_extf(datev, ledger, "EXTF_bad.csv", buchungsstapel(label="Zweiter Stapel"))
+    # Other postings: a file differing only in its label would be refused as the same postings.
+    bad = submit_extf(datev, ledger, "EXTF_bad.csv", buchungsstapel(BOOKINGS[:2], label="Zweiter Stapel"))
     # The kept copy of the second file is damaged on disk after submitting.
     (Path(booking_config["state_dir"]) / "files" / bad.sha256).write_bytes(b'"EXTF";700;21\r\n')
     ledger.close()
