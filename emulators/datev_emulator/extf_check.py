@@ -195,7 +195,7 @@ def check_extf(
     label = h[17]
     fields: dict[str, Any] = {
         "data_category_id": category,
-        "fiscal_year_begin": fy_begin.isoformat() if fy_begin else None,
+        "fiscal_year_begin": fy_begin.isoformat(),
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
         "label": (label[:250] + "...") if len(label) > 250 else (label or None),
