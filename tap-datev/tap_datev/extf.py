@@ -611,10 +611,10 @@ def posting_digest(f: ExtfFile) -> str:
 
     Covers: format category and version, consultant and client number, WJ-Beginn, Sachkontenlänge,
     Datum vom/bis and WKZ of the header, and every data line's fields as decoded, NFC-normalised text
-    (csv quoting removed, trailing empty fields dropped), as a sorted list. Not covered: the encoding
-    and BOM, line ends, quoting, the file name, the column-name line and the other header fields
-    (Erzeugt am, Herkunft, Exportiert von, Bezeichnung, ...). So a file re-encoded, re-exported or
-    reordered has the digest of the original, and one changed amount gives another digest.
+    (csv quoting removed), as a sorted list. Not covered: the encoding and BOM, line ends, quoting,
+    the file name, the column-name line and the other header fields (Erzeugt am, Herkunft,
+    Exportiert von, Bezeichnung, ...). So a file re-encoded, re-exported or reordered has the digest
+    of the original, and one changed amount gives another digest.
     """
     h = f.header
     head = [
@@ -628,16 +628,9 @@ def posting_digest(f: ExtfFile) -> str:
         h.date_to.isoformat() if h.date_to else None,
         h.currency,
     ]
-    lines = sorted(_without_trailing_empties(row) for row in f.raw_rows)
+    lines = sorted(f.raw_rows)
     text = json.dumps([POSTING_DIGEST_VERSION, head, lines], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _without_trailing_empties(row: list[str]) -> list[str]:
-    end = len(row)
-    while end and not row[end - 1]:
-        end -= 1
-    return row[:end]
 
 
 @dataclass(frozen=True)
