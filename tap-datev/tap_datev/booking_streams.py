@@ -25,9 +25,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_datev import settings
 from tap_datev.arrow_batches import ArrowBatchesMixin
 from tap_datev.client import shared_client
+from tap_datev.jobs import refresh_open_jobs
 from tap_datev.ledger import Ledger, Submission, format_ts
 from tap_datev.streams import load_schema
-from tap_datev.submit import refresh_open_jobs
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

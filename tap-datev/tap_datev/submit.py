@@ -6,7 +6,7 @@ without us hearing back ("unclear": dropped connection, timeout, 5xx after the b
 never blindly repeated when a repeat could create a second job: an EXTF upload is first looked up
 in DATEV's job list by its Reference-Id; a document PUT is idempotent by its GUID (409 = there).
 
-The same module polls open jobs for the booking_batches stream (`refresh_open_jobs`).
+Looking jobs up and polling them (also for the booking_batches stream) is jobs.py's.
 """
 
 from __future__ import annotations
@@ -28,16 +28,14 @@ import requests
 
 from tap_datev import extf, settings
 from tap_datev.booking_line import money
-from tap_datev.client import PAGE_SIZE, DatevClient, parse_retry_after
+from tap_datev.client import DatevClient, parse_retry_after
 from tap_datev.command_config import config_option, load_config
 from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
 from tap_datev.errors import DatevAPIError, DatevAuthError, DatevConfigError
+from tap_datev.jobs import DXSO_OPEN, apply_extf_job, dxso_job_status, find_extf_job
 from tap_datev.ledger import (
-    CANCELLED,
     FAILED,
-    PARTIALLY_SUCCEEDED,
     PENDING,
-    RECORDED,
     SUCCEEDED,
     TICK,
     UNCLEAR,
@@ -47,14 +45,13 @@ from tap_datev.ledger import (
     LedgerError,
     Submission,
     format_ts,
-    parse_ts,
     sha256_hex,
     utc_now,
 )
 from tap_datev.settings import CLIENTS_READ_SCOPE, DOCUMENTS_SCOPE, DXSO_SCOPE, EXTF_SCOPE
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 logger = logging.getLogger("tap-datev.submit")
 
@@ -64,20 +61,6 @@ MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 MAX_429_RETRIES = 5
 MAX_RESENDS = 3  # after an unclear outcome that DATEV's job list shows never arrived
 DEFAULT_RETRY_AFTER = 5.0
-JOB_LIST_PAGES = 100
-
-DXSO_OPEN = 0  # created, not (yet) marked ready
-# DXSO job status (DATEV's integers) → (result word, ledger status; None = not final yet)
-DXSO_STATUS: dict[int, tuple[str, str | None]] = {
-    0: ("open", None),
-    1: ("processing", None),
-    2: ("succeeded", SUCCEEDED),
-    3: ("not_processed", FAILED),
-    4: ("partially_processed", PARTIALLY_SUCCEEDED),
-    5: ("cancelled", CANCELLED),
-    6: ("cancel_refused", None),
-}
-EXTF_RESULT_STATUS = {"pending": PENDING, "succeeded": SUCCEEDED, "failed": FAILED}
 
 
 class SubmitRefused(click.ClickException):
@@ -229,42 +212,6 @@ def reference_id_for(batch_id: str) -> str:
     reference = f"mlc_{batch_id}"
     assert REFERENCE_ID.fullmatch(reference)
     return reference
-
-
-def apply_extf_job(ledger: Ledger, row: Submission, job: Mapping[str, t.Any]) -> Submission:
-    """Record DATEV's Job object (result, validation details, counts) in the ledger."""
-    result = str(job.get("result") or "pending")
-    fields: dict[str, t.Any] = {
-        "job_id": str(job.get("id") or row.job_id or ""),
-        "result": result,
-        "status": EXTF_RESULT_STATUS.get(result, PENDING),
-        "validation_details": job.get("validation_details"),
-        "number_of_accounting_records": job.get("number_of_accounting_records"),
-        "answer": dict(job),
-        "error": None,
-    }
-    if row.uploaded_at is None:
-        fields["uploaded_at"] = TICK
-    return ledger.update(row.batch_id, **fields)
-
-
-def find_extf_job(client: DatevClient, row: Submission) -> dict[str, t.Any] | None:
-    """Look our upload up in DATEV's job list by its Reference-Id (and file name)."""
-    for page in range(JOB_LIST_PAGES):
-        jobs = client.request(
-            "GET",
-            "extf",
-            f"/clients/{row.client_id}/extf-files/jobs",
-            params={"skip": page * PAGE_SIZE, "top": PAGE_SIZE},
-        ).json()
-        if not isinstance(jobs, list):
-            return None
-        for job in jobs:
-            if job.get("reference_id") == row.reference_id and job.get("filename") in (None, row.file_name):
-                return dict(job)
-        if len(jobs) < PAGE_SIZE:
-            return None
-    return None
 
 
 def _job_id_from_location(location: str | None) -> str | None:
@@ -695,16 +642,6 @@ def submit_dxso(
     raise AssertionError("unreachable")
 
 
-def dxso_job_status(client: DatevClient, client_id: str, job_id: str) -> int | None:
-    """DATEV's status of a DXSO job, or None when it cannot be read just now."""
-    try:
-        answer = client.request("GET", "dxso", f"/clients/{client_id}/dxso-jobs/{job_id}").json()
-    except (DatevAPIError, requests.RequestException, ValueError):
-        return None
-    status = answer.get("status") if isinstance(answer, dict) else None
-    return status if isinstance(status, int) else None
-
-
 def _dxso_media_type(name: str) -> str:
     if name.lower().endswith(".xml"):
         return "application/xml"
@@ -716,94 +653,6 @@ def _dxso_stop(ledger: Ledger, batch_id: str, outcome: Outcome, step: str) -> t.
     reason = outcome.unclear or str(outcome.error)
     ledger.update(batch_id, status=status, error=f"{step}: {reason}")
     raise SubmitFailed(f"DXSO job {batch_id}: {step} failed: {reason} (ledger status {status})")
-
-
-# Polling (used by the booking_batches stream) --------------------------------------------------
-
-
-def apply_dxso_status(
-    ledger: Ledger, row: Submission, status: int, protocol: list[t.Any] | None
-) -> Submission:
-    result, final = DXSO_STATUS.get(status, (f"status_{status}", None))
-    fields: dict[str, t.Any] = {"dxso_status": status, "result": result, "status": final or PENDING}
-    if row.status == UNCLEAR:  # a poll settled what the submit could not
-        fields["error"] = None
-        if row.uploaded_at is None:
-            fields["uploaded_at"] = TICK
-    if protocol is not None:
-        fields["protocol"] = protocol
-    return ledger.update(row.batch_id, **fields)
-
-
-def refresh_open_jobs(
-    ledger: Ledger,
-    client_id: str,
-    kinds: Sequence[str],
-    get_client: Callable[[], DatevClient],
-) -> int:
-    """Poll the jobs of one client whose outcome is open; returns the number of DATEV requests.
-
-    Final jobs are never fetched again. EXTF jobs are not polled before the Retry-After DATEV gave
-    with the upload. Rows left "recorded"/"uploading" can only mean a crashed submit (submit holds
-    the lock while sending), so they are treated like unclear ones.
-    """
-    requests_made = 0
-    now = utc_now()
-    open_rows = ledger.open_jobs(client_id, kinds)
-    if "extf" in kinds:  # crashed EXTF submits (their statuses are not open ones: no row twice)
-        open_rows += ledger.with_status(client_id, ["extf"], (RECORDED, UPLOADING))
-    for open_row in open_rows:
-        row = open_row
-        polled = format_ts(utc_now())
-        if row.kind == "extf":
-            if row.job_id and row.status == PENDING:
-                if row.next_poll_at and parse_ts(row.next_poll_at) > now:
-                    logger.info("EXTF job %s: DATEV asked to wait until %s", row.job_id, row.next_poll_at)
-                    continue
-                job = (
-                    get_client()
-                    .request("GET", "extf", f"/clients/{client_id}/extf-files/jobs/{row.job_id}")
-                    .json()
-                )
-                requests_made += 1
-                row = apply_extf_job(ledger, row, job)
-            else:
-                job = find_extf_job(get_client(), row)
-                requests_made += 1
-                if job is None:
-                    logger.warning(
-                        "EXTF upload %s (%s) is not in DATEV's job list; it never arrived. "
-                        "Submit the file again with --force.",
-                        row.batch_id,
-                        row.file_name,
-                    )
-                    ledger.update(row.batch_id, status=FAILED, error="never arrived at DATEV")
-                    continue
-                row = apply_extf_job(ledger, row, job)
-            ledger.update(row.batch_id, last_polled_at=polled)
-        elif row.kind == "dxso" and row.job_id:
-            client = get_client()
-            base = f"/clients/{client_id}/dxso-jobs/{row.job_id}"
-            status = int(client.request("GET", "dxso", base).json().get("status", 0))
-            requests_made += 1
-            if row.status == UNCLEAR and status == DXSO_OPEN:
-                # A submit ended before DATEV confirmed the ready mark, and the job is still open.
-                logger.warning(
-                    "DXSO job %s (ledger row %s) is still open at DATEV: the submit did not finish "
-                    "(%s). Cancel it and submit the package again with --force.",
-                    row.job_id,
-                    row.batch_id,
-                    row.error,
-                )
-                ledger.update(row.batch_id, last_polled_at=polled)
-                continue
-            protocol = None
-            if status != row.dxso_status or DXSO_STATUS.get(status, ("", None))[1] is not None:
-                protocol = client.request("GET", "dxso", f"{base}/protocol-entries").json()
-                requests_made += 1
-            apply_dxso_status(ledger, row, status, protocol)
-            ledger.update(row.batch_id, last_polled_at=polled)
-    return requests_made
 
 
 # CLI -------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tap_datev import jobs
 from tap_datev import submit as submit_module
 from tap_datev.ledger import PENDING, SUCCEEDED, Ledger
 from tap_datev.submit import SubmitRefused, submit, submit_extf
@@ -26,9 +27,9 @@ EXTF_PATH = "/accounting-extf-files/"
 
 
 def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Our own clock moved on past DATEV's Retry-After (the emulator's clock is separate)."""
-    real = submit_module.utc_now
-    monkeypatch.setattr(submit_module, "utc_now", lambda: real() + dt.timedelta(seconds=seconds))
+    """Our own clock (the poller's) moved on past DATEV's Retry-After (the emulator's clock is separate)."""
+    real = jobs.utc_now
+    monkeypatch.setattr(jobs, "utc_now", lambda: real() + dt.timedelta(seconds=seconds))
 
 
 def _jobs(datev: DatevClient, client_id: str = CLIENT_ID) -> list[dict[str, t.Any]]:

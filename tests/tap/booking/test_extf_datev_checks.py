@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tap_datev import extf
-from tap_datev import submit as submit_module
+from tap_datev import extf, jobs
 from tap_datev.ledger import FAILED, PENDING, Ledger
 from tap_datev.streams import load_schema
 from tap_datev.submit import SubmitRefused, submit, submit_dxso, submit_extf
@@ -36,8 +35,8 @@ CLIENT_YEARS = (
 
 
 def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    real = submit_module.utc_now
-    monkeypatch.setattr(submit_module, "utc_now", lambda: real() + dt.timedelta(seconds=seconds))
+    real = jobs.utc_now
+    monkeypatch.setattr(jobs, "utc_now", lambda: real() + dt.timedelta(seconds=seconds))
 
 
 def _received(tmp_path: Path, job_id: str, client_id: str = CLIENT_ID) -> bytes:
