@@ -236,11 +236,13 @@ def fiscal_years(client: DatevClient, client_id: str) -> list[extf.FiscalYear]:
             f"The fiscal years of client {client_id} cannot be read from DATEV ({exc}); they need the "
             f"scope {CLIENTS_READ_SCOPE}: run `tap-datev login` again"
         ) from exc
+    infos = body.get("basic_accounting_information") if isinstance(body, dict) else None
     years = []
-    for info in body.get("basic_accounting_information") or [] if isinstance(body, dict) else []:
-        start, end = _iso_day(info.get("fiscal_year_start")), _iso_day(info.get("fiscal_year_end"))
+    for info in infos if isinstance(infos, list) else []:
+        start = _iso_day(info.get("fiscal_year_start")) if isinstance(info, dict) else None
         if start is not None:
             length = info.get("account_length")
+            end = _iso_day(info.get("fiscal_year_end"))
             years.append(extf.FiscalYear(start, end, length if isinstance(length, int) else None))
     return sorted(years, key=lambda y: y.start)
 
@@ -291,7 +293,8 @@ def prepare_extf(
     Local: DATEV-Format rules (extf.check_for_submit), line ends (bare LF → CR LF, one warning).
     At DATEV (GETs only): the header's client exists for this login and has the EXTF service;
     WJ-Beginn and Sachkontenlänge match one of its fiscal years. In the ledger (when given): the
-    same postings were not submitted already. With `force` the last two only warn.
+    same postings were not submitted already. With `force` a fiscal-year mismatch only warns and
+    the ledger is not asked.
     """
     file_name = unicodedata.normalize("NFC", file_name)
     if add_bom:
@@ -303,7 +306,7 @@ def prepare_extf(
     sent = extf.with_crlf(data, checked)
     if sent is not data:
         logger.warning(
-            "%s: the line ends are LF only; DATEV requires CR LF, so the submitted copy has CR LF",
+            "%s: the file has LF line ends; DATEV requires CR LF, so the submitted copy has CR LF",
             file_name,
         )
     header = checked.header

@@ -178,7 +178,7 @@ def test_lf_file_is_sent_and_kept_with_crlf_and_one_warning(
         row = submit_extf(datev, ledger, "EXTF_lf.csv", lf)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
-        "EXTF_lf.csv: the line ends are LF only; DATEV requires CR LF, so the submitted copy has CR LF"
+        "EXTF_lf.csv: the file has LF line ends; DATEV requires CR LF, so the submitted copy has CR LF"
     ]
     assert ledger.kept_file(row.sha256) == crlf and row.size == len(crlf)
     assert row.job_id is not None and _received(tmp_path, row.job_id) == crlf
