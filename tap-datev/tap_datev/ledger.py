@@ -423,7 +423,7 @@ class Ledger:
         rows = self._db.execute("SELECT * FROM submissions ORDER BY updated_at")
         return [Submission.from_row(r) for r in rows]
 
-    def live_with_sha256(
+    def live_duplicates(
         self, kind: str, digest: str, client_id: str | None = None, *, posting_digest: str | None = None
     ) -> list[Submission]:
         """Rows of this file (same bytes, or same postings when `posting_digest` is given) that are at

@@ -424,7 +424,7 @@ def refuse_duplicate(
 
     The same bytes (`digest`, sha256) or, for EXTF, the same postings however encoded (`posting_digest`).
     """
-    live = ledger.live_with_sha256(kind, digest, client_id, posting_digest=posting_digest)
+    live = ledger.live_duplicates(kind, digest, client_id, posting_digest=posting_digest)
     if live:
         shown = ", ".join(f"{r.batch_id} ({r.file_name}, {r.status})" for r in live)
         shown_digest = f"posting digest {posting_digest[:12]}" if posting_digest else f"sha256 {digest[:12]}"
