@@ -25,6 +25,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_datev import settings
 from tap_datev.arrow_batches import ArrowBatchesMixin
 from tap_datev.client import shared_client
+from tap_datev.extf_columns import BUCHUNGSSTAPEL
 from tap_datev.jobs import refresh_open_jobs
 from tap_datev.ledger import Ledger, Submission, format_ts
 from tap_datev.streams import load_schema
@@ -230,6 +231,8 @@ def parse_batch_lines(
         from tap_datev import extf
 
         parsed = extf.read_extf(ledger.kept_file(row.sha256), row.file_name)
+        if parsed.header.category != BUCHUNGSSTAPEL:
+            return []  # master data (labels, business partners): a batch without booking lines
         lines = list(
             extf.booking_lines(
                 parsed,

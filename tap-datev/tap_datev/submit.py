@@ -710,7 +710,7 @@ def submit() -> None:
 def submit_extf_command(
     config_args: tuple[str, ...], file: Path, force: bool, add_bom: bool, check: bool
 ) -> None:
-    """Upload one EXTF file (e.g. a Buchungsstapel) to DATEV's EXTF import."""
+    """Upload one EXTF file (e.g. a Buchungsstapel) to DATEV's EXTF import (--check: only check it)."""
     client, state = _client_and_state(config_args)
     if check:
         with _user_errors(), _ledger_if_any(state) as ledger:

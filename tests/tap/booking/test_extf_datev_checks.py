@@ -305,3 +305,21 @@ def test_a_ledger_from_before_keeps_working_with_null_figures(
         pytest.raises(SubmitRefused, match="already submitted"),
     ):
         submit_extf(datev, reopened, "EXTF_old_again.csv", buchungsstapel())
+
+
+def test_a_label_file_is_a_batch_without_booking_lines(
+    booking_config: dict[str, t.Any], datev: DatevClient, ledger: Ledger
+) -> None:
+    labels = buchungsstapel().split(b"\r\n")[0]  # the header, then made a Kontenbeschriftungen one
+    header = labels.replace(b'21;"Buchungsstapel";13', b'20;"Kontenbeschriftungen";3')
+    header = header.replace(b";20260301;20260331;", b";;;")
+    rows = 'Konto;Kontenbeschriftung;Sprach-ID;Kontenbeschriftung lang\r\n4930;"Bürobedarf";"de-DE";""\r\n'
+    data = header + b"\r\n" + rows.encode("cp1252")
+    row = submit_extf(datev, ledger, "EXTF_Kontenbeschriftungen.csv", data)
+    assert (row.file_line_count, row.file_debit_sum, row.file_credit_sum) == (None, None, None)
+    assert row.posting_digest is not None
+    ledger.close()
+    run = run_tap(booking_config, streams=["booking_batches", "booking_lines"])
+    (batch,) = run.records("booking_batches")
+    assert batch["batch_id"] == row.batch_id and batch["file_line_count"] is None
+    assert run.records("booking_lines") == []
