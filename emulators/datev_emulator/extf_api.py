@@ -98,7 +98,12 @@ class ExtfApi:
             return problem(400, "Invalid message-body", "Message body for request is missing", code=1008831)
 
         client = allowed["client"]
-        outcome = check_extf(data, client["consultant_number"], client["client_number"])
+        outcome = check_extf(
+            data,
+            client["consultant_number"],
+            client["client_number"],
+            client.get("basic_accounting_information") or [],
+        )
         job_id = str(uuid.uuid4())
         with self.ctx.store.lock:
             registration = self.ctx.store.doc("registry")["oauth_clients"].get(allowed["oauth_client_id"], {})

@@ -69,7 +69,32 @@ def _int(text: str) -> int | None:
     return int(text) if re.fullmatch(r"\d{1,12}", text) else None
 
 
-def check_extf(data: bytes, consultant: int, client: int) -> ExtfOutcome:
+def _fiscal_year_problem(
+    fy_begin: date, account_length: int, fiscal_years: list[dict[str, Any]]
+) -> dict[str, str] | None:
+    """DATEV imports into a fiscal year the client has, with that year's account length."""
+    for year in fiscal_years:
+        if _date(str(year.get("fiscal_year_start", ""))[:10].replace("-", "")) != fy_begin:
+            continue
+        if year.get("account_length") not in (None, account_length):
+            return {
+                "name": "Length of Ledger Account",
+                "reason": "Error in header field - Length of Ledger Account - does not match the "
+                f"account length {year['account_length']} of the fiscal year (14)",
+            }
+        return None
+    starts = ", ".join(str(y.get("fiscal_year_start", ""))[:10] for y in fiscal_years) or "none"
+    return {
+        "name": "FY Begin",
+        "reason": f"Error in header field - FY Begin - no fiscal year of the client begins on "
+        f"{fy_begin.isoformat()}; fiscal years: {starts} (13)",
+    }
+
+
+def check_extf(
+    data: bytes, consultant: int, client: int, fiscal_years: list[dict[str, Any]] | None = None
+) -> ExtfOutcome:
+    """DATEV's import checks on one file for the client (consultant, client, its fiscal years)."""
     if not data:
         return _fail(INVALID_FILE, "Invalid file", "No payload")
     text = decode(data)
@@ -157,6 +182,11 @@ def check_extf(data: bytes, consultant: int, client: int) -> ExtfOutcome:
             "Invalid EXTF-header",
             "The client-number in the EXTF-header does not match with the upload request",
         )
+    assert fy_begin is not None and account_length is not None
+    if fiscal_years is not None:
+        problem = _fiscal_year_problem(fy_begin, account_length, fiscal_years)
+        if problem is not None:
+            return _fail(INVALID_HEADER, "Invalid EXTF-header", "Fields with error", [problem])
     records = sum(1 for line in lines[2:] if line.strip())
     if records == 0:
         return _fail(INVALID_FILE, "Invalid file", "No payload")
@@ -165,7 +195,7 @@ def check_extf(data: bytes, consultant: int, client: int) -> ExtfOutcome:
     label = h[17]
     fields: dict[str, Any] = {
         "data_category_id": category,
-        "fiscal_year_begin": fy_begin.isoformat() if fy_begin else None,
+        "fiscal_year_begin": fy_begin.isoformat(),
         "date_from": date_from.isoformat() if date_from else None,
         "date_to": date_to.isoformat() if date_to else None,
         "label": (label[:250] + "...") if len(label) > 250 else (label or None),

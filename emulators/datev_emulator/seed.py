@@ -74,7 +74,11 @@ def make_client(
 
 
 def demo_clients() -> list[dict[str, Any]]:
-    """Three legal entities of one manufacturing group under consultant 29098."""
+    """Three legal entities of one manufacturing group under consultant 29098.
+
+    Lindner Maschinenbau (29098-55003, the client of DATEV's own sample files) has the fiscal year
+    2024 too: DATEV's Musterdaten Buchungsstapel books into it, and DATEV refuses an import into a
+    fiscal year the client does not have."""
     calendar = _fiscal_years(1, [2025, 2026])
     return [
         make_client(
@@ -82,7 +86,7 @@ def demo_clients() -> list[dict[str, Any]]:
             55003,
             "Lindner Maschinenbau GmbH",
             services=[SERVICE_DOCUMENTS, SERVICE_EXTF, SERVICE_DXSO],
-            fiscal_years=calendar,
+            fiscal_years=_fiscal_years(1, [2024, 2025, 2026]),
             document_types=_document_types(
                 [{"name": "Bürobedarf", "category": "invoices_received", "debit_credit_identifier": "debit"}]
             ),

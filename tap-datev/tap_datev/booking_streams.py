@@ -25,9 +25,10 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from tap_datev import settings
 from tap_datev.arrow_batches import ArrowBatchesMixin
 from tap_datev.client import shared_client
+from tap_datev.extf_columns import BUCHUNGSSTAPEL
+from tap_datev.jobs import refresh_open_jobs
 from tap_datev.ledger import Ledger, Submission, format_ts
 from tap_datev.streams import load_schema
-from tap_datev.submit import refresh_open_jobs
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -182,6 +183,10 @@ def batch_record(row: Submission) -> dict[str, t.Any]:
         "last_polled_at": row.last_polled_at,
         "final_at": row.final_at,
         "updated_at": row.updated_at,
+        "file_line_count": row.file_line_count,
+        "file_debit_sum": row.file_debit_sum,
+        "file_credit_sum": row.file_credit_sum,
+        "posting_digest": row.posting_digest,
     }
 
 
@@ -226,6 +231,8 @@ def parse_batch_lines(
         from tap_datev import extf
 
         parsed = extf.read_extf(ledger.kept_file(row.sha256), row.file_name)
+        if parsed.header.category != BUCHUNGSSTAPEL:
+            return []  # master data (labels, business partners): a batch without booking lines
         lines = list(
             extf.booking_lines(
                 parsed,

@@ -246,3 +246,23 @@ def _iso_date(raw: str | None, where: str, element: str, warn: Any) -> str | Non
     except ValueError:
         warn(f"{where}, field '{element}': {raw!r} is not a date YYYY-MM-DD")
         return None
+
+
+def ledger_totals(lines: Iterable[DxsoLine]) -> tuple[int, Decimal | None, Decimal | None]:
+    """(number of ledger lines, sum of the debit amounts, sum of the credit amounts): unsigned, per
+    the side booking_lines gives `accountNo`, in each line's own currency. The sums are None when a
+    line has no readable amount (booking_lines warns about that line)."""
+    count = 0
+    sums: dict[str, Decimal] | None = {"S": Decimal(0), "H": Decimal(0)}
+    for line in lines:
+        count += 1
+        try:
+            signed = parse_signed_dot(line.values.get("amount") or "")
+        except ValueError:
+            sums = None
+            continue
+        if sums is not None:
+            sums[_debit_credit(line.ledger, signed)] += abs(signed)
+    if sums is None:
+        return count, None, None
+    return count, sums["S"], sums["H"]

@@ -50,6 +50,14 @@ LIVE_STATUSES = frozenset({RECORDED, UPLOADING, PENDING, UNCLEAR, SUCCEEDED, PAR
 _QUIET_FIELDS = frozenset({"last_polled_at", "next_poll_at"})
 _JSON_FIELDS = frozenset({"validation_details", "protocol", "answer"})
 
+# Columns added after the first release: a ledger written before gets them (null) when opened.
+_ADDED_COLUMNS = {
+    "posting_digest": "TEXT",
+    "file_line_count": "INTEGER",
+    "file_debit_sum": "TEXT",
+    "file_credit_sum": "TEXT",
+}
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (
     batch_id TEXT PRIMARY KEY,
@@ -77,11 +85,16 @@ CREATE TABLE IF NOT EXISTS submissions (
     uploaded_at TEXT,
     last_polled_at TEXT,
     final_at TEXT,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    posting_digest TEXT,
+    file_line_count INTEGER,
+    file_debit_sum TEXT,
+    file_credit_sum TEXT
 );
 CREATE INDEX IF NOT EXISTS submissions_by_client ON submissions (client_id, kind, updated_at);
 CREATE INDEX IF NOT EXISTS submissions_by_sha ON submissions (sha256);
 CREATE INDEX IF NOT EXISTS submissions_by_update ON submissions (updated_at);
+CREATE INDEX IF NOT EXISTS submissions_by_posting_digest ON submissions (posting_digest);
 CREATE TABLE IF NOT EXISTS submission_files (
     batch_id TEXT NOT NULL REFERENCES submissions (batch_id),
     position INTEGER NOT NULL,
@@ -129,6 +142,17 @@ def sha256_hex(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class FileFigures:
+    """What a submitted file said about itself, recorded with the submission for reconciliation:
+    the posting digest, the number of booking lines and the Umsatz sums per side (money strings)."""
+
+    posting_digest: str | None = None
+    line_count: int | None = None
+    debit_sum: str | None = None
+    credit_sum: str | None = None
+
+
+@dataclass(frozen=True)
 class SubmissionFile:
     batch_id: str
     position: int
@@ -167,6 +191,11 @@ class Submission:
     last_polled_at: str | None
     final_at: str | None
     updated_at: str
+    # What the file said at submit time (null for documents and for rows written before these existed).
+    posting_digest: str | None = None
+    file_line_count: int | None = None
+    file_debit_sum: str | None = None
+    file_credit_sum: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Submission:
@@ -237,7 +266,16 @@ class Ledger:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a row must survive a crash right after it
+        self._add_missing_columns()
         self._db.executescript(_SCHEMA)
+
+    def _add_missing_columns(self) -> None:
+        present = {r[1] for r in self._db.execute("PRAGMA table_info(submissions)")}
+        if not present:
+            return  # a new ledger: _SCHEMA creates the table with every column
+        for name, sql_type in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE submissions ADD COLUMN {name} {sql_type}")
 
     @classmethod
     @contextlib.contextmanager
@@ -305,8 +343,10 @@ class Ledger:
         accounting_month: str | None = None,
         files: t.Sequence[tuple[str, str, int, str]] = (),
         batch_id: str | None = None,
+        figures: FileFigures | None = None,
     ) -> Submission:
         """Write a new submission row (status "recorded"); `files` are (name, sha256, size, role)."""
+        figures = figures or FileFigures()
         if kind not in KINDS:
             raise ValueError(f"unknown submission kind {kind!r}")
         batch_id = batch_id or str(uuid.uuid4())
@@ -315,8 +355,9 @@ class Ledger:
             now = self._tick()
             self._db.execute(
                 "INSERT INTO submissions (batch_id, client_id, kind, file_name, sha256, size, reference_id,"
-                " status, document_type, note, import_type, accounting_month, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, document_type, note, import_type, accounting_month, created_at, updated_at,"
+                " posting_digest, file_line_count, file_debit_sum, file_credit_sum)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     batch_id,
                     client_id,
@@ -332,6 +373,10 @@ class Ledger:
                     accounting_month,
                     now,
                     now,
+                    figures.posting_digest,
+                    figures.line_count,
+                    figures.debit_sum,
+                    figures.credit_sum,
                 ),
             )
             self._db.executemany(
@@ -378,10 +423,13 @@ class Ledger:
         rows = self._db.execute("SELECT * FROM submissions ORDER BY updated_at")
         return [Submission.from_row(r) for r in rows]
 
-    def live_with_sha256(self, kind: str, digest: str, client_id: str | None = None) -> list[Submission]:
-        """Rows of this file that are at DATEV or may be (see LIVE_STATUSES)."""
-        sql = "SELECT * FROM submissions WHERE kind = ? AND sha256 = ?"
-        params: list[t.Any] = [kind, digest]
+    def live_duplicates(
+        self, kind: str, digest: str, client_id: str | None = None, *, posting_digest: str | None = None
+    ) -> list[Submission]:
+        """Rows of this file (same bytes, or same postings when `posting_digest` is given) that are at
+        DATEV or may be (see LIVE_STATUSES)."""
+        sql = "SELECT * FROM submissions WHERE kind = ? AND (sha256 = ? OR posting_digest = ?)"
+        params: list[t.Any] = [kind, digest, posting_digest]
         if client_id is not None:
             sql += " AND client_id = ?"
             params.append(client_id)

@@ -6,7 +6,7 @@ without us hearing back ("unclear": dropped connection, timeout, 5xx after the b
 never blindly repeated when a repeat could create a second job: an EXTF upload is first looked up
 in DATEV's job list by its Reference-Id; a document PUT is idempotent by its GUID (409 = there).
 
-The same module polls open jobs for the booking_batches stream (`refresh_open_jobs`).
+Looking jobs up and polling them (also for the booking_batches stream) is jobs.py's.
 """
 
 from __future__ import annotations
@@ -26,33 +26,32 @@ from pathlib import Path
 import click
 import requests
 
-from tap_datev import settings
-from tap_datev.client import PAGE_SIZE, DatevClient, parse_retry_after
+from tap_datev import extf, settings
+from tap_datev.booking_line import money
+from tap_datev.client import DatevClient, parse_retry_after
 from tap_datev.command_config import config_option, load_config
 from tap_datev.documents_rules import DocumentRuleError, check_document, check_file_name
 from tap_datev.errors import DatevAPIError, DatevAuthError, DatevConfigError
+from tap_datev.jobs import DXSO_OPEN, apply_extf_job, dxso_job_status, find_extf_job
 from tap_datev.ledger import (
-    CANCELLED,
     FAILED,
-    PARTIALLY_SUCCEEDED,
     PENDING,
-    RECORDED,
     SUCCEEDED,
     TICK,
     UNCLEAR,
     UPLOADING,
+    FileFigures,
     Ledger,
     LedgerError,
     Submission,
     format_ts,
-    parse_ts,
     sha256_hex,
     utc_now,
 )
-from tap_datev.settings import DOCUMENTS_SCOPE, DXSO_SCOPE, EXTF_SCOPE
+from tap_datev.settings import CLIENTS_READ_SCOPE, DOCUMENTS_SCOPE, DXSO_SCOPE, EXTF_SCOPE
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
 logger = logging.getLogger("tap-datev.submit")
 
@@ -62,20 +61,6 @@ MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 MAX_429_RETRIES = 5
 MAX_RESENDS = 3  # after an unclear outcome that DATEV's job list shows never arrived
 DEFAULT_RETRY_AFTER = 5.0
-JOB_LIST_PAGES = 100
-
-DXSO_OPEN = 0  # created, not (yet) marked ready
-# DXSO job status (DATEV's integers) → (result word, ledger status; None = not final yet)
-DXSO_STATUS: dict[int, tuple[str, str | None]] = {
-    0: ("open", None),
-    1: ("processing", None),
-    2: ("succeeded", SUCCEEDED),
-    3: ("not_processed", FAILED),
-    4: ("partially_processed", PARTIALLY_SUCCEEDED),
-    5: ("cancelled", CANCELLED),
-    6: ("cancel_refused", None),
-}
-EXTF_RESULT_STATUS = {"pending": PENDING, "succeeded": SUCCEEDED, "failed": FAILED}
 
 
 class SubmitRefused(click.ClickException):
@@ -229,42 +214,6 @@ def reference_id_for(batch_id: str) -> str:
     return reference
 
 
-def apply_extf_job(ledger: Ledger, row: Submission, job: Mapping[str, t.Any]) -> Submission:
-    """Record DATEV's Job object (result, validation details, counts) in the ledger."""
-    result = str(job.get("result") or "pending")
-    fields: dict[str, t.Any] = {
-        "job_id": str(job.get("id") or row.job_id or ""),
-        "result": result,
-        "status": EXTF_RESULT_STATUS.get(result, PENDING),
-        "validation_details": job.get("validation_details"),
-        "number_of_accounting_records": job.get("number_of_accounting_records"),
-        "answer": dict(job),
-        "error": None,
-    }
-    if row.uploaded_at is None:
-        fields["uploaded_at"] = TICK
-    return ledger.update(row.batch_id, **fields)
-
-
-def find_extf_job(client: DatevClient, row: Submission) -> dict[str, t.Any] | None:
-    """Look our upload up in DATEV's job list by its Reference-Id (and file name)."""
-    for page in range(JOB_LIST_PAGES):
-        jobs = client.request(
-            "GET",
-            "extf",
-            f"/clients/{row.client_id}/extf-files/jobs",
-            params={"skip": page * PAGE_SIZE, "top": PAGE_SIZE},
-        ).json()
-        if not isinstance(jobs, list):
-            return None
-        for job in jobs:
-            if job.get("reference_id") == row.reference_id and job.get("filename") in (None, row.file_name):
-                return dict(job)
-        if len(jobs) < PAGE_SIZE:
-            return None
-    return None
-
-
 def _job_id_from_location(location: str | None) -> str | None:
     if not location:
         return None
@@ -273,6 +222,113 @@ def _job_id_from_location(location: str | None) -> str | None:
 
 def _retry_after_seconds(client: DatevClient, response: requests.Response) -> float:
     return parse_retry_after(response.headers.get("Retry-After"), client.clock()) or 0.0
+
+
+def fiscal_years(client: DatevClient, client_id: str) -> list[extf.FiscalYear]:
+    """The client's fiscal years as DATEV reports them (accounting basics, `GET /clients/{id}` of
+    the documents API: the last three years, each with its account length)."""
+    try:
+        body = client.request("GET", "documents", f"/clients/{client_id}").json()
+    except DatevAPIError as exc:
+        if exc.status != 403:
+            raise
+        raise SubmitRefused(
+            f"The fiscal years of client {client_id} cannot be read from DATEV ({exc}); they need the "
+            f"scope {CLIENTS_READ_SCOPE}: run `tap-datev login` again"
+        ) from exc
+    infos = body.get("basic_accounting_information") if isinstance(body, dict) else None
+    years = []
+    for info in infos if isinstance(infos, list) else []:
+        start = _iso_day(info.get("fiscal_year_start")) if isinstance(info, dict) else None
+        if start is not None:
+            length = info.get("account_length")
+            end = _iso_day(info.get("fiscal_year_end"))
+            years.append(extf.FiscalYear(start, end, length if isinstance(length, int) else None))
+    return sorted(years, key=lambda y: y.start)
+
+
+def _iso_day(value: t.Any) -> dt.date | None:
+    """A date from DATEV's `2016-01-01` or `2016-01-01T00:00:00.000+0000`."""
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class PreparedExtf:
+    """An EXTF file that passed every check, as it will be sent and kept."""
+
+    file_name: str
+    data: bytes  # with the BOM --add-bom adds and CR LF line ends
+    client_id: str
+    checked: extf.ExtfFile
+    figures: FileFigures
+    fiscal_year: extf.FiscalYear | None
+
+
+def extf_figures(f: extf.ExtfFile) -> FileFigures:
+    totals = extf.batch_totals(f)
+    if totals is None:
+        return FileFigures(posting_digest=extf.posting_digest(f))
+    return FileFigures(
+        posting_digest=extf.posting_digest(f),
+        line_count=totals.line_count,
+        debit_sum=money(totals.debit_sum),
+        credit_sum=money(totals.credit_sum),
+    )
+
+
+def prepare_extf(
+    client: DatevClient,
+    ledger: Ledger | None,
+    file_name: str,
+    data: bytes,
+    *,
+    force: bool = False,
+    add_bom: bool = False,
+) -> PreparedExtf:
+    """Every check before an EXTF upload, local and against the client's DATEV data; sends nothing.
+
+    Local: DATEV-Format rules (extf.check_for_submit), line ends (bare LF → CR LF, one warning).
+    At DATEV (GETs only): the header's client exists for this login and has the EXTF service;
+    WJ-Beginn and Sachkontenlänge match one of its fiscal years. In the ledger (when given): the
+    same postings were not submitted already. With `force` a fiscal-year mismatch only warns and
+    the ledger is not asked.
+    """
+    file_name = unicodedata.normalize("NFC", file_name)
+    if add_bom:
+        data = extf.add_bom(data)
+    try:
+        checked = extf.check_for_submit(data, file_name)
+    except extf.ExtfError as exc:
+        raise SubmitRefused(str(exc)) from exc
+    sent = extf.with_crlf(data, checked)
+    if sent is not data:
+        logger.warning(
+            "%s: the file has LF line ends; DATEV requires CR LF, so the submitted copy has CR LF",
+            file_name,
+        )
+    header = checked.header
+    client_id = require_client(client, EXTF_SCOPE, numbers=(header.consultant_number, header.client_number))
+    years = fiscal_years(client, client_id)
+    try:
+        extf.check_fiscal_year(checked, client_id, years)
+    except extf.ExtfError as exc:
+        if not force:
+            raise SubmitRefused(f"{exc} (--force sends it anyway; DATEV's import job will fail)") from exc
+        logger.warning("%s; sending it anyway (--force): DATEV's import job will fail", exc)
+    figures = extf_figures(checked)
+    if ledger is not None and not force:
+        refuse_duplicate(
+            ledger,
+            "extf",
+            sha256_hex(sent),
+            f"{file_name}: the same postings",
+            posting_digest=figures.posting_digest,
+        )
+    fiscal_year = next((y for y in years if y.start == header.fiscal_year_start), None)
+    return PreparedExtf(file_name, sent, client_id, checked, figures, fiscal_year)
 
 
 def submit_extf(
@@ -285,22 +341,9 @@ def submit_extf(
     add_bom: bool = False,
 ) -> Submission:
     """Check, record, upload one EXTF file; returns the ledger row (pending, or final)."""
-    from tap_datev import extf
-
-    file_name = unicodedata.normalize("NFC", file_name)
-    if add_bom:
-        data = extf.add_bom(data)
-    try:
-        checked = extf.check_for_submit(data, file_name)
-    except extf.ExtfError as exc:
-        raise SubmitRefused(str(exc)) from exc
-    header = checked.header
-    client_id = require_client(client, EXTF_SCOPE, numbers=(header.consultant_number, header.client_number))
-    digest = sha256_hex(data)
-    if not force:
-        refuse_duplicate(ledger, "extf", digest, f"{file_name}: the same file")
-
-    ledger.keep_file(data)
+    prepared = prepare_extf(client, ledger, file_name, data, force=force, add_bom=add_bom)
+    file_name, data, client_id = prepared.file_name, prepared.data, prepared.client_id
+    digest = ledger.keep_file(data)
     batch_id = str(uuid.uuid4())
     row = ledger.record(
         kind="extf",
@@ -310,6 +353,7 @@ def submit_extf(
         size=len(data),
         reference_id=reference_id_for(batch_id),
         batch_id=batch_id,
+        figures=prepared.figures,
     )
     headers = {
         "Filename": file_name,
@@ -368,14 +412,24 @@ def document_types(client: DatevClient, client_id: str) -> list[str]:
 
 
 def refuse_duplicate(
-    ledger: Ledger, kind: str, digest: str, what: str, *, client_id: str | None = None
+    ledger: Ledger,
+    kind: str,
+    digest: str,
+    what: str,
+    *,
+    client_id: str | None = None,
+    posting_digest: str | None = None,
 ) -> None:
-    """Refuse content already at DATEV (or possibly there): sending it again would book it twice."""
-    live = ledger.live_with_sha256(kind, digest, client_id)
+    """Refuse content already at DATEV (or possibly there): sending it again would book it twice.
+
+    The same bytes (`digest`, sha256) or, for EXTF, the same postings however encoded (`posting_digest`).
+    """
+    live = ledger.live_duplicates(kind, digest, client_id, posting_digest=posting_digest)
     if live:
-        shown = ", ".join(f"{r.batch_id} ({r.status})" for r in live)
+        shown = ", ".join(f"{r.batch_id} ({r.file_name}, {r.status})" for r in live)
+        shown_digest = f"posting digest {posting_digest[:12]}" if posting_digest else f"sha256 {digest[:12]}"
         raise SubmitRefused(
-            f"{what} (sha256 {digest[:12]}…) was already submitted: {shown}. Use --force to send it again."
+            f"{what} ({shown_digest}…): already submitted as {shown}. Use --force to send again."
         )
 
 
@@ -490,6 +544,7 @@ def submit_dxso(
     if len(set(names)) != len(names):
         raise SubmitRefused("The package names one file twice")
     roles = []
+    ledger_lines: list[dxso.DxsoLine] = []
     for name, data in files:
         try:
             check_file_name(name)  # DATEV's NFC + whitelist rule holds for DXSO file names too
@@ -498,7 +553,7 @@ def submit_dxso(
         role = _dxso_role(name, data)
         if role == "ledger":
             try:
-                dxso.read_ledger_xml(data, name)
+                ledger_lines += dxso.read_ledger_xml(data, name)
             except Exception as exc:
                 raise SubmitRefused(f"{name}: {exc}") from exc
         roles.append(role)
@@ -513,6 +568,7 @@ def submit_dxso(
         (name, ledger.keep_file(data), len(data), role)
         for (name, data), role in zip(files, roles, strict=True)
     ]
+    line_count, debit, credit = dxso.ledger_totals(ledger_lines)
     row = ledger.record(
         kind="dxso",
         client_id=client_id,
@@ -522,6 +578,11 @@ def submit_dxso(
         import_type=import_type,
         accounting_month=month,
         files=kept,
+        figures=FileFigures(
+            line_count=line_count,
+            debit_sum=None if debit is None else money(debit),
+            credit_sum=None if credit is None else money(credit),
+        ),
     )
     batch_id = row.batch_id
     ledger.update(batch_id, status=UPLOADING)
@@ -584,16 +645,6 @@ def submit_dxso(
     raise AssertionError("unreachable")
 
 
-def dxso_job_status(client: DatevClient, client_id: str, job_id: str) -> int | None:
-    """DATEV's status of a DXSO job, or None when it cannot be read just now."""
-    try:
-        answer = client.request("GET", "dxso", f"/clients/{client_id}/dxso-jobs/{job_id}").json()
-    except (DatevAPIError, requests.RequestException, ValueError):
-        return None
-    status = answer.get("status") if isinstance(answer, dict) else None
-    return status if isinstance(status, int) else None
-
-
 def _dxso_media_type(name: str) -> str:
     if name.lower().endswith(".xml"):
         return "application/xml"
@@ -605,94 +656,6 @@ def _dxso_stop(ledger: Ledger, batch_id: str, outcome: Outcome, step: str) -> t.
     reason = outcome.unclear or str(outcome.error)
     ledger.update(batch_id, status=status, error=f"{step}: {reason}")
     raise SubmitFailed(f"DXSO job {batch_id}: {step} failed: {reason} (ledger status {status})")
-
-
-# Polling (used by the booking_batches stream) --------------------------------------------------
-
-
-def apply_dxso_status(
-    ledger: Ledger, row: Submission, status: int, protocol: list[t.Any] | None
-) -> Submission:
-    result, final = DXSO_STATUS.get(status, (f"status_{status}", None))
-    fields: dict[str, t.Any] = {"dxso_status": status, "result": result, "status": final or PENDING}
-    if row.status == UNCLEAR:  # a poll settled what the submit could not
-        fields["error"] = None
-        if row.uploaded_at is None:
-            fields["uploaded_at"] = TICK
-    if protocol is not None:
-        fields["protocol"] = protocol
-    return ledger.update(row.batch_id, **fields)
-
-
-def refresh_open_jobs(
-    ledger: Ledger,
-    client_id: str,
-    kinds: Sequence[str],
-    get_client: Callable[[], DatevClient],
-) -> int:
-    """Poll the jobs of one client whose outcome is open; returns the number of DATEV requests.
-
-    Final jobs are never fetched again. EXTF jobs are not polled before the Retry-After DATEV gave
-    with the upload. Rows left "recorded"/"uploading" can only mean a crashed submit (submit holds
-    the lock while sending), so they are treated like unclear ones.
-    """
-    requests_made = 0
-    now = utc_now()
-    open_rows = ledger.open_jobs(client_id, kinds)
-    if "extf" in kinds:  # crashed EXTF submits (their statuses are not open ones: no row twice)
-        open_rows += ledger.with_status(client_id, ["extf"], (RECORDED, UPLOADING))
-    for open_row in open_rows:
-        row = open_row
-        polled = format_ts(utc_now())
-        if row.kind == "extf":
-            if row.job_id and row.status == PENDING:
-                if row.next_poll_at and parse_ts(row.next_poll_at) > now:
-                    logger.info("EXTF job %s: DATEV asked to wait until %s", row.job_id, row.next_poll_at)
-                    continue
-                job = (
-                    get_client()
-                    .request("GET", "extf", f"/clients/{client_id}/extf-files/jobs/{row.job_id}")
-                    .json()
-                )
-                requests_made += 1
-                row = apply_extf_job(ledger, row, job)
-            else:
-                job = find_extf_job(get_client(), row)
-                requests_made += 1
-                if job is None:
-                    logger.warning(
-                        "EXTF upload %s (%s) is not in DATEV's job list; it never arrived. "
-                        "Submit the file again with --force.",
-                        row.batch_id,
-                        row.file_name,
-                    )
-                    ledger.update(row.batch_id, status=FAILED, error="never arrived at DATEV")
-                    continue
-                row = apply_extf_job(ledger, row, job)
-            ledger.update(row.batch_id, last_polled_at=polled)
-        elif row.kind == "dxso" and row.job_id:
-            client = get_client()
-            base = f"/clients/{client_id}/dxso-jobs/{row.job_id}"
-            status = int(client.request("GET", "dxso", base).json().get("status", 0))
-            requests_made += 1
-            if row.status == UNCLEAR and status == DXSO_OPEN:
-                # A submit ended before DATEV confirmed the ready mark, and the job is still open.
-                logger.warning(
-                    "DXSO job %s (ledger row %s) is still open at DATEV: the submit did not finish "
-                    "(%s). Cancel it and submit the package again with --force.",
-                    row.job_id,
-                    row.batch_id,
-                    row.error,
-                )
-                ledger.update(row.batch_id, last_polled_at=polled)
-                continue
-            protocol = None
-            if status != row.dxso_status or DXSO_STATUS.get(status, ("", None))[1] is not None:
-                protocol = client.request("GET", "dxso", f"{base}/protocol-entries").json()
-                requests_made += 1
-            apply_dxso_status(ledger, row, status, protocol)
-            ledger.update(row.batch_id, last_polled_at=polled)
-    return requests_made
 
 
 # CLI -------------------------------------------------------------------------------------------
@@ -732,13 +695,55 @@ def submit() -> None:
 @submit.command("extf")
 @config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Send even if the same file is already pending or succeeded.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send even if the same postings are already pending or succeeded, or the header's fiscal "
+    "year does not match the client's at DATEV (DATEV's job then says why it fails).",
+)
 @click.option("--add-bom", is_flag=True, help="Prefix a UTF-8 BOM (DATEV reads BOM-less files as CP1252).")
-def submit_extf_command(config_args: tuple[str, ...], file: Path, force: bool, add_bom: bool) -> None:
-    """Upload one EXTF file (e.g. a Buchungsstapel) to DATEV's EXTF import."""
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Run every check (the file, the client's data at DATEV, the ledger) and send nothing.",
+)
+def submit_extf_command(
+    config_args: tuple[str, ...], file: Path, force: bool, add_bom: bool, check: bool
+) -> None:
+    """Upload one EXTF file (e.g. a Buchungsstapel) to DATEV's EXTF import (--check: only check it)."""
     client, state = _client_and_state(config_args)
+    if check:
+        with _user_errors(), _ledger_if_any(state) as ledger:
+            prepared = prepare_extf(
+                client, ledger, file.name, file.read_bytes(), force=force, add_bom=add_bom
+            )
+        click.echo(_describe_check(prepared))
+        return
     with _user_errors(), Ledger.open(state) as ledger:
         _echo(submit_extf(client, ledger, file.name, file.read_bytes(), force=force, add_bom=add_bom))
+
+
+@contextlib.contextmanager
+def _ledger_if_any(state: Path) -> Iterator[Ledger | None]:
+    """The ledger for the duplicate check, without creating one where nothing was submitted yet."""
+    if not (state / "ledger.sqlite").exists():
+        yield None
+        return
+    with Ledger.open(state) as ledger:
+        yield ledger
+
+
+def _describe_check(prepared: PreparedExtf) -> str:
+    figures, year = prepared.figures, prepared.fiscal_year
+    facts = [f"client {prepared.client_id}"]
+    if year is not None:
+        facts.append(f"fiscal year {year.describe()}")
+    if figures.line_count is not None:
+        facts.append(
+            f"{figures.line_count} booking lines, debit {figures.debit_sum}, credit {figures.credit_sum}"
+        )
+    facts.append(f"posting digest {figures.posting_digest}")
+    return f"{prepared.file_name}: every check passed; nothing was sent ({'; '.join(facts)})"
 
 
 @submit.command("document")

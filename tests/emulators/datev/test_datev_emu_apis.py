@@ -183,6 +183,7 @@ def test_client_basics_fiscal_years(flow: Flow, tokens: dict[str, Any]) -> None:
     assert ("2025-07-01", "2026-06-30") in starts
     calendar = flow.api("GET", f"{DOCUMENTS}/clients/29098-55003", tokens["access_token"]).json()
     assert [y["fiscal_year_start"] for y in calendar["basic_accounting_information"]] == [
+        "2024-01-01",
         "2025-01-01",
         "2026-01-01",
     ]

@@ -38,8 +38,14 @@ def buchungsstapel(
     client: int = 55003,
     label: str = "Maerz 2026",
     created: str = "20260401120000000",
+    fiscal_year_start: str = "20260101",
+    account_length: int = 4,
+    encoding: str = "cp1252",
+    newline: str = "\r\n",
+    bom: bytes = b"",
 ) -> bytes:
-    """A valid EXTF 700 / category 21 / format version 13 file: CP1252, CRLF, 125 columns."""
+    """A valid EXTF 700 / category 21 / format version 13 file: CP1252, CRLF, 125 columns (by
+    default; the spelling can be changed, e.g. UTF-8 with `bom`, LF line ends)."""
     header = [
         '"EXTF"',
         "700",
@@ -53,8 +59,8 @@ def buchungsstapel(
         '""',
         str(consultant),
         str(client),
-        "20260101",
-        "4",
+        fiscal_year_start,
+        str(account_length),
         "20260301",
         "20260331",
         _text(label),
@@ -90,8 +96,8 @@ def buchungsstapel(
             "festschreibung": "0",
         }
         rows.append(";".join(values.get(c.field, '""' if c.kind == "text" else "") for c in columns))
-    text = "\r\n".join([";".join(header), names, *rows]) + "\r\n"
-    return text.encode("cp1252")
+    text = newline.join([";".join(header), names, *rows]) + newline
+    return bom + text.encode(encoding)
 
 
 DOCUMENT_XML = b"""<?xml version="1.0" encoding="UTF-8"?>

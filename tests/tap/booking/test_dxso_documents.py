@@ -258,7 +258,7 @@ def test_unclear_dxso_jobs_are_polled(
     ledger.close()
 
     datev_emulator.control.advance(60)
-    with caplog.at_level("WARNING", logger="tap-datev.submit"):
+    with caplog.at_level("WARNING", logger="tap-datev.jobs"):
         run = run_tap(booking_config, streams=["booking_batches"])
     by_id = {r["batch_id"]: r for r in run.records("booking_batches")}
     assert by_id[done.batch_id]["status"] == SUCCEEDED and by_id[done.batch_id]["error"] is None

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tap_datev import jobs
 from tap_datev import submit as submit_module
 from tap_datev.ledger import PENDING, SUCCEEDED, Ledger
 from tap_datev.submit import SubmitRefused, submit, submit_extf
 
 from .conftest import run_tap, run_tap_until_error
-from .factory import CLIENT_ID, Booking, buchungsstapel
+from .factory import BOOKINGS, CLIENT_ID, Booking, buchungsstapel
 
 if t.TYPE_CHECKING:
     from tap_datev.client import DatevClient
@@ -26,9 +27,9 @@ EXTF_PATH = "/accounting-extf-files/"
 
 
 def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Our own clock moved on past DATEV's Retry-After (the emulator's clock is separate)."""
-    real = submit_module.utc_now
-    monkeypatch.setattr(submit_module, "utc_now", lambda: real() + dt.timedelta(seconds=seconds))
+    """Our own clock (the poller's) moved on past DATEV's Retry-After (the emulator's clock is separate)."""
+    real = jobs.utc_now
+    monkeypatch.setattr(jobs, "utc_now", lambda: real() + dt.timedelta(seconds=seconds))
 
 
 def _jobs(datev: DatevClient, client_id: str = CLIENT_ID) -> list[dict[str, t.Any]]:
@@ -278,7 +279,8 @@ def test_unreadable_kept_file_ends_the_stream_without_partial_lines(
     booking_config: dict[str, t.Any], datev: DatevClient, ledger: Ledger
 ) -> None:
     good = submit_extf(datev, ledger, "EXTF_good.csv", buchungsstapel())
-    bad = submit_extf(datev, ledger, "EXTF_bad.csv", buchungsstapel(label="Zweiter Stapel"))
+    # Other postings: a file differing only in its label would be refused as the same postings.
+    bad = submit_extf(datev, ledger, "EXTF_bad.csv", buchungsstapel(BOOKINGS[:2], label="Zweiter Stapel"))
     # The kept copy of the second file is damaged on disk after submitting.
     (Path(booking_config["state_dir"]) / "files" / bad.sha256).write_bytes(b'"EXTF";700;21\r\n')
     ledger.close()

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from tap_datev import submit as submit_module
+from tap_datev import jobs
 from tap_datev.ledger import Ledger
 from tap_datev.submit import submit, submit_extf
 
@@ -131,8 +131,8 @@ def test_sample_buchungsstapel_with_add_bom_succeeds(  # noqa: PLR0917 (fixtures
         assert ledger.kept_file(row.sha256).startswith(b"\xef\xbb\xbf")
 
     datev_emulator.control.advance(60)
-    real = submit_module.utc_now
-    monkeypatch.setattr(submit_module, "utc_now", lambda: real() + dt.timedelta(seconds=30))
+    real = jobs.utc_now
+    monkeypatch.setattr(jobs, "utc_now", lambda: real() + dt.timedelta(seconds=30))
     folder = sample.parent
     config = {
         **booking_config,

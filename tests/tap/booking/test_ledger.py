@@ -68,9 +68,9 @@ def test_updated_at_moves_only_on_real_changes(tmp_path: Path, monkeypatch: pyte
 def test_live_rows_and_open_jobs(tmp_path: Path) -> None:
     with Ledger.open(tmp_path) as ledger:
         a = _record(ledger, b"same")
-        assert [r.batch_id for r in ledger.live_with_sha256("extf", sha256_hex(b"same"))] == [a]
+        assert [r.batch_id for r in ledger.live_duplicates("extf", sha256_hex(b"same"))] == [a]
         ledger.update(a, status=FAILED)
-        assert ledger.live_with_sha256("extf", sha256_hex(b"same")) == []  # failed may be resent
+        assert ledger.live_duplicates("extf", sha256_hex(b"same")) == []  # failed may be resent
         b = _record(ledger, b"same")
         ledger.update(b, status=UPLOADING)
         ledger.update(b, status=PENDING, job_id="j")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tap_datev import client as client_module
-from tap_datev import submit as submit_module
+from tap_datev import jobs
 from tap_datev.submit import find_extf_job, submit_document, submit_dxso, submit_extf
 
 from .conftest import run_tap
@@ -78,8 +78,8 @@ def test_the_tap_s_requests_and_answers_validate(  # noqa: PLR0917 (fixtures)
     ledger.close()
 
     datev_emulator.control.advance(60)
-    later = submit_module.utc_now() + dt.timedelta(seconds=30)  # past the upload's Retry-After
-    monkeypatch.setattr(submit_module, "utc_now", lambda: later)
+    later = jobs.utc_now() + dt.timedelta(seconds=30)  # past the upload's Retry-After
+    monkeypatch.setattr(jobs, "utc_now", lambda: later)
     config = {**booking_config, "client_ids": [CLIENT_ID]}
     run = run_tap(
         config, streams=["clients", "document_types", "documents", "booking_batches", "booking_lines"]

@@ -44,7 +44,11 @@ def test_clients_pages_to_the_end_with_basics(
     assert lindner["consultant_number"] == 29098 and lindner["client_number"] == 55003
     assert {s["name"] for s in lindner["services"]} >= {"Belegbilderservice", "Buchungsdatenservice"}
     assert lindner["account_length"] == 4 and lindner["datev_chart_of_accounts"] == 3
-    assert [y["fiscal_year_start"] for y in lindner["fiscal_years"]] == ["2025-01-01", "2026-01-01"]
+    assert [y["fiscal_year_start"] for y in lindner["fiscal_years"]] == [
+        "2024-01-01",
+        "2025-01-01",
+        "2026-01-01",
+    ]
     assert clients["29098-55004"]["fiscal_years"][0]["fiscal_year_start"] == "2024-07-01"
 
     types = records["document_types"]

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tap_datev import extf
+from tap_datev.extf_columns import columns_for
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -161,7 +162,7 @@ def test_ledermann_v9_maps_by_position_onto_v13_fields(samples: Path, validate: 
     assert (f.header.format_version, len(f.column_names), f.header.consultant_number) == (9, 120, 1001)
     assert f.header.exported_by == "Chief Accounting Officer"
     assert f.column_names[20] == "Beleginfo \u2013 Art 1"  # en dash, decoded from cp1252 0x96
-    assert [c.field for c in f.columns] == [c.field for c in extf.columns_for(21, 13) or ()][:120]
+    assert [c.field for c in f.columns] == [c.field for c in columns_for(21, 13) or ()][:120]
     first, second = records
     assert (first["konto"], first["gegenkonto"], first["bu_schluessel"], first["booking_date"]) == (
         1200, 4940, "8", "2018-02-21",
