@@ -15,6 +15,7 @@ import typing as t
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.singerlib.json import serialize_json
 
 from target_databricks import schema as sch
@@ -38,6 +39,10 @@ _VALUE_PREVIEW_CHARS = 40
 class BatchTypeError(InputError, ValueError):
     """A value does not fit its column's declared type, or a key is null: the message names the
     stream, the input line (or BATCH file and row), the property, the value and the column type."""
+
+
+class KeyPropertyMissingError(BatchTypeError, MissingKeyPropertiesError):
+    """A record without a value for a key property (also singer-sdk's error for that case)."""
 
 
 # Where row i of a batch came from, for messages: "line 1834" or "line 7: BATCH file f.parquet row 3".
@@ -254,7 +259,7 @@ def _check_keys(stream: str, plan: StreamPlan, arrays: dict[str, pa.Array], plac
         column = arrays[field.column.name]
         if column.null_count:
             row = int(_pc.index(column.is_null(), True).as_py())
-            raise BatchTypeError(key_missing_message(stream, place(row), field.source))
+            raise KeyPropertyMissingError(key_missing_message(stream, place(row), field.source))
 
 
 def key_missing_message(stream: str, place: str, key: str) -> str:

@@ -15,7 +15,7 @@ from singer_sdk.io_base import SingerReader
 from singer_sdk.mapper import SameRecordTransform
 
 from target_databricks import settings
-from target_databricks.batches import POSITION_STRIDE, BatchTypeError, key_missing_message
+from target_databricks.batches import POSITION_STRIDE, KeyPropertyMissingError, key_missing_message
 from target_databricks.engines import make_engine
 from target_databricks.errors import SettingsError
 from target_databricks.schema import NameCollisionError
@@ -130,7 +130,9 @@ class TargetDatabricks(Target):
         if sink is None:
             try:
                 super()._process_record_message(message_dict)
-            except MissingKeyPropertiesError:
+            except MissingKeyPropertiesError as exc:
+                if isinstance(exc, KeyPropertyMissingError):
+                    raise  # ours, from a batch drained on the way: it names its own line
                 stream = str(message_dict.get("stream"))
                 keys = self.mapper.stream_maps[stream][0].transformed_key_properties or []
                 record = message_dict.get("record") or {}
@@ -159,7 +161,7 @@ class TargetDatabricks(Target):
 
     def _refuse_keyless(self, stream: str, key: str) -> t.NoReturn:
         line = f"line {self._position() // POSITION_STRIDE}"
-        raise BatchTypeError(key_missing_message(stream, line, key))
+        raise KeyPropertyMissingError(key_missing_message(stream, line, key))
 
     def _plain_sink(self, message_dict: dict) -> DatabricksSink | None:
         """The stream's sink when the SDK's generic record path would only copy the record."""
