@@ -27,13 +27,16 @@ Registered OAuth clients: ``ml-connector-demo`` (public, auth ``none``) and ``ml
 
 Control API (emulator only, not DATEV's; JSON bodies; also in-process on ``RunningEmulator.control``)::
 
-    GET  /_emulator/clock                      {"now": epoch}
-    POST /_emulator/clock                      {"advance_seconds": N} or {"now": epoch}
+    GET  /_emulator/clock                      {"now": epoch, "offset_seconds": S, "warning": ...}
+    POST /_emulator/clock                      {"advance_seconds": N} or {"now": epoch}; "warning" (and a
+                                               WARNING log line) when the offset exceeds the 120 s of
+                                               skew a client on real time allows in token times
     GET  /_emulator/faults                     armed faults
     POST /_emulator/faults                     {"kind": "status"|"drop", "status": 429|503|500, "count": N,
                                                 "retry_after": S, "method": "GET", "path_prefix": "/token"}
-                                               "status": the next N matching requests get that status (with
-                                               Retry-After when given; 429/503 default to 1 s);
+                                               "status": the next N matching requests get that status with
+                                               Retry-After: S ("retry_after" absent: 1 s on 429/503, none
+                                               on 500; "retry_after": null: no Retry-After header);
                                                "drop": the next N matching requests are processed, then the
                                                connection is closed without an answer
     DELETE /_emulator/faults                   disarm all

@@ -20,13 +20,16 @@ from datev_emulator.dxso_api import DxsoApi
 from datev_emulator.extf_api import ExtfApi
 from datev_emulator.faults import Fault
 from datev_emulator.oauth import OAuthServer
-from datev_emulator.responses import dco_error, oauth_error, problem
+from datev_emulator.responses import JSON, accepts, dco_error, not_acceptable_problem, oauth_error, problem
 
 CLIENTS = "/accounting-clients/platform/v2"
 DOCUMENTS = "/accounting-documents/platform/v2"
 EXTF = "/accounting-extf-files/platform/v3"
 DXSO = "/accounting-dxso-jobs/platform/v2"
 PROBLEM_PREFIXES = (CLIENTS, EXTF)
+# The clients and EXTF documents declare 406 for an Accept their JSON answers do not satisfy; the
+# documents and DXSO documents do not, so those two APIs ignore Accept.
+NEGOTIATING_PREFIXES = (CLIENTS, EXTF)
 DCO_PREFIXES = (DOCUMENTS, DXSO)
 DRAIN_LIMIT = 1024 * 1024
 STATUS_TITLES = {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
@@ -179,6 +182,8 @@ class EmulatorApp:
             return _error_for(request.path, 404, "Not Found")
         except HTTPException as exc:  # e.g. a redirect from the routing layer
             return exc.get_response(request.environ)
+        if request.path.startswith(NEGOTIATING_PREFIXES) and not accepts(request.headers.get("Accept"), JSON):
+            return not_acceptable_problem()
         return self.handlers[str(endpoint)](request, **values)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
@@ -43,12 +43,16 @@ class Control:
         kind: str = "status",
         status: int = 503,
         count: int = 1,
-        retry_after: int | None = None,
+        retry_after: int | Literal["default"] | None = "default",
         method: str | None = None,
         path_prefix: str = "/",
     ) -> Fault:
-        spec = {"kind": kind, "status": status, "count": count, "retry_after": retry_after}
+        """`retry_after`: seconds for the Retry-After header, None for no header, "default" for 1 s on
+        429/503 (none on 500)."""
+        spec: dict[str, Any] = {"kind": kind, "status": status, "count": count}
         spec.update({"method": method, "path_prefix": path_prefix})
+        if retry_after != "default":
+            spec["retry_after"] = retry_after
         return self._ctx.faults.arm(parse_fault(spec))
 
     def clear_faults(self) -> None:
@@ -154,7 +158,11 @@ class ControlApi:
                     control.set_now(float(body["now"]))
                 else:
                     control.advance(float(body.get("advance_seconds", 0)))
-            return json_response({"now": control.clock.now()}, content_type=JSON)
+            clock: dict[str, Any] = {"now": control.clock.now(), "offset_seconds": control.clock.offset}
+            warning = control.clock.skew_warning()
+            if warning:
+                clock["warning"] = warning
+            return json_response(clock, content_type=JSON)
         if name == "faults":
             if method == "POST":
                 fault = control.arm_fault(**{k: body[k] for k in body if k != "id"})
