@@ -20,6 +20,7 @@ URL layout (one base URL, a path prefix per DATEV host)::
     /accounting-documents/platform/v2/...      accounting:documents 2.1.12
     /accounting-extf-files/platform/v3/...     accounting:extf-files 3.0.1
     /accounting-dxso-jobs/platform/v2/...      accounting:dxso-jobs 2.1.7
+    /accounting-data-exchange/platform/v1/...  Accounting Data Exchange 1.5.8 (see README.md)
 
 Registered OAuth clients: ``ml-connector-demo`` (public, auth ``none``) and ``ml-connector-confidential``
 (``client_secret_basic``, secret ``emulator-secret-not-for-production``). Redirect URIs: any loopback
@@ -45,9 +46,15 @@ Control API (emulator only, not DATEV's; JSON bodies; also in-process on ``Runni
                                                 "redirect_uris": [...]}
     POST /_emulator/clients                    {"count": N, "consultant_number": 29100} adds N DATEV clients
     GET/POST /_emulator/consent                {"mode": "allow"|"deny"} (deny: authorize -> access_denied)
-    GET/POST /_emulator/settings               {"extf_delay_seconds": 5, "dxso_delay_seconds": 5}
+    GET/POST /_emulator/settings               {"extf_delay_seconds": 5, "dxso_delay_seconds": 5,
+                                                "ade_delay_seconds": 5, "ade_failing_jobs": N}
+    POST /_emulator/advisor-postings           {"client_id", "fiscal_year": 20260101} lists the advisor's
+                                               sequences; + {"posting_id", "changes": {...}} or
+                                               {"posting_id", "delete": true} edits an uncommitted one;
+                                               + {"generate": N, "committed": false} adds N postings
     GET  /_emulator/health
 
 Jobs progress on the emulator clock: an EXTF job is ``pending`` until ``extf_delay_seconds`` have passed,
-a finalized DXSO job is ``1`` (processing) until ``dxso_delay_seconds`` have passed.
+a finalized DXSO job is ``1`` (processing) until ``dxso_delay_seconds`` have passed, an account-postings
+job is ``PENDING`` until ``ade_delay_seconds`` have passed and ``DELETED`` 12 hours after it was created.
 """
