@@ -16,6 +16,7 @@ from datev_emulator.responses import dco_error, json_response, new_request_id, p
 Style = Literal["problem", "dco", "rfc9457"]
 MISSING_CLIENT_ID = "header X-DATEV-Client-Id is missing"
 FOREIGN_CLIENT_ID = "header X-DATEV-Client-Id does not match the client the token was issued to"
+GATEWAY_CHALLENGE = 'Bearer realm="datev-emulator"'  # no error="invalid_token": the token is fine
 
 SERVICE_NAMES = {
     "datev:accounting:extf-files-import": "Buchungsdatenservice",
@@ -34,10 +35,10 @@ class Allowed:
 def unauthorized(style: Style, reason: str) -> Response:
     """401 for a bad bearer token: RFC 6750's `invalid_token` challenge."""
     challenge = f'Bearer realm="datev-emulator", error="invalid_token", error_description="{reason}"'
-    return _gateway_401(style, reason, challenge)
+    return _answer_401(style, reason, challenge)
 
 
-def _gateway_401(style: Style, reason: str, challenge: str) -> Response:
+def _answer_401(style: Style, reason: str, challenge: str) -> Response:
     headers = {"WWW-Authenticate": challenge}
     if style == "problem":
         return problem(401, "Unauthorized", reason, headers=headers)
@@ -46,17 +47,22 @@ def _gateway_401(style: Style, reason: str, challenge: str) -> Response:
     return dco_error(401, None, reason, headers=headers)
 
 
-def client_id_rejected(style: Style, reason: str) -> Response:
-    """A valid token with a missing or foreign X-DATEV-Client-Id.
+def client_id_missing(style: Style) -> Response:
+    """A valid token without X-DATEV-Client-Id.
 
     The documents and DXSO APIs declare 400 #DCO01018 (MissingMandatoryHeaderFault) for a missing
     mandatory header; the emulator answers it on every operation of those two APIs. The clients, EXTF
     and Accounting Data Exchange documents are silent (DATEV's gateway checks the header before the API
     sees the call): the emulator assumes the gateway's 401 in the API's error shape, with a challenge
-    that carries no `invalid_token`, since the token is fine. A foreign client id is a 401 everywhere."""
-    if style == "dco" and reason == MISSING_CLIENT_ID:
+    that carries no `invalid_token`, since the token is fine."""
+    if style == "dco":
         return dco_error(400, "DCO01018", "restapi.MissingMandatoryHeaderFault")
-    return _gateway_401(style, reason, 'Bearer realm="datev-emulator"')
+    return _answer_401(style, MISSING_CLIENT_ID, GATEWAY_CHALLENGE)
+
+
+def client_id_foreign(style: Style) -> Response:
+    """A valid token with the X-DATEV-Client-Id of another OAuth client: the gateway's 401, every API."""
+    return _answer_401(style, FOREIGN_CLIENT_ID, GATEWAY_CHALLENGE)
 
 
 def not_found(style: Style, what: str) -> Response:
@@ -82,9 +88,9 @@ def authorize_call(
         return unauthorized(style, info)
     header_client = request.headers.get("X-DATEV-Client-Id")
     if not header_client:
-        return client_id_rejected(style, MISSING_CLIENT_ID)
+        return client_id_missing(style)
     if header_client != info.client_id:
-        return client_id_rejected(style, FOREIGN_CLIENT_ID)
+        return client_id_foreign(style)
     if scope not in info.scopes:
         if style == "problem":
             return problem(403, "Missing required scope", f"Missing scope(s) are: {scope}", code=1008829)

@@ -146,7 +146,9 @@ def test_every_ade_operation_validates(
     assert validator.covered == validator.all_operations((ADE,)) - SKR14_ONLY
 
 
-def test_errors_for_scope_header_and_parameters(flow: Flow, validator: Validator, token: str) -> None:
+def test_errors_for_scope_header_and_parameters(
+    flow: Flow, emulator: RunningEmulator, validator: Validator, token: str
+) -> None:
     without_scope = flow.login(scopes=("openid", "datev:accounting:clients"))["access_token"]
     refused = validator.check(flow.api("GET", f"{CLIENT}/fiscal-years", without_scope))
     assert refused.status_code == 403
@@ -161,6 +163,11 @@ def test_errors_for_scope_header_and_parameters(flow: Flow, validator: Validator
     assert "page" in bad_page.json()["detail"]
     bad_trace = flow.api("GET", f"{CLIENT}/fiscal-years", token, headers={"traceparent": "00-xyz"})
     assert bad_trace.status_code == 400
+    emulator.control.arm_fault(status=503, retry_after=None, path_prefix=ADE)
+    unavailable = validator.check(flow.api("GET", f"{CLIENT}/fiscal-years", token))
+    assert unavailable.status_code == 503
+    assert unavailable.headers["Content-Type"] == "application/problem+json"
+    assert "requestId" in unavailable.json() and "Retry-After" not in unavailable.headers
 
 
 def test_ledger_holds_advisor_postings_and_succeeded_extf_batches(
