@@ -76,10 +76,11 @@ def _number(value: object) -> float:
     return as_float
 
 
+ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_number)
+
+
 def json_line(value: Any) -> bytes:
-    return (
-        json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_number).encode("utf-8") + b"\n"
-    )
+    return ENCODER.encode(value).encode("utf-8") + b"\n"
 
 
 def ndjson_response(items: Iterable[Any], headers: dict[str, str] | None = None) -> Response:

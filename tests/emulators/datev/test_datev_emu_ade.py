@@ -20,6 +20,8 @@ import requests
 from datev_emu_helpers import ADE, EXTF, Flow
 from datev_emu_openapi import DUE_IN_DAYS_ERRORS, TERMS_OF_PAYMENT_ERRORS, Validator
 
+from datev_emulator.ade_api import json_line
+
 if t.TYPE_CHECKING:
     from pathlib import Path
 
@@ -321,3 +323,16 @@ def test_advisor_changes_an_uncommitted_posting_between_two_reads(
     assert [p for p in second if p["accountingSequenceId"] != afa["accountingSequenceId"]] == [
         p for p in first if p["accountingSequenceId"] != afa["accountingSequenceId"]
     ]
+
+
+@pytest.mark.parametrize(
+    ("amount", "written"),
+    [("1234.50", b"1234.5"), ("0.10", b"0.1"), ("2083.33", b"2083.33"), ("9999999999.99", b"9999999999.99")],
+)
+def test_amounts_serialise_as_the_exact_decimal(amount: str, written: bytes) -> None:
+    assert json_line({"amountDebit": Decimal(amount)}) == b'{"amountDebit":' + written + b"}\n"
+
+
+def test_an_amount_without_exact_json_number_is_refused() -> None:
+    with pytest.raises(ValueError, match="no exact JSON number"):
+        json_line({"amountDebit": Decimal("0.12345678901234567890")})
