@@ -8,9 +8,11 @@ Start it in-process with ``datev_emulator.server.start(data_dir)`` (returns ``Ru
 ``.url``, ``.stop()``, ``.control``; a context manager) or as ``datev-emulator serve --port 0 --data DIR``.
 State (tokens, grants, jobs, uploads, signing key, clock offset) lives in the data directory and survives
 restarts; an empty directory is seeded with consultant 29098 (clients 55003-55005 of the Lindner group;
-55005 lacks Rechnungsdatenservice 1.0, 55004's fiscal year starts 1 July). Paging over more than 100
-clients needs more: ``start(..., filler_clients=N)`` / ``serve --filler-clients N`` seed N plain clients
-of consultant 29099 into a new directory; ``control.add_clients`` adds them to any.
+55005 lacks Rechnungsdatenservice 1.0 and the Datenservice Export Rechnungswesen, 55004's fiscal year
+starts 1 July; the ledger of 55003 and 55004 holds the advisor's own bookings besides accepted EXTF
+batches). Paging over more than 100 clients needs more: ``start(..., filler_clients=N)`` /
+``serve --filler-clients N`` seed N plain clients of consultant 29099 into a new directory;
+``control.add_clients`` adds them to any.
 
 URL layout (one base URL, a path prefix per DATEV host)::
 

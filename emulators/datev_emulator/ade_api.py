@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -89,7 +90,7 @@ def ndjson_response(items: Iterable[Any], headers: dict[str, str] | None = None)
     )
 
 
-def problem(status: int, title: str, detail: str, request: Request) -> Response:
+def ade_problem(status: int, title: str, detail: str, request: Request) -> Response:
     return rfc9457_problem(status, title, detail, instance=request.path)
 
 
@@ -105,12 +106,12 @@ class AdeApi:
         if isinstance(allowed, Response):
             return allowed
         if not accepts(request.headers.get("Accept"), media_type):
-            return problem(406, "Not Acceptable", f"this operation answers {media_type}", request)
+            return ade_problem(406, "Not Acceptable", f"this operation answers {media_type}", request)
         traceparent = request.headers.get("traceparent")
         if traceparent is not None and not TRACEPARENT.fullmatch(traceparent):
-            return problem(400, "Bad Request", "header traceparent is not a W3C trace context", request)
+            return ade_problem(400, "Bad Request", "header traceparent is not a W3C trace context", request)
         if not CLIENT_ID.fullmatch(client_id):
-            return problem(
+            return ade_problem(
                 400, "Bad Request", f"clientId {client_id!r} is not <consultant>-<client>", request
             )
         allowed = authorize_call(
@@ -131,14 +132,14 @@ class AdeApi:
             not fiscal_year_id.isdigit()
             or not FISCAL_YEAR_RANGE[0] <= int(fiscal_year_id) <= FISCAL_YEAR_RANGE[1]
         ):
-            return problem(
+            return ade_problem(
                 400, "Bad Request", f"fiscalYearId {fiscal_year_id!r} is not a date YYYYMMDD", request
             )
         year = next((y for y in fiscal_years(client) if y.id == int(fiscal_year_id)), None)
         if year is None:
             known = ", ".join(str(y.id) for y in fiscal_years(client))
             detail = f"client {client_id} has no fiscal year {fiscal_year_id} (fiscal years: {known})"
-            return problem(404, "Not Found", detail, request)
+            return ade_problem(404, "Not Found", detail, request)
         return client, year
 
     # -- master data -------------------------------------------------------------------------------------
@@ -190,7 +191,9 @@ class AdeApi:
         for name in ("onlyBooked", "includesPersonalAccounts"):
             raw = request.args.get(name, "false")
             if raw not in ("true", "false"):
-                return problem(400, "Bad Request", f"query parameter {name} must be true or false", request)
+                return ade_problem(
+                    400, "Bad Request", f"query parameter {name} must be true or false", request
+                )
             flags[name] = raw == "true"
         accounts = general_ledger_accounts(
             booked_accounts(self.ledger.postings(client_id, year)),
@@ -223,7 +226,9 @@ class AdeApi:
         if isinstance(found, Response):
             return found
         if request.args.get("documentLinks", "false") not in ("true", "false"):
-            return problem(400, "Bad Request", "query parameter documentLinks must be true or false", request)
+            return ade_problem(
+                400, "Bad Request", "query parameter documentLinks must be true or false", request
+            )
         job_id = str(uuid.uuid4())
         now = self.ctx.clock.now()
         with self.ctx.store.lock:
@@ -248,11 +253,13 @@ class AdeApi:
 
     def _job(self, request: Request, client_id: str, job_id: str) -> dict[str, Any] | Response:
         if not JOB_ID.fullmatch(job_id):
-            return problem(400, "Bad Request", f"jobId {job_id!r} is not a UUID", request)
+            return ade_problem(400, "Bad Request", f"jobId {job_id!r} is not a UUID", request)
         with self.ctx.store.lock:
             job = self._jobs().get(job_id.lower())
             if job is None or job["client_id"] != client_id:
-                return problem(404, "Not Found", f"job {job_id} not found for client {client_id}", request)
+                return ade_problem(
+                    404, "Not Found", f"job {job_id} not found for client {client_id}", request
+                )
             self._advance(job)
             return dict(job)
 
@@ -274,7 +281,7 @@ class AdeApi:
             return
         self.ctx.store.save("ade")
 
-    def _result_path(self, job_id: str) -> Any:
+    def _result_path(self, job_id: str) -> Path:
         return self.ctx.store.blob_path("ade", f"{job_id}.ndjson")
 
     def _export(self, job: dict[str, Any]) -> None:
@@ -308,21 +315,21 @@ class AdeApi:
             return client
         raw_page = request.args.get("page", "")
         if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
-            return problem(400, "Bad Request", f"query parameter page must be 1..{MAX_PAGE}", request)
+            return ade_problem(400, "Bad Request", f"query parameter page must be 1..{MAX_PAGE}", request)
         job = self._job(request, client_id, job_id)
         if isinstance(job, Response):
             return job
         if job["state"] == DELETED:
-            return problem(
+            return ade_problem(
                 404, "Not Found", f"job {job_id}: its data was deleted 12 hours after it was created", request
             )
         if job["state"] != COMPLETED:
-            return problem(409, "Conflict", f"job {job_id} is {job['state']}, not COMPLETED", request)
+            return ade_problem(409, "Conflict", f"job {job_id} is {job['state']}, not COMPLETED", request)
         page = int(raw_page)
         total = int(job["total"])
         pages = max(1, -(-total // PAGE_SIZE))
         if page > pages:
-            return problem(404, "Not Found", f"job {job_id} has {pages} page(s), not {page}", request)
+            return ade_problem(404, "Not Found", f"job {job_id} has {pages} page(s), not {page}", request)
         headers = {"x-total-pages": str(pages), "x-current-page": str(page), "x-page-size": str(PAGE_SIZE)}
         if total:  # the document's minimum is 1: an empty export says only how many pages it has
             headers["x-total-count"] = str(total)

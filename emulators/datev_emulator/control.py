@@ -12,7 +12,7 @@ from datev_emulator.advisor import change_posting
 from datev_emulator.clock import Clock
 from datev_emulator.context import Context
 from datev_emulator.faults import Fault, FaultBoard, parse_fault
-from datev_emulator.ledger import Ledger, fiscal_years
+from datev_emulator.ledger import FiscalYear, Ledger, fiscal_years
 from datev_emulator.oauth import MAX_CLIENT_ID
 from datev_emulator.responses import JSON, json_response
 from datev_emulator.seed import filler_clients
@@ -133,14 +133,17 @@ class Control:
         self._set("ade_failing_jobs", int(count))
 
     # -- the advisor's bookings (what the Accounting Data Exchange API reads besides the EXTF batches) --
-    def _advisor_year(self, client_id: str, fiscal_year: int) -> list[dict[str, Any]]:
+    def _fiscal_year(self, client_id: str, fiscal_year: int) -> FiscalYear:
         client = self._ctx.store.doc("datev").get("clients", {}).get(client_id)
         if client is None:
             raise ValueError(f"unknown client {client_id}")
         year = next((y for y in fiscal_years(client) if y.id == int(fiscal_year)), None)
         if year is None:
             raise ValueError(f"client {client_id} has no fiscal year {fiscal_year}")
-        return Ledger(self._ctx).advisor_sequences(client_id, year)
+        return year
+
+    def _advisor_year(self, client_id: str, fiscal_year: int) -> list[dict[str, Any]]:
+        return Ledger(self._ctx).advisor_sequences(client_id, self._fiscal_year(client_id, fiscal_year))
 
     def advisor_sequences(self, client_id: str, fiscal_year: int) -> list[dict[str, Any]]:
         """The advisor's sequences of a fiscal year with their postings (each with its `posting_id`)."""
@@ -177,16 +180,15 @@ class Control:
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._ctx.store.lock:
-            sequences = self._advisor_year(client_id, fiscal_year)
+            year = self._fiscal_year(client_id, fiscal_year)
+            sequences = Ledger(self._ctx).advisor_sequences(client_id, year)
             number = max((s["accountingSequenceId"] for s in sequences), default=0) + 1
-            year = str(fiscal_year)
-            begin = f"{year[:4]}-{year[4:6]}-{year[6:]}"
             sequences.append(
                 {
                     "accountingSequenceId": number,
                     "accountingSequenceNumber": str(number),
-                    "dateFrom": begin,
-                    "dateTo": begin,
+                    "dateFrom": year.begin.isoformat(),
+                    "dateTo": year.end.isoformat(),
                     "initials": "SB",
                     "markOfOrigin": "SB",
                     "isCommitted": committed,
