@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import typing as t
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,8 @@ from datev_emu_helpers import ADE, EXTF, Flow
 from datev_emu_openapi import DUE_IN_DAYS_ERRORS, TERMS_OF_PAYMENT_ERRORS, Validator
 
 from datev_emulator.ade_api import json_line
+from datev_emulator.extf_postings import read_postings
+from datev_emulator.ledger import FiscalYear, sums_and_balances
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -336,3 +339,13 @@ def test_amounts_serialise_as_the_exact_decimal(amount: str, written: bytes) -> 
 def test_an_amount_without_exact_json_number_is_refused() -> None:
     with pytest.raises(ValueError, match="no exact JSON number"):
         json_line({"amountDebit": Decimal("0.12345678901234567890")})
+
+
+def test_belegdatum_is_placed_in_a_fiscal_year_from_july() -> None:
+    data = extf_batch(begin="20250701", end="20260228").replace(b"29098;55003", b"29098;55004")
+    postings = list(read_postings(data, 100, date(2025, 7, 1), date(2026, 6, 30)))
+    # TTMM 1502 / 2802 / 2002: February of the fiscal year's second calendar year.
+    assert [p["date"] for p in postings] == ["2026-02-15", "2026-02-28", "2026-02-20"]
+    year = FiscalYear(20250701, date(2025, 7, 1), date(2026, 6, 30), {})
+    rows = {row["accountNumber"]: row for row in sums_and_balances(postings, year)}
+    assert rows[4930]["sumsAndBalancesMonthValues"][0]["fiscalYearMonth"] == 8
