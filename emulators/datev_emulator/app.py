@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from datev_emulator.ade_api import AdeApi
 from datev_emulator.clients_api import ClientsApi
 from datev_emulator.context import Context
 from datev_emulator.control import Control, ControlApi
@@ -20,13 +21,25 @@ from datev_emulator.dxso_api import DxsoApi
 from datev_emulator.extf_api import ExtfApi
 from datev_emulator.faults import Fault
 from datev_emulator.oauth import OAuthServer
-from datev_emulator.responses import dco_error, oauth_error, problem
+from datev_emulator.responses import (
+    JSON,
+    accepts,
+    dco_error,
+    not_acceptable_problem,
+    oauth_error,
+    problem,
+    rfc9457_problem,
+)
 
 CLIENTS = "/accounting-clients/platform/v2"
 DOCUMENTS = "/accounting-documents/platform/v2"
 EXTF = "/accounting-extf-files/platform/v3"
 DXSO = "/accounting-dxso-jobs/platform/v2"
+ADE = "/accounting-data-exchange/platform/v1"
 PROBLEM_PREFIXES = (CLIENTS, EXTF)
+# The clients and EXTF documents declare 406 for an Accept their JSON answers do not satisfy; the
+# documents and DXSO documents do not, so those two APIs ignore Accept.
+NEGOTIATING_PREFIXES = (CLIENTS, EXTF)
 DCO_PREFIXES = (DOCUMENTS, DXSO)
 DRAIN_LIMIT = 1024 * 1024
 STATUS_TITLES = {429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
@@ -37,6 +50,8 @@ LOG = logging.getLogger("datev_emulator")
 
 def _error_for(path: str, status: int, title: str, headers: dict[str, str] | None = None) -> Response:
     """An error in the shape the API behind `path` uses."""
+    if path.startswith(ADE):
+        return rfc9457_problem(status, title, instance=path, headers=headers)
     if path.startswith(PROBLEM_PREFIXES):
         return problem(status, title, headers=headers)
     if path.startswith(DCO_PREFIXES):
@@ -63,6 +78,7 @@ class EmulatorApp:
         documents = DocumentsApi(ctx, self.oauth)
         extf = ExtfApi(ctx, self.oauth)
         dxso = DxsoApi(ctx, self.oauth)
+        ade = AdeApi(ctx, self.oauth)
         control_api = ControlApi(self.control)
         self.handlers: dict[str, Handler] = {
             "discovery": self.oauth.discovery,
@@ -92,6 +108,15 @@ class EmulatorApp:
             "dxso.finalize": dxso.finalize,
             "dxso.cancel": dxso.cancel,
             "dxso.protocol": dxso.protocol_entries,
+            "ade.fiscal_years": ade.list_fiscal_years,
+            "ade.fiscal_year": ade.get_fiscal_year,
+            "ade.sequences": ade.accounting_sequences,
+            "ade.accounts": ade.general_ledger_accounts,
+            "ade.sums": ade.sums_and_balances,
+            "ade.terms": ade.terms_of_payment,
+            "ade.post_postings": ade.post_account_postings,
+            "ade.job_state": ade.job_state,
+            "ade.postings_page": ade.account_postings_page,
             "control": control_api.handle,
         }
         self.url_map = Map(
@@ -161,6 +186,40 @@ class EmulatorApp:
                     endpoint="dxso.protocol",
                     methods=["GET"],
                 ),
+                Rule(f"{ADE}/clients/<client_id>/fiscal-years", endpoint="ade.fiscal_years", methods=["GET"]),
+                Rule(
+                    f"{ADE}/clients/<client_id>/fiscal-years/<fiscal_year_id>",
+                    endpoint="ade.fiscal_year",
+                    methods=["GET"],
+                ),
+                *(
+                    Rule(
+                        f"{ADE}/clients/<client_id>/fiscal-years/<fiscal_year_id>/{name}",
+                        endpoint=endpoint,
+                        methods=["GET"],
+                    )
+                    for name, endpoint in (
+                        ("accounting-sequences", "ade.sequences"),
+                        ("general-ledger-accounts", "ade.accounts"),
+                        ("sums-and-balances", "ade.sums"),
+                        ("terms-of-payment", "ade.terms"),
+                    )
+                ),
+                Rule(
+                    f"{ADE}/clients/<client_id>/fiscal-years/<fiscal_year_id>/account-postings",
+                    endpoint="ade.post_postings",
+                    methods=["POST"],
+                ),
+                Rule(
+                    f"{ADE}/clients/<client_id>/jobs/<job_id>/state",
+                    endpoint="ade.job_state",
+                    methods=["GET"],
+                ),
+                Rule(
+                    f"{ADE}/clients/<client_id>/account-postings-jobs/<job_id>",
+                    endpoint="ade.postings_page",
+                    methods=["GET"],
+                ),
                 Rule("/_emulator/<name>", endpoint="control", methods=["GET", "POST", "DELETE"]),
             ],
             strict_slashes=False,
@@ -179,6 +238,8 @@ class EmulatorApp:
             return _error_for(request.path, 404, "Not Found")
         except HTTPException as exc:  # e.g. a redirect from the routing layer
             return exc.get_response(request.environ)
+        if request.path.startswith(NEGOTIATING_PREFIXES) and not accepts(request.headers.get("Accept"), JSON):
+            return not_acceptable_problem()
         return self.handlers[str(endpoint)](request, **values)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

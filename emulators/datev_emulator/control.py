@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
+from datev_emulator.advisor import change_posting
 from datev_emulator.clock import Clock
 from datev_emulator.context import Context
 from datev_emulator.faults import Fault, FaultBoard, parse_fault
+from datev_emulator.ledger import FiscalYear, Ledger, fiscal_years
 from datev_emulator.oauth import MAX_CLIENT_ID
 from datev_emulator.responses import JSON, json_response
 from datev_emulator.seed import filler_clients
@@ -43,12 +46,16 @@ class Control:
         kind: str = "status",
         status: int = 503,
         count: int = 1,
-        retry_after: int | None = None,
+        retry_after: int | Literal["default"] | None = "default",
         method: str | None = None,
         path_prefix: str = "/",
     ) -> Fault:
-        spec = {"kind": kind, "status": status, "count": count, "retry_after": retry_after}
+        """`retry_after`: seconds for the Retry-After header, None for no header, "default" for 1 s on
+        429/503 (none on 500)."""
+        spec: dict[str, Any] = {"kind": kind, "status": status, "count": count}
         spec.update({"method": method, "path_prefix": path_prefix})
+        if retry_after != "default":
+            spec["retry_after"] = retry_after
         return self._ctx.faults.arm(parse_fault(spec))
 
     def clear_faults(self) -> None:
@@ -106,11 +113,94 @@ class Control:
             raise ValueError("consent mode must be allow or deny")
         self._set("consent", mode)
 
-    def set_job_delays(self, extf_seconds: float | None = None, dxso_seconds: float | None = None) -> None:
+    def set_job_delays(
+        self,
+        extf_seconds: float | None = None,
+        dxso_seconds: float | None = None,
+        ade_seconds: float | None = None,
+    ) -> None:
         if extf_seconds is not None:
             self._set("extf_delay_seconds", float(extf_seconds))
         if dxso_seconds is not None:
             self._set("dxso_delay_seconds", float(dxso_seconds))
+        if ade_seconds is not None:
+            self._set("ade_delay_seconds", float(ade_seconds))
+
+    def fail_account_postings_jobs(self, count: int = 1) -> None:
+        """The next `count` account-postings jobs end FAILED instead of COMPLETED."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        self._set("ade_failing_jobs", int(count))
+
+    # -- the advisor's bookings (what the Accounting Data Exchange API reads besides the EXTF batches) --
+    def _fiscal_year(self, client_id: str, fiscal_year: int) -> FiscalYear:
+        client = self._ctx.store.doc("datev").get("clients", {}).get(client_id)
+        if client is None:
+            raise ValueError(f"unknown client {client_id}")
+        year = next((y for y in fiscal_years(client) if y.id == int(fiscal_year)), None)
+        if year is None:
+            raise ValueError(f"client {client_id} has no fiscal year {fiscal_year}")
+        return year
+
+    def _advisor_year(self, client_id: str, fiscal_year: int) -> list[dict[str, Any]]:
+        return Ledger(self._ctx).advisor_sequences(client_id, self._fiscal_year(client_id, fiscal_year))
+
+    def advisor_sequences(self, client_id: str, fiscal_year: int) -> list[dict[str, Any]]:
+        """The advisor's sequences of a fiscal year with their postings (each with its `posting_id`)."""
+        with self._ctx.store.lock:
+            return copy.deepcopy(self._advisor_year(client_id, fiscal_year))
+
+    def change_advisor_posting(
+        self, client_id: str, fiscal_year: int, posting_id: str, changes: dict[str, Any] | None
+    ) -> None:
+        """Change (or, with `changes=None`, delete) a posting the advisor has not committed yet."""
+        with self._ctx.store.lock:
+            for sequence in self._advisor_year(client_id, fiscal_year):
+                for posting in sequence["postings"]:
+                    if posting["posting_id"] != posting_id:
+                        continue
+                    if sequence["isCommitted"]:
+                        number = sequence["accountingSequenceId"]
+                        raise ValueError(
+                            f"posting {posting_id} is in committed sequence {number}:"
+                            " DATEV allows no change to committed postings"
+                        )
+                    if changes is None:
+                        sequence["postings"].remove(posting)
+                    else:
+                        change_posting(posting, changes)
+                    self._ctx.store.save("ledger")
+                    return
+        raise ValueError(f"no advisor posting {posting_id} in {client_id} fiscal year {fiscal_year}")
+
+    def add_advisor_postings(
+        self, client_id: str, fiscal_year: int, count: int, committed: bool = False
+    ) -> int:
+        """A new advisor sequence of `count` generated postings (made on read, never stored); its id."""
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._ctx.store.lock:
+            year = self._fiscal_year(client_id, fiscal_year)
+            sequences = Ledger(self._ctx).advisor_sequences(client_id, year)
+            number = max((s["accountingSequenceId"] for s in sequences), default=0) + 1
+            sequences.append(
+                {
+                    "accountingSequenceId": number,
+                    "accountingSequenceNumber": str(number),
+                    "dateFrom": year.begin.isoformat(),
+                    "dateTo": year.end.isoformat(),
+                    "initials": "SB",
+                    "markOfOrigin": "SB",
+                    "isCommitted": committed,
+                    "recordType": "financial_accounting",
+                    "accountingReason": "independent_from_accounting_reason",
+                    "inspectionStatus": "not_specified",
+                    "postings": [],
+                    "generated": count,
+                }
+            )
+            self._ctx.store.save("ledger")
+        return number
 
     def settings(self) -> dict[str, Any]:
         with self._ctx.store.lock:
@@ -139,6 +229,20 @@ class ControlApi:
     def __init__(self, control: Control) -> None:
         self.control = control
 
+    def _advisor(self, method: str, body: dict[str, Any]) -> Response:
+        if method != "POST":
+            return _bad("POST {client_id, fiscal_year, ...}: list, posting_id + changes/delete, or generate")
+        client_id, year = str(body["client_id"]), int(body["fiscal_year"])
+        if "generate" in body:
+            number = self.control.add_advisor_postings(
+                client_id, year, int(body["generate"]), bool(body.get("committed", False))
+            )
+            return json_response({"accountingSequenceId": number}, 201, content_type=JSON)
+        if "posting_id" in body:
+            changes = None if body.get("delete") else dict(body["changes"])
+            self.control.change_advisor_posting(client_id, year, str(body["posting_id"]), changes)
+        return json_response(self.control.advisor_sequences(client_id, year), content_type=JSON)
+
     def handle(self, request: Request, name: str) -> Response:
         try:
             body = _body(request) if request.method in ("POST", "PUT") else {}
@@ -154,7 +258,11 @@ class ControlApi:
                     control.set_now(float(body["now"]))
                 else:
                     control.advance(float(body.get("advance_seconds", 0)))
-            return json_response({"now": control.clock.now()}, content_type=JSON)
+            clock: dict[str, Any] = {"now": control.clock.now(), "offset_seconds": control.clock.offset}
+            warning = control.clock.skew_warning()
+            if warning:
+                clock["warning"] = warning
+            return json_response(clock, content_type=JSON)
         if name == "faults":
             if method == "POST":
                 fault = control.arm_fault(**{k: body[k] for k in body if k != "id"})
@@ -173,11 +281,19 @@ class ControlApi:
             return json_response({"mode": control.settings().get("consent")}, content_type=JSON)
         if name == "settings":
             if method == "POST":
-                control.set_job_delays(body.get("extf_delay_seconds"), body.get("dxso_delay_seconds"))
+                control.set_job_delays(
+                    body.get("extf_delay_seconds"),
+                    body.get("dxso_delay_seconds"),
+                    body.get("ade_delay_seconds"),
+                )
+                if "ade_failing_jobs" in body:
+                    control.fail_account_postings_jobs(int(body["ade_failing_jobs"]))
             settings = control.settings()
             return json_response(
                 {k: v for k, v in settings.items() if k != "clock_offset"}, content_type=JSON
             )
+        if name == "advisor-postings":
+            return self._advisor(method, body)
         if name == "health":
             return json_response({"status": "ok"}, content_type=JSON)
         return json_response({"error": "not_found"}, 404, content_type=JSON)

@@ -9,6 +9,8 @@ from typing import Any
 
 KINDS = ("status", "drop")
 FAULT_STATUSES = (429, 500, 503)
+RETRY_STATUSES = (429, 503)
+DEFAULT_RETRY_AFTER = 1
 
 
 @dataclass
@@ -37,9 +39,9 @@ def parse_fault(data: dict[str, Any]) -> Fault:
     status = int(data.get("status", 503))
     if kind == "status" and status not in FAULT_STATUSES:
         raise ValueError(f"status must be one of {FAULT_STATUSES}")
-    retry_after = data.get("retry_after")
-    if retry_after is None and kind == "status" and status in (429, 503):
-        retry_after = 1
+    # An absent "retry_after" means the emulator's default of 1 s on 429/503; an explicit null means no
+    # header at all, so a client's own backoff (without Retry-After) can be tested.
+    retry_after = data.get("retry_after", DEFAULT_RETRY_AFTER if status in RETRY_STATUSES else None)
     return Fault(
         kind=kind,
         count=count,

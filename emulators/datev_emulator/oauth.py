@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -18,6 +19,7 @@ from werkzeug.wrappers import Request, Response
 from datev_emulator.context import Context
 from datev_emulator.responses import JSON, json_response, oauth_error
 
+LOG = logging.getLogger("datev_emulator")
 ACCESS_TOKEN_SECONDS = 900
 CODE_SECONDS = 60
 SHORT_SESSION_SECONDS = 11 * 3600  # without offline_access, counted from the first issue of the grant
@@ -364,6 +366,9 @@ class OAuthServer:
     def _issue(self, request: Request, grant: dict[str, Any], nonce: str | None) -> dict[str, Any]:
         oauth = self._oauth()
         now = self.ctx.clock.now()
+        skewed = self.ctx.clock.skew_warning()
+        if skewed:
+            LOG.warning("issuing tokens for %s: %s", grant["client_id"], skewed)
         iat = int(now)
         issuer = f"{issuer_base(request)}/openid"
         scope = " ".join(grant["scopes"])

@@ -6,10 +6,13 @@ import json
 import uuid
 from typing import Any
 
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 from werkzeug.wrappers import Response
 
 JSON_UTF8 = "application/json;charset=utf-8"
 JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
 
 
 def new_request_id() -> str:
@@ -79,3 +82,41 @@ def dco_error(
     if code:
         body["error_uri"] = f"https://apps.datev.de/knowledge/help/search?q={code}"
     return json_response(body, status, content_type=content_type, headers=headers)
+
+
+def rfc9457_problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """RFC 9457 problem+json of the Accounting Data Exchange API, with a camelCase `requestId`."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    body["requestId"] = new_request_id()
+    return json_response(body, status, content_type=PROBLEM_JSON, headers=headers)
+
+
+def accepts(accept_header: str | None, media_type: str) -> bool:
+    """Whether an Accept header admits `media_type` (parameters such as charset are not compared:
+    DATEV's own example is `application/json;charset=utf-8`). No header admits everything."""
+    if not accept_header or not accept_header.strip():
+        return True
+    kind, _, subtype = media_type.partition("/")
+    for value, quality in parse_accept_header(accept_header, MIMEAccept):
+        if quality <= 0:
+            continue
+        want_kind, _, want_sub = value.split(";", 1)[0].strip().lower().partition("/")
+        if want_kind == "*" or (want_kind == kind and want_sub in ("*", subtype)):
+            return True
+    return False
+
+
+def not_acceptable_problem() -> Response:
+    """406 as the clients and EXTF documents declare it."""
+    return problem(406, "Not Acceptable")

@@ -6,11 +6,13 @@ import unicodedata
 from datetime import date, timedelta
 from typing import Any
 
+from datev_emulator.advisor import seed_ledger
 from datev_emulator.store import Store
 
 SERVICE_EXTF = {"name": "Buchungsdatenservice", "scopes": ["datev:accounting:extf-files-import"]}
 SERVICE_DOCUMENTS = {"name": "Belegbilderservice", "scopes": ["accounting:documents"]}
 SERVICE_DXSO = {"name": "Rechnungsdatenservice 1.0", "scopes": ["accounting:dxso-jobs"]}
+SERVICE_ADE = {"name": "Datenservice Export Rechnungswesen", "scopes": ["datev:accounting:exchange"]}
 
 DEMO_SECRET = "emulator-secret-not-for-production"
 FILLER_CONSULTANT = 29099  # consultant of the opt-in filler clients (`seed_if_empty(..., fillers=N)`)
@@ -85,7 +87,7 @@ def demo_clients() -> list[dict[str, Any]]:
             29098,
             55003,
             "Lindner Maschinenbau GmbH",
-            services=[SERVICE_DOCUMENTS, SERVICE_EXTF, SERVICE_DXSO],
+            services=[SERVICE_DOCUMENTS, SERVICE_EXTF, SERVICE_DXSO, SERVICE_ADE],
             fiscal_years=_fiscal_years(1, [2024, 2025, 2026]),
             document_types=_document_types(
                 [{"name": "Bürobedarf", "category": "invoices_received", "debit_credit_identifier": "debit"}]
@@ -95,7 +97,7 @@ def demo_clients() -> list[dict[str, Any]]:
             29098,
             55004,
             "Lindner Antriebstechnik GmbH",
-            services=[SERVICE_DOCUMENTS, SERVICE_EXTF, SERVICE_DXSO],
+            services=[SERVICE_DOCUMENTS, SERVICE_EXTF, SERVICE_DXSO, SERVICE_ADE],
             fiscal_years=_fiscal_years(7, [2024, 2025]),  # fiscal year starts 1 July
             document_types=_document_types(
                 [
@@ -165,6 +167,9 @@ def seed_if_empty(store: Store, fillers: int = 0) -> None:
             clients = demo_clients() + filler_clients(FILLER_CONSULTANT, fillers)
             datev["clients"] = {c["id"]: c for c in clients}
             store.save("datev")
+        if not store.exists("ledger"):
+            store.doc("ledger").update(seed_ledger(list(store.doc("datev")["clients"].values())))
+            store.save("ledger")
         if not store.exists("registry"):
             store.doc("registry")["oauth_clients"] = oauth_clients()
             store.save("registry")
@@ -173,4 +178,6 @@ def seed_if_empty(store: Store, fillers: int = 0) -> None:
         settings.setdefault("consent", "allow")
         settings.setdefault("extf_delay_seconds", 5)
         settings.setdefault("dxso_delay_seconds", 5)
+        settings.setdefault("ade_delay_seconds", 5)
+        settings.setdefault("ade_failing_jobs", 0)
         store.save("settings")

@@ -23,12 +23,14 @@ API_SCOPES = (
     "accounting:documents",
     "datev:accounting:extf-files-import",
     "accounting:dxso-jobs",
+    "datev:accounting:exchange",
 )
 ALL_SCOPES = ("openid", "profile", "offline_access", *API_SCOPES)
 CLIENTS = "/accounting-clients/platform/v2"
 DOCUMENTS = "/accounting-documents/platform/v2"
 EXTF = "/accounting-extf-files/platform/v3"
 DXSO = "/accounting-dxso-jobs/platform/v2"
+ADE = "/accounting-data-exchange/platform/v1"
 
 
 def pkce_pair() -> tuple[str, str]:
