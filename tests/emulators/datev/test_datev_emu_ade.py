@@ -106,7 +106,7 @@ def test_every_ade_operation_validates(
     def call(method: str, path: str, **kwargs: Any) -> requests.Response:
         return flow.api(method, f"{CLIENT}{path}", token, **kwargs)
 
-    assert ndjson(check(call("GET", "/fiscal-years"))) == [20250101, 20260101]
+    assert ndjson(check(call("GET", "/fiscal-years"))) == [20240101, 20250101, 20260101]
     year = ndjson(check(call("GET", "/fiscal-years/20250101")))
     assert year[0]["yearBegin"] == "2025-01-01" and year[0]["accountLength"] == 4
     assert ndjson(check(call("GET", "/fiscal-years/20260101/accounting-sequences")))
@@ -136,7 +136,7 @@ def test_every_ade_operation_validates(
     )
 
     # Errors: RFC 9457 problem+json with a camelCase requestId.
-    missing = check(call("GET", "/fiscal-years/20240101"))
+    missing = check(call("GET", "/fiscal-years/20230101"))
     assert missing.status_code == 404
     assert missing.headers["Content-Type"] == "application/problem+json"
     body = missing.json()
