@@ -134,3 +134,15 @@ def test_plugin_readme_settings_table_is_the_plugins_own(name: str) -> None:
     markdown = about(name, "markdown")
     generated = markdown.split("## Settings", 1)[1].split("\nA full list", 1)[0].strip()
     assert documented == generated, f"regenerate with: {name} --about --format=markdown"
+
+
+@pytest.mark.parametrize("name", [name for _, name in PLUGINS])
+def test_plugin_definition_files_are_meltano_ymls_entries(name: str) -> None:
+    """`<plugin>/meltano-plugin.yml` (what `meltano add --from-ref` reads) is this project's entry."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import plugin_definitions
+
+    text = plugin_definitions.path(name).read_text(encoding="utf-8")
+    assert text == plugin_definitions.render(name), "regenerate: python scripts/plugin_definitions.py"
+    definition = yaml.safe_load(text)
+    assert definition["pip_url"].startswith("-c ${ML_CONNECTOR_SRC}/constraints.txt")
