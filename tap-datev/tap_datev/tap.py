@@ -14,6 +14,7 @@ from tap_datev import settings
 from tap_datev.booking_streams import BOOKING_STREAMS
 from tap_datev.client import shared_client
 from tap_datev.errors import DatevConfigError
+from tap_datev.single_sync import hold_sync_lock
 from tap_datev.streams import STREAMS
 from tap_datev.tokens import TokenStore
 
@@ -68,6 +69,7 @@ class TapDatev(Tap):
     def _set_compatible_replication_methods(self) -> None:
         # The first step of the SDK's (final) sync_all: the one place to act once at the start of a
         # run. tests/tap/core/test_tokens.py fails if an SDK upgrade stops calling it.
+        hold_sync_lock(settings.state_dir(self.config))
         self._check_login()
         super()._set_compatible_replication_methods()
 
