@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from tap_datev.check import check
 from tap_datev.command_config import config_option, load_config
 from tap_datev.errors import DatevAuthError, DatevConfigError
 from tap_datev.ledger import LedgerError
@@ -18,7 +19,7 @@ from tap_datev.login import login, logout
 from tap_datev.submit import submit
 from tap_datev.tap import TapDatev
 
-SUBCOMMANDS = ("login", "logout", "submit")
+SUBCOMMANDS = ("login", "logout", "submit", "check")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,6 +61,7 @@ def logout_command(config_args: tuple[str, ...]) -> None:
 
 
 commands.add_command(submit)
+commands.add_command(check)
 
 
 def subcommand_first(args: list[str]) -> list[str]:

@@ -57,9 +57,13 @@ def test_the_readme_recipe_adds_installs_logs_in_and_runs(tmp_path: Path, datev_
     definition = yaml.safe_load((project / "meltano.yml").read_text(encoding="utf-8"))
     (tap,) = definition["plugins"]["extractors"]
     assert tap["pip_url"].startswith("-c ${ML_CONNECTOR_SRC}/constraints.txt")
-    assert set(tap["commands"]) >= {"login", "logout", "submit"}
+    assert set(tap["commands"]) == {"login", "logout", "submit", "check"}
 
     login(project, env=env)
+    checked = meltano(project, "invoke", "tap-datev:check", env=env)
+    assert "ok   data services" in checked.stdout
+    checked = meltano(project, "invoke", "target-databricks:check", env=env)
+    assert "ok   local Delta tables" in checked.stdout
     meltano(project, "run", "tap-datev", "target-databricks", env=env, timeout=600)
 
     clients = read_delta_table(DeltaTable(str(project / ".lake" / "main" / "datev" / "clients")))
