@@ -10,7 +10,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from ml_credentials import CredentialStoreError
-from tap_datev import settings
+from tap_datev import log_filters, progress, settings
 from tap_datev.booking_streams import BOOKING_STREAMS
 from tap_datev.client import shared_client
 from tap_datev.errors import DatevConfigError
@@ -70,6 +70,7 @@ class TapDatev(Tap):
         # The first step of the SDK's (final) sync_all: the one place to act once at the start of a
         # run. tests/tap/core/test_tokens.py fails if an SDK upgrade stops calling it.
         hold_sync_lock(settings.state_dir(self.config))
+        progress.install(self.logger)
         self._check_login()
         super()._set_compatible_replication_methods()
 
@@ -87,6 +88,9 @@ class TapDatev(Tap):
 
     def discover_streams(self) -> list[Stream]:
         return [stream_class(tap=self) for stream_class in stream_types()]
+
+
+log_filters.install(TapDatev.name)
 
 
 def cli() -> None:

@@ -12,7 +12,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from singer_sdk.io_base import SingerReader
 from singer_sdk.mapper import SameRecordTransform
 
-from target_databricks import settings
+from target_databricks import log_filters, progress, settings
 from target_databricks.batches import POSITION_STRIDE
 from target_databricks.engines import make_engine
 from target_databricks.schema import NameCollisionError
@@ -64,6 +64,7 @@ class TargetDatabricks(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        progress.install(self.logger)
         self.run_id = uuid.uuid4().hex
         self._overwritten: set[str] = set()
         self._overwrite_lock = threading.Lock()
@@ -164,9 +165,13 @@ class TargetDatabricks(Target):
     def process_endofpipe(self) -> None:
         try:
             super().process_endofpipe()
+            progress.summary()
         finally:
             if "engine" in self.__dict__:
                 self.engine.close()
+
+
+log_filters.install(TargetDatabricks.name)
 
 
 if __name__ == "__main__":

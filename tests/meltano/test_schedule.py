@@ -115,6 +115,12 @@ def test_the_readme_cron_line_runs_under_env_i(demo_project: Path) -> None:
     assert result.returncode == 0, log.read_text(encoding="utf-8")[-6000:]
     clients = read_delta_table(DeltaTable(str(demo_project / ".lake" / "ml_connector" / "datev" / "clients")))
     assert sorted(clients.column("id").to_pylist()) == DEMO_CLIENTS
+    # What an operator reads at INFO: progress per stream and table, one summary line per table.
+    output = log.read_text(encoding="utf-8")
+    assert re.search(r"tap-datev +clients: 3 rows so far \([\d,]+ rows/s\)", output), output[-4000:]
+    assert re.search(r"target-databricks +clients: 3 rows received so far \([\d,]+ rows/s\)", output)
+    summary = r"Summary ml_connector.datev.clients: 3 rows new or updated in 1 load\(s\), [\d.]+ s"
+    assert re.search(summary, output)
 
 
 @pytest.mark.slow
@@ -172,3 +178,26 @@ def test_a_second_tap_sync_on_the_same_state_dir_stops_at_once(
     (error,) = errors
     assert f"Another tap-datev sync is running on state_dir {tmp_path / 'state'}" in error
     assert first.returncode == 0, first_log[-4000:]
+
+
+@pytest.mark.slow
+def test_the_debug_logging_config_keeps_records_out_of_the_log(demo_project: Path) -> None:
+    env = clean_env(PATH=f"{BIN}:/usr/bin:/bin")
+    run = ["meltano", "--environment", "demo", "run", "tap-datev", "target-databricks"]
+
+    def log_of(*options: str) -> str:
+        command = [run[0], *options, *run[1:]]
+        result = subprocess.run(
+            command, cwd=demo_project, env=env, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stderr[-6000:]
+        return result.stderr
+
+    echoed = log_of("--log-level", "debug")
+    assert '"type":"RECORD"' in echoed.replace(" ", ""), "Meltano 4.4.1 no longer echoes records at debug"
+    debug = log_of("--log-config", str(REPO / "deploy" / "logging.yaml"))
+    assert '"type":"RECORD"' not in debug.replace(" ", "")
+    assert "Lindner Maschinenbau GmbH" not in debug, "a client's name reached the debug log"
+    assert "Validating config using jsonschema" not in debug, "a whole settings schema reached the log"
+    assert re.search(r"\[debug +\] tap-datev ", debug), "the plugins' own debug lines are missing"
+    assert re.search(r"\[debug +\] target-databricks ", debug)
