@@ -10,13 +10,15 @@ local Delta tables, read back.
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import typing as t
 from pathlib import Path
 
 import pytest
 import yaml
 from deltalake import DeltaTable
-from meltano_testlib import KEY_ENV, REPO, clean_env, login, meltano
+from meltano_testlib import BIN, KEY_ENV, REPO, clean_env, login, meltano
 
 from ml_credentials import generate_key
 from target_databricks.engines.local import read_delta_table
@@ -58,6 +60,20 @@ def test_the_readme_recipe_adds_installs_logs_in_and_runs(tmp_path: Path, datev_
     (tap,) = definition["plugins"]["extractors"]
     assert tap["pip_url"].startswith("-c ${ML_CONNECTOR_SRC}/constraints.txt")
     assert set(tap["commands"]) == {"login", "logout", "submit", "check"}
+
+    # Before the login the run fails; with structured-logging Meltano shows the tap's error as an error.
+    failed = subprocess.run(
+        [str(BIN / "meltano"), "run", "tap-datev", "target-databricks"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert failed.returncode != 0
+    error_line = r"\[error +\] tap-datev +.*run tap-datev login again"
+    assert re.search(error_line, failed.stderr), failed.stderr[-4000:]
 
     login(project, env=env)
     checked = meltano(project, "invoke", "tap-datev:check", env=env)
