@@ -1,8 +1,9 @@
 """Scheduling recipes run unattended, and overlapping runs do not make a second writer.
 
 The README's cron line runs under `env -i` (cron's environment is about as empty) against the demo
-environment; the systemd units pass `systemd-analyze verify`; the Airflow DAG, the systemd service
-and the cron line run the same command on meltano.yml's schedule. A second `meltano run` while one
+environment; the systemd units pass `systemd-analyze verify`; the Airflow DAG loads in Airflow's own
+virtualenv; the DAG, the systemd service and the cron line run the same command on meltano.yml's
+schedule. The debug logging config keeps records out of the log. A second `meltano run` while one
 is running is refused by Meltano, and a second tap-datev sync on the same state_dir stops at once.
 """
 
@@ -201,3 +202,50 @@ def test_the_debug_logging_config_keeps_records_out_of_the_log(demo_project: Pat
     assert "Validating config using jsonschema" not in debug, "a whole settings schema reached the log"
     assert re.search(r"\[debug +\] tap-datev ", debug), "the plugins' own debug lines are missing"
     assert re.search(r"\[debug +\] target-databricks ", debug)
+
+
+AIRFLOW = "apache-airflow==3.3.2"
+LOAD_DAGS = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({
+    "errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+    "dags": [
+        {"schedule": dag.timetable.expression, "max_active_runs": dag.max_active_runs,
+         "tasks": [getattr(task, "bash_command", None) for task in dag.tasks]}
+        for dag in bag.dags.values()
+    ],
+}))
+"""
+
+
+@pytest.mark.slow
+def test_the_airflow_dag_imports_in_airflows_own_virtualenv(tmp_path: Path) -> None:
+    """Airflow from the package registry in a virtualenv of its own (uv, Meltano's installer), as a
+    user keeps it apart from Meltano; its DagBag loads the DAG without import errors."""
+    import uv
+
+    venv = tmp_path / "airflow"
+    uv_bin = uv.find_uv_bin()
+    subprocess.run([uv_bin, "venv", "-q", "-p", "3.11", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    install = [uv_bin, "pip", "install", "-q", "-p", str(python), AIRFLOW]
+    subprocess.run(install, check=True, timeout=900)
+    result = subprocess.run(
+        [str(python), "-c", LOAD_DAGS, str(REPO / "deploy" / "airflow")],
+        env={**clean_env(), "AIRFLOW_HOME": str(tmp_path / "airflow-home")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["errors"] == {}
+    (dag,) = loaded["dags"]
+    assert dag == {
+        "schedule": SCHEDULE["interval"],
+        "max_active_runs": 1,
+        "tasks": [cron_line().split(maxsplit=5)[5].split(" >> ", 1)[0]],
+    }
