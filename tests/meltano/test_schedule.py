@@ -56,9 +56,12 @@ def airflow_dag() -> tuple[dict[str, t.Any], ast.Module]:
     return constants, tree
 
 
-def wait_for_first_fault(emulator: t.Any, fault_id: str, armed: int) -> None:
-    """Until the emulator has answered the first request the armed fault matches: the run is busy."""
-    while any(f["id"] == fault_id and f["count"] == armed for f in emulator.control.faults.list()):
+def wait_for_first_fault(emulator: t.Any, fault_id: str, armed: int, run: subprocess.Popen[str]) -> None:
+    """Until the emulator has answered the first request the armed fault matches: the run is busy
+    (or the run has ended, which the caller's assertions then report)."""
+    while run.poll() is None and any(
+        f["id"] == fault_id and f["count"] == armed for f in emulator.control.faults.list()
+    ):
         time.sleep(0.1)
 
 
@@ -127,18 +130,19 @@ def test_the_readme_cron_line_runs_under_env_i(demo_project: Path) -> None:
 @pytest.mark.slow
 def test_meltano_refuses_a_second_run_while_one_is_running(demo_project: Path, datev_emulator: t.Any) -> None:
     env = clean_env(PATH=f"{BIN}:/usr/bin:/bin")
-    # DATEV answers 503 + Retry-After for a while: the first run waits in its backoff.
-    fault = datev_emulator.control.arm_fault(status=503, count=4, retry_after=2, path_prefix=CLIENTS_API)
+    # DATEV answers 503 + Retry-After until the second run is over: the first waits in its backoff.
+    fault = datev_emulator.control.arm_fault(status=503, count=20, retry_after=2, path_prefix=CLIENTS_API)
     run = ["meltano", "--environment", "demo", "run", "datev-to-databricks"]
     first = subprocess.Popen(
         run, cwd=demo_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        wait_for_first_fault(datev_emulator, fault.id, 4)
+        wait_for_first_fault(datev_emulator, fault.id, 20, first)
         second = subprocess.run(
             run, check=False, cwd=demo_project, env=env, capture_output=True, text=True, timeout=300
         )
     finally:
+        datev_emulator.control.clear_faults()
         output, _ = first.communicate(timeout=300)
     assert second.returncode != 0
     assert "Another 'demo:tap-datev-to-target-databricks' pipeline is already running" in second.stderr
@@ -166,12 +170,13 @@ def test_a_second_tap_sync_on_the_same_state_dir_stops_at_once(
     tap = [str(BIN / "tap-datev"), "--config", str(config_file)]
     env = clean_env()
 
-    fault = datev_emulator.control.arm_fault(status=503, count=3, retry_after=2, path_prefix=CLIENTS_API)
+    fault = datev_emulator.control.arm_fault(status=503, count=20, retry_after=2, path_prefix=CLIENTS_API)
     first = subprocess.Popen(tap, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_first_fault(datev_emulator, fault.id, 3)
+        wait_for_first_fault(datev_emulator, fault.id, 20, first)
         second = subprocess.run(tap, check=False, env=env, capture_output=True, text=True, timeout=120)
     finally:
+        datev_emulator.control.clear_faults()
         _, first_log = first.communicate(timeout=300)
     assert second.returncode == 1
     assert second.stdout == "", "the second tap wrote Singer messages"
