@@ -13,6 +13,7 @@ import sys
 import click
 import requests
 
+from tap_datev.check import check
 from tap_datev.command_config import config_option, load_config
 from tap_datev.errors import TapDatevError
 from tap_datev.ledger import LedgerError
@@ -20,7 +21,7 @@ from tap_datev.login import login, logout
 from tap_datev.submit import submit
 from tap_datev.tap import TapDatev
 
-SUBCOMMANDS = ("login", "logout", "submit")
+SUBCOMMANDS = ("login", "logout", "submit", "check")
 # What Meltano puts before the arguments of `meltano invoke tap-datev …` (each with a value).
 SINGER_FILE_OPTIONS = ("--config", "--catalog", "--properties", "--state")
 # Errors whose message is the whole story; a traceback would only hide the advice.
@@ -66,6 +67,7 @@ def logout_command(config_args: tuple[str, ...]) -> None:
 
 
 commands.add_command(submit)
+commands.add_command(check)
 
 
 def subcommand_first(args: list[str]) -> list[str]:

@@ -12,10 +12,11 @@ from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from ml_credentials import CredentialStoreError
-from tap_datev import settings
+from tap_datev import log_filters, progress, settings
 from tap_datev.booking_streams import BOOKING_STREAMS
 from tap_datev.client import DatevStream, shared_client
 from tap_datev.errors import DatevConfigError
+from tap_datev.single_sync import hold_sync_lock
 from tap_datev.streams import STREAMS
 from tap_datev.tokens import TokenStore
 
@@ -80,6 +81,8 @@ class TapDatev(Tap):
     def _set_compatible_replication_methods(self) -> None:
         # The first step of the SDK's (final) sync_all: the one place to act once at the start of a
         # run. tests/tap/core/test_tokens.py fails if an SDK upgrade stops calling it.
+        hold_sync_lock(settings.state_dir(self.config))
+        progress.install(self.logger)
         self._prove_session()
         super()._set_compatible_replication_methods()
 
@@ -103,6 +106,9 @@ class TapDatev(Tap):
 
     def discover_streams(self) -> list[Stream]:
         return [stream_class(tap=self) for stream_class in stream_types()]
+
+
+log_filters.install(TapDatev.name)
 
 
 def cli() -> None:

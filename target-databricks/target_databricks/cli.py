@@ -20,6 +20,7 @@ import orjson
 from singer_sdk.configuration._dict_config import parse_environment_config
 
 from target_databricks import audit
+from target_databricks.check import check
 from target_databricks.engines import make_engine
 from target_databricks.engines.base import (
     STAGED_META_KEYS,
@@ -242,6 +243,9 @@ def maintain_command(config: tuple[str, ...], retention_hours: int | None) -> No
     lines = _on_engine(cfg, lambda engine: maintain(engine, retention_hours=hours))
     for line in lines or ["no tables to maintain"]:
         click.echo(line)
+
+
+group.add_command(check)
 
 
 def main(argv: t.Sequence[str] | None = None) -> None:

@@ -18,7 +18,7 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers._batch import BatchFileFormat, StorageTarget
 from singer_sdk.sinks import BatchSink
 
-from target_databricks import audit, batches, failpoints
+from target_databricks import audit, batches, failpoints, progress
 from target_databricks import schema as sch
 from target_databricks.engines.base import (
     ALREADY_APPLIED,
@@ -249,6 +249,7 @@ def run_load(engine: Engine, load: Load, data: pa.Table | None) -> int:
     else:
         engine.ledger_append([audit.entry(load, "committed", started_at=started, rows=written)])
     failpoints.hit("after_ledger_committed")
+    progress.loaded(load.table.ref.full_name, written, started)
     engine.unstage(load.staged)
     failpoints.hit("after_unstage")
     return written

@@ -14,7 +14,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from singer_sdk.io_base import SingerReader
 from singer_sdk.mapper import SameRecordTransform
 
-from target_databricks import settings
+from target_databricks import log_filters, progress, settings
 from target_databricks.batches import POSITION_STRIDE, KeyPropertyMissingError, key_missing_message
 from target_databricks.engines import make_engine
 from target_databricks.errors import SettingsError
@@ -77,6 +77,7 @@ class TargetDatabricks(Target):
         super().__init__(*args, **kwargs)
         if not any(isinstance(f, _NoSinkSetupErrorLine) for f in self.logger.filters):
             self.logger.addFilter(_NoSinkSetupErrorLine())
+        progress.install(self.logger)
         self.run_id = uuid.uuid4().hex
         self._overwritten: set[str] = set()
         self._overwrite_lock = threading.Lock()
@@ -204,9 +205,13 @@ class TargetDatabricks(Target):
     def process_endofpipe(self) -> None:
         try:
             super().process_endofpipe()
+            progress.summary()
         finally:
             if "engine" in self.__dict__:
                 self.engine.close()
+
+
+log_filters.install(TargetDatabricks.name)
 
 
 if __name__ == "__main__":
