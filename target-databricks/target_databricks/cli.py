@@ -112,8 +112,8 @@ def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
         engine.ensure_table(spec)
         attempt = attempts[entry.load_id] + 1
         load = Load(entry.load_id, entry.stream, spec, method, entry.rows, staged, attempt)
-        written = run_load(engine, load, None)
-        outcome = "already committed, skipped" if written < 0 else f"committed {written} rows"
+        applied = run_load(engine, load, None)
+        outcome = "already committed, skipped" if applied is None else f"committed {applied.rows} rows"
         lines.append(f"{entry.load_id} ({entry.table}, attempt {load.attempt}): {outcome}")
     return lines
 
