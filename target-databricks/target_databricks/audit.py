@@ -82,11 +82,9 @@ def entry(
 
 
 def same_table(item: LedgerEntry, load: Load) -> bool:
-    """The ledger row is about `load`'s table: the same table id (rows from before the ledger
-    recorded table ids count for the table of the same name)."""
-    if item.table_id is None:
-        return item.table == load.table.ref.full_name
-    return item.table_id == load.table_id
+    """The ledger row is about `load`'s very table (same table id). Rows written before the ledger
+    recorded table ids prove nothing about any table as it is now: they never count."""
+    return item.table_id is not None and item.table_id == load.table_id
 
 
 def prior(entries: t.Iterable[LedgerEntry], load: Load) -> Prior:

@@ -85,7 +85,7 @@ def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
     Safe in any order: upserts replace a row only with a newer version, appends are applied at most
     once per load id. Returns a line per load for the log.
     """
-    from target_databricks.sinks import run_load
+    from target_databricks.loads import run_load
 
     entries = engine.ledger_read()
     current = audit.current_loads(entries)

@@ -1,16 +1,12 @@
 """One sink per stream: a drained batch (RECORDs) or a BATCH file becomes ONE typed Arrow table and
-one load: stage → ledger `staged` → apply → ledger `committed` → unstage (or ledger `failed`; or,
-when the load was committed to this table before, ledger `skipped` and nothing else)."""
+one load, which loads.run_load applies."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import decimal
 import gzip
 import json
-import logging
-import time
 import typing as t
 
 import orjson
@@ -21,7 +17,7 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers._batch import BatchFileFormat, StorageTarget
 from singer_sdk.sinks import BatchSink
 
-from target_databricks import audit, batches, failpoints
+from target_databricks import audit, batches
 from target_databricks import schema as sch
 from target_databricks.engines.base import (
     STAGED_META_KEYS,
@@ -29,10 +25,10 @@ from target_databricks.engines.base import (
     STAGED_META_SQL_TYPES,
     STAGED_META_STREAM,
     STAGED_META_TABLE,
-    Applied,
     Load,
     LoadMethod,
 )
+from target_databricks.loads import run_load
 from target_databricks.settings import DEFAULT_BATCH_SIZE_ROWS, load_method_for, target_catalog, target_schema
 
 if t.TYPE_CHECKING:
@@ -40,8 +36,6 @@ if t.TYPE_CHECKING:
 
     from target_databricks.engines.base import Engine
     from target_databricks.target import TargetDatabricks
-
-logger = logging.getLogger(__name__)
 
 # Message keys the target adds to each RECORD/BATCH message before the SDK hands it to the sink.
 POSITION_KEY = "_ml_position"
@@ -235,93 +229,6 @@ class DatabricksSink(BatchSink):
         self.engine.activate_version(
             self.plan.spec, new_version, hard_delete=bool(self.config.get("hard_delete", False))
         )
-
-
-def run_load(engine: Engine, load: Load, data: pa.Table | None) -> Applied | None:
-    """One load into its table, under the dedupe identity (table id, load id, attempt):
-
-    committed to this very table before → ledger `skipped`, nothing staged; else stage (when `data`
-    is given) → ledger staged → apply → ledger committed (with the commit's row counts, also when
-    the apply found the load applied by an earlier attempt that died before recording it) → unstage.
-    On failure the ledger records `failed` with the error and the exception propagates. Used by the
-    sinks and, with data=None (already staged, attempt set by the caller), by `replay`.
-    Returns None when the load was skipped.
-    """
-    started = dt.datetime.now(dt.UTC)
-    clock = time.monotonic()
-    load = dataclasses.replace(load, table_id=engine.table_id(load.table.ref))
-    prior = engine.prior(load)
-    if prior.committed:
-        engine.ledger_append([audit.entry(load, "skipped", started_at=started, rows=0)])
-        if prior.staged:  # left by a run that died between its ledger row and its cleanup
-            engine.unstage(prior.staged)
-        logger.info(
-            "Skipped stream %s into %s: load %s was committed to this table before",
-            load.stream,
-            load.table.ref.full_name,
-            load.load_id,
-        )
-        return None
-    if data is not None:
-        load = dataclasses.replace(load, attempt=prior.attempt)
-        if prior.applied:  # nothing to stage: the apply reads the counts of the commit found
-            load = dataclasses.replace(load, staged=prior.staged)
-    try:
-        if data is not None and not prior.applied:
-            load = dataclasses.replace(load, staged=engine.stage(load, data))
-            failpoints.hit("after_stage")
-            engine.ledger_append([audit.entry(load, "staged", started_at=started)])
-            failpoints.hit("after_ledger_staged")
-        applied = engine.apply(load)
-        failpoints.hit("after_apply")
-    except Exception as exc:
-        if load.staged and _committed_meanwhile(engine, load):
-            # A concurrent writer applied and recorded this load (and may have removed the staged
-            # file under this attempt): nothing is lost.
-            engine.ledger_append([audit.entry(load, "skipped", started_at=started, rows=0)])
-            return None
-        if load.staged:
-            engine.ledger_append([audit.entry(load, "failed", started_at=started, error=exc)])
-        raise
-    except BaseException as exc:
-        if load.staged:
-            engine.ledger_append([audit.entry(load, "failed", started_at=started, error=exc)])
-        raise
-    if applied.attempt is not None:
-        load = dataclasses.replace(load, attempt=applied.attempt)
-    status: t.Literal["committed", "skipped"] = "committed"
-    if applied.already and _committed_meanwhile(engine, load):
-        status = "skipped"  # a concurrent writer recorded it
-    engine.ledger_append(
-        [audit.entry(load, status, started_at=started, rows=applied.rows if status == "committed" else 0)]
-    )
-    failpoints.hit("after_ledger_committed")
-    for staged in dict.fromkeys([load.staged, prior.staged]):  # and an earlier attempt's leftover
-        if staged:
-            engine.unstage(staged)
-    failpoints.hit("after_unstage")
-    logger.info("%s", load_summary(load, applied, time.monotonic() - clock))
-    return applied
-
-
-def load_summary(load: Load, applied: Applied, seconds: float) -> str:
-    """The one INFO line per load: stream, table, rows inserted/updated/deleted, seconds."""
-    if applied.inserted is None:
-        counts = f"{applied.rows} rows (the split into inserted/updated/deleted is not known)"
-    else:
-        counts = f"{applied.inserted} inserted, {applied.updated} updated, {applied.deleted} deleted"
-    found = ", found applied by an earlier attempt" if applied.already else ""
-    return (
-        f"Loaded stream {load.stream} into {load.table.ref.full_name}: {counts} in {seconds:.2f} s "
-        f"(load {load.load_id}, attempt {load.attempt}{found})"
-    )
-
-
-def _committed_meanwhile(engine: Engine, load: Load) -> bool:
-    try:
-        return engine.prior(load).committed
-    except Exception:  # the original outcome stands
-        return False
 
 
 def _jsonl_read_type(field: sch.FieldPlan) -> pa.DataType:

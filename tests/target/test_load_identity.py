@@ -94,9 +94,9 @@ _LOADED = re.compile(
 def test_one_info_line_per_load(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     msgs = messages()
     cfg = config(tmp_path, batch_size_rows=40)
-    with caplog.at_level(logging.INFO, logger="target_databricks.sinks"):
+    with caplog.at_level(logging.INFO, logger="target_databricks.loads"):
         run(cfg, msgs)
-    lines_ = [r.getMessage() for r in caplog.records if r.name == "target_databricks.sinks"]
+    lines_ = [r.getMessage() for r in caplog.records if r.name == "target_databricks.loads"]
     matches = [_LOADED.fullmatch(line) for line in lines_]
     assert all(matches), lines_
     assert len(matches) == len(current(engine(cfg)))  # one line per load
@@ -111,8 +111,8 @@ def test_one_info_line_per_load(tmp_path: Path, caplog: pytest.LogCaptureFixture
     assert totals["events"] == [read(cfg, "events").num_rows, 0, 0]
     # A rerun of the same input: one line per load, saying it was committed before.
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="target_databricks.sinks"):
+    with caplog.at_level(logging.INFO, logger="target_databricks.loads"):
         run(cfg, msgs)
-    skipped = [r.getMessage() for r in caplog.records if r.name == "target_databricks.sinks"]
+    skipped = [r.getMessage() for r in caplog.records if r.name == "target_databricks.loads"]
     assert len(skipped) == len(matches)
     assert all(" was committed to this table before" in line for line in skipped)

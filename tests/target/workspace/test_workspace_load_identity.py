@@ -103,9 +103,9 @@ def test_one_info_line_per_load(
     emulator: RunningEmulator, load_via: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     msgs = messages()
-    with caplog.at_level(logging.INFO, logger="target_databricks.sinks"):
+    with caplog.at_level(logging.INFO, logger="target_databricks.loads"):
         run(settings(emulator, load_via=load_via, batch_size_rows=40), msgs)
-    found = [r.getMessage() for r in caplog.records if r.name == "target_databricks.sinks"]
+    found = [r.getMessage() for r in caplog.records if r.name == "target_databricks.loads"]
     assert len(found) == len(current(_engine(emulator)))
     assert all(line.startswith("Loaded stream ") for line in found)
     events = [line for line in found if line.startswith("Loaded stream events into main.datev.events: ")]
