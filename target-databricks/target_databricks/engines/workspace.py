@@ -69,6 +69,8 @@ logger = logging.getLogger(__name__)
 # Databricks refuses VACUUM below 7 days unless a Spark conf is set, which SQL warehouses do not allow.
 MIN_VACUUM_RETENTION_HOURS = 168
 _LEDGER_CHUNK = 200
+# New Jobs attempts one apply may start when tokens' runs cannot be confirmed as this load's.
+_MAX_NEW_ATTEMPTS = 5
 
 
 class StatementFailedError(EngineError):
@@ -468,7 +470,10 @@ class WorkspaceEngine(Engine):
             return Applied(load.rows, load.rows, 0, 0, already=True)
         # The MERGE changed nothing: its rows are older than the table's, or an earlier run of this
         # attempt (answer lost, or a crash before the ledger row) merged them. The MERGE converges
-        # either way; the count is the rows of this load the table holds now.
+        # either way, so nothing is decided on it; the count is the rows of this load the table
+        # holds now (the statement's answer that had the counts is gone).
+        if not load.table.column(sch.LOAD_ID):
+            return Applied(0, 0, 0, 0)
         held = self._rows_of_load(load.table.ref, load.load_id)
         return Applied(held, already=held > 0)
 
@@ -493,7 +498,7 @@ class WorkspaceEngine(Engine):
                 self.last_run_id = exc.run_id
                 raise
             except RunNotConfirmedError as exc:
-                if exc.refused and refused_before:
+                if (exc.refused and refused_before) or attempt - load.attempt >= _MAX_NEW_ATTEMPTS:
                     raise  # a new token is refused too: the refusal is not about the token
                 refused_before = exc.refused
                 logger.warning("%s; starting attempt %d", exc, attempt + 1)
