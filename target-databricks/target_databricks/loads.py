@@ -33,15 +33,9 @@ def run_load(engine: Engine, load: Load, data: pa.Table | None) -> Applied | Non
     load = dataclasses.replace(load, table_id=engine.table_id(load.table.ref))
     prior = engine.prior(load)
     if prior.committed:
-        engine.ledger_append([audit.entry(load, "skipped", started_at=started, rows=0)])
         if prior.staged:  # left by a run that died between its ledger row and its cleanup
             engine.unstage(prior.staged)
-        logger.info(
-            "Skipped stream %s into %s: load %s was committed to this table before",
-            load.stream,
-            load.table.ref.full_name,
-            load.load_id,
-        )
+        _skip(engine, load, started, "was committed to this table before")
         return None
     if data is not None:
         load = dataclasses.replace(load, attempt=prior.attempt)
@@ -58,8 +52,8 @@ def run_load(engine: Engine, load: Load, data: pa.Table | None) -> Applied | Non
     except Exception as exc:
         if load.staged and _committed_meanwhile(engine, load):
             # A concurrent writer applied and recorded this load (and may have removed the staged
-            # file under this attempt): nothing is lost.
-            engine.ledger_append([audit.entry(load, "skipped", started_at=started, rows=0)])
+            # file of this same attempt): nothing is lost.
+            _skip(engine, load, started, "was committed to this table by a concurrent writer")
             return None
         if load.staged:
             engine.ledger_append([audit.entry(load, "failed", started_at=started, error=exc)])
@@ -70,12 +64,11 @@ def run_load(engine: Engine, load: Load, data: pa.Table | None) -> Applied | Non
         raise
     if applied.attempt is not None:
         load = dataclasses.replace(load, attempt=applied.attempt)
-    status: t.Literal["committed", "skipped"] = "committed"
     if applied.already and _committed_meanwhile(engine, load):
-        status = "skipped"  # a concurrent writer recorded it
-    engine.ledger_append(
-        [audit.entry(load, status, started_at=started, rows=applied.rows if status == "committed" else 0)]
-    )
+        engine.unstage(load.staged)
+        _skip(engine, load, started, "was committed to this table by a concurrent writer")
+        return None
+    engine.ledger_append([audit.entry(load, "committed", started_at=started, rows=applied.rows)])
     failpoints.hit("after_ledger_committed")
     for staged in dict.fromkeys([load.staged, prior.staged]):  # and an earlier attempt's leftover
         if staged:
@@ -83,6 +76,14 @@ def run_load(engine: Engine, load: Load, data: pa.Table | None) -> Applied | Non
     failpoints.hit("after_unstage")
     logger.info("%s", load_summary(load, applied, time.monotonic() - clock))
     return applied
+
+
+def _skip(engine: Engine, load: Load, started: dt.datetime, why: str) -> None:
+    """Ledger `skipped` and the load's one INFO line: nothing was applied by this attempt."""
+    engine.ledger_append([audit.entry(load, "skipped", started_at=started, rows=0)])
+    logger.info(
+        "Skipped stream %s into %s: load %s %s", load.stream, load.table.ref.full_name, load.load_id, why
+    )
 
 
 def load_summary(load: Load, applied: Applied, seconds: float) -> str:

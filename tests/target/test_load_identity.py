@@ -74,7 +74,7 @@ def test_wiped_ledger_then_the_same_input_loads_nothing_twice(tmp_path: Path) ->
 @pytest.mark.slow
 def test_two_processes_loading_one_stream_at_once(tmp_path: Path) -> None:
     msgs = messages()
-    cfg = config(tmp_path, batch_size_rows=20)
+    cfg = config(tmp_path, batch_size_rows=10)  # many small loads: the two runs overlap
     cfg_path, input_path = tmp_path / "config.json", tmp_path / "input.singer"
     cfg_path.write_text(json.dumps(cfg))
     input_path.write_text(lines(msgs))
