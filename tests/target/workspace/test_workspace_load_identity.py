@@ -115,3 +115,20 @@ def test_one_info_line_per_load(
     else:  # a Jobs run reports no counts: the load's rows, and that the split is not known
         assert sum(int(line.split(": ")[1].split(" rows")[0]) for line in events) == 50
         assert all("split into inserted/updated/deleted is not known" in line for line in events)
+
+
+@LOAD_VIA
+def test_a_rerun_of_committed_loads_stages_and_runs_nothing(emulator: RunningEmulator, load_via: str) -> None:
+    msgs = messages()
+    cfg = settings(emulator, load_via=load_via, batch_size_rows=40)
+    run(cfg, msgs)
+    loads = current(_engine(emulator))
+    emulator.control.reset_counters()
+    run(cfg, msgs)
+    # Each load was found committed to its table in the ledger: no upload, no statement, no run.
+    assert emulator.control.count("files.put") == 0
+    assert emulator.control.count("jobs.submit") == 0
+    entries = _engine(emulator).ledger_read()
+    assert sorted(e.load_id for e in entries if e.status == "skipped") == sorted(loads)
+    assert {e.status for e in current(_engine(emulator)).values()} == {"committed"}
+    assert_loaded(_reader(_engine(emulator)), msgs)
