@@ -116,3 +116,20 @@ def test_one_info_line_per_load(tmp_path: Path, caplog: pytest.LogCaptureFixture
     skipped = [r.getMessage() for r in caplog.records if r.name == "target_databricks.loads"]
     assert len(skipped) == len(matches)
     assert all(" was committed to this table before" in line for line in skipped)
+
+
+def test_a_ledger_from_before_table_ids_gains_the_column(tmp_path: Path) -> None:
+    from deltalake import write_deltalake
+
+    from target_databricks import audit
+
+    cfg = config(tmp_path, batch_size_rows=40)
+    eng = engine(cfg)
+    old_schema = audit.LEDGER_SCHEMA.remove(audit.LEDGER_SCHEMA.get_field_index("table_id"))
+    path = eng.table_path(TableRef("main", "datev", LEDGER_TABLE))
+    path.parent.mkdir(parents=True)
+    write_deltalake(str(path), old_schema.empty_table())
+    msgs = messages()
+    run(cfg, msgs)
+    assert_loaded(_reader(cfg), msgs)
+    assert_all_committed(engine(cfg), _table_ids(cfg))

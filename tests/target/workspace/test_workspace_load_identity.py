@@ -16,7 +16,7 @@ from workspace_testlib import settings
 
 from databricks_emulator.server import RunningEmulator
 from target_databricks.engines import workspace_sql as sql
-from target_databricks.engines.base import TableRef
+from target_databricks.engines.base import LEDGER_COLUMNS, TableRef
 from target_databricks.engines.workspace import WorkspaceEngine
 
 LOAD_VIA = pytest.mark.parametrize("load_via", ["statements", "jobs"])
@@ -132,3 +132,14 @@ def test_a_rerun_of_committed_loads_stages_and_runs_nothing(emulator: RunningEmu
     assert sorted(e.load_id for e in entries if e.status == "skipped") == sorted(loads)
     assert {e.status for e in current(_engine(emulator)).values()} == {"committed"}
     assert_loaded(_reader(_engine(emulator)), msgs)
+
+
+def test_a_ledger_from_before_table_ids_gains_the_column(emulator: RunningEmulator) -> None:
+    eng = _engine(emulator)
+    eng.preflight()
+    columns = ", ".join(f"`{name}` {sql_type}" for name, sql_type in LEDGER_COLUMNS if name != "table_id")
+    eng.execute(f"CREATE TABLE main.datev._ml_connector_loads ({columns}) USING DELTA")
+    msgs = messages()
+    run(settings(emulator, batch_size_rows=40), msgs)
+    assert_loaded(_reader(eng), msgs)
+    assert_all_committed(_engine(emulator), _table_ids(eng))
