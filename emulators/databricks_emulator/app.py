@@ -83,6 +83,7 @@ def _rules() -> list[Rule]:
         r("/api/<any('2.1','2.2'):v>/jobs/runs/get", endpoint="jobs.get", methods=["GET"]),
         r("/api/<any('2.1','2.2'):v>/jobs/runs/cancel", endpoint="jobs.cancel", methods=["POST"]),
         r("/api/<any('2.1','2.2'):v>/jobs/runs/get-output", endpoint="jobs.get_output", methods=["GET"]),
+        r("/api/<any('2.1','2.2'):v>/jobs/runs/delete", endpoint="jobs.delete", methods=["POST"]),
     ]
 
 
@@ -368,3 +369,6 @@ class EmulatorApp:
 
     def on_jobs_cancel(self, request: Request, v: str) -> None:
         self.jobs.cancel(_body(request))
+
+    def on_jobs_delete(self, request: Request, v: str) -> None:
+        self.jobs.delete(_body(request))

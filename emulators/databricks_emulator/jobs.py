@@ -1,4 +1,8 @@
-"""Jobs runs/submit with sql_task file tasks: idempotency_token, lifecycle over polls, cancel."""
+"""Jobs runs/submit with sql_task file tasks: idempotency_token, lifecycle over polls, cancel, delete.
+
+As on Databricks, a reused idempotency_token answers with the run it first created, whatever that
+run contained, and once that run is deleted the token answers with an error, not a new run.
+"""
 
 from __future__ import annotations
 
@@ -82,7 +86,7 @@ class Jobs:
         self._workspace = workspace
         self._ids = itertools.count(100_001)
         self._runs: dict[int, Run] = {}
-        self._tokens: dict[str, int] = {}
+        self._tokens: dict[str, int] = {}  # token -> run id; kept after the run is deleted
         self._lock = threading.Lock()
         self.runs_created = 0
 
@@ -112,7 +116,15 @@ class Jobs:
             self._warehouses.get(sql_task.get("warehouse_id") or "")
         with self._lock:
             if token is not None and str(token) in self._tokens:
-                return {"run_id": self._tokens[str(token)]}
+                existing = self._tokens[str(token)]
+                if existing not in self._runs:
+                    raise ApiError(
+                        400,
+                        "INVALID_PARAMETER_VALUE",
+                        f"The run {existing} created with idempotency_token {token} was deleted; "
+                        "submit with a new idempotency_token.",
+                    )
+                return {"run_id": existing}
             run_id = next(self._ids)
             run = Run(
                 run_id,
@@ -214,6 +226,17 @@ class Jobs:
                 for task in run.tasks:
                     if task.life_cycle_state != "TERMINATED":
                         task.life_cycle_state, task.result_state = "TERMINATED", "CANCELED"
+
+    def delete(self, body: dict[str, Any]) -> None:
+        """runs/delete: a non-active run only (Databricks refuses to delete an active run)."""
+        run = self._get(body.get("run_id"))
+        with run.lock:
+            if run.life_cycle_state != "TERMINATED":
+                raise ApiError(
+                    400, "INVALID_STATE", f"Run {run.run_id} is active; cancel it before deleting it."
+                )
+        with self._lock:
+            self._runs.pop(run.run_id, None)
 
     def _json(self, run: Run, host_url: str) -> dict[str, Any]:
         return {

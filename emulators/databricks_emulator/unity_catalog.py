@@ -132,6 +132,7 @@ class UnityCatalog:
             "catalog_name": catalog,
             "schema_name": table["schema"],
             "full_name": full,
+            "table_id": self._engine.table_id(catalog, table["schema"], table["name"]),
             "table_type": table["table_type"],
             "columns": columns,
             "owner": SERVICE_PRINCIPAL_ID,

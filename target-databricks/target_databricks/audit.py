@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from target_databricks import schema as sch
-from target_databricks.engines.base import LEDGER_COLUMNS, LedgerEntry, Load, LoadStatus
+from target_databricks.engines.base import LEDGER_COLUMNS, LedgerEntry, Load, LoadStatus, Prior
 
 # Set by the target, not the tap: never part of a load id (a re-fed batch must get the same id).
 VOLATILE_COLUMNS = frozenset({sch.RECEIVED_AT, sch.BATCHED_AT, sch.SEQUENCE, sch.LOAD_ID})
@@ -77,20 +77,59 @@ def entry(
         recorded_at=now,
         started_at=started_at,
         duration_ms=None if started_at is None else int((now - started_at).total_seconds() * 1000),
+        table_id=load.table_id or None,
     )
 
 
-def current_loads(entries: t.Iterable[LedgerEntry]) -> dict[str, LedgerEntry]:
-    """load_id → its latest ledger row (the `_ml_connector_loads_current` view, computed locally).
+def same_table(item: LedgerEntry, load: Load) -> bool:
+    """The ledger row is about `load`'s very table (same table id). Rows written before the ledger
+    recorded table ids prove nothing about any table as it is now: they never count."""
+    return item.table_id is not None and item.table_id == load.table_id
 
-    Later attempts win; within an attempt the later row. A load once committed stays committed even
-    if a stale concurrent writer records `staged` after it.
+
+def prior(entries: t.Iterable[LedgerEntry], load: Load) -> Prior:
+    """From the ledger rows of `load`'s id: committed to this very table, and the attempt to use.
+
+    An attempt that has neither `committed` nor `failed` was cut short (a crash): it is resumed under
+    its own identity, whose staged file, COPY INTO file and Jobs token tell whether it was applied.
+    After a failure the next attempt is a new one.
     """
+    mine = [e for e in entries if e.load_id == load.load_id and same_table(e, load)]
+    if not mine:
+        return Prior(committed=False, attempt=1)
+    last = max(e.attempt for e in mine)
+    # The staged file an earlier attempt left, to resume with or (committed) to remove.
+    staged = next((e.staged_file for e in reversed(mine) if e.staged_file), None) or ""
+    if any(e.status == "committed" for e in mine):
+        return Prior(committed=True, attempt=last, staged=staged)
+    if any(e.attempt == last and e.status == "failed" for e in mine):
+        return Prior(committed=False, attempt=last + 1, staged=staged)
+    return Prior(committed=False, attempt=last, staged=staged)
+
+
+# Ledger states, in the order a load passes them (one row each, append-only):
+#   staged    the rows are staged (attempt n); nothing is in the table yet, or a crash follows
+#   committed the rows are in the table: applied by this attempt, or found applied (with the
+#             commit's row counts) when an earlier attempt died before recording it
+#   failed    the attempt failed; the staged file stays for `replay` (a new attempt)
+#   skipped   a later run found the load already committed to this table; nothing was done
+# `skipped` and a stale `staged` never hide a `committed` row of the same table.
+_SUPERSEDED_BY_COMMITTED = ("staged", "skipped")
+
+
+def current_loads(entries: t.Iterable[LedgerEntry]) -> dict[str, LedgerEntry]:
+    """load_id → its current ledger row (the `_ml_connector_loads_current` view, computed locally).
+
+    The latest row wins (then the later attempt, then the more final status), except that a load
+    committed to a table stays committed: later `skipped` or `staged` rows for that same table id
+    (a rerun that found it done, a stale concurrent writer) do not hide it.
+    """
+    items = list(entries)
+    committed = {(e.load_id, e.table_id) for e in items if e.status == "committed"}
+    rank = {"staged": 0, "failed": 1, "skipped": 2, "committed": 3}
     current: dict[str, LedgerEntry] = {}
-    rank = {"staged": 0, "failed": 1, "skipped": 2, "committed": 2}
-    for item in sorted(entries, key=lambda e: (e.attempt, e.recorded_at, rank[e.status])):
-        previous = current.get(item.load_id)
-        if previous is not None and previous.status in ("committed", "skipped") and item.status == "staged":
+    for item in sorted(items, key=lambda e: (e.recorded_at, e.attempt, rank[e.status])):
+        if item.status in _SUPERSEDED_BY_COMMITTED and (item.load_id, item.table_id) in committed:
             continue
         current[item.load_id] = item
     return current
@@ -111,6 +150,10 @@ def entries_to_arrow(entries: t.Sequence[LedgerEntry]) -> pa.Table:
 
 
 def entries_from_arrow(table: pa.Table) -> list[LedgerEntry]:
+    # A ledger written before a column existed (table_id) reads that column as null.
+    for field in LEDGER_SCHEMA:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     rows = table.select(LEDGER_SCHEMA.names).to_pylist()
     entries = [LedgerEntry(**row) for row in rows]
     return sorted(entries, key=lambda e: e.recorded_at)

@@ -124,7 +124,7 @@ def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
     Safe in any order: upserts replace a row only with a newer version, appends are applied at most
     once per load id. Returns a line per load for the log.
     """
-    from target_databricks.sinks import run_load
+    from target_databricks.loads import run_load
 
     entries = engine.ledger_read()
     current = audit.current_loads(entries)
@@ -154,8 +154,8 @@ def replay(engine: Engine, *, load_id: str | None = None) -> list[str]:
         engine.ensure_table(spec)
         attempt = attempts[entry.load_id] + 1
         load = Load(entry.load_id, entry.stream, spec, method, entry.rows, staged, attempt)
-        written = run_load(engine, load, None)
-        outcome = "already committed, skipped" if written < 0 else f"committed {written} rows"
+        applied = run_load(engine, load, None)
+        outcome = "already committed, skipped" if applied is None else f"committed {applied.rows} rows"
         lines.append(f"{entry.load_id} ({entry.table}, attempt {load.attempt}): {outcome}")
     return lines
 

@@ -8,18 +8,25 @@ each committed load and `summary()` at the end of the run logs one line per tabl
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
+import typing as t
 from dataclasses import dataclass
 
 from singer_sdk import metrics
+
+if t.TYPE_CHECKING:
+    from target_databricks.engines.base import Applied
 
 
 @dataclass
 class TableTotals:
     rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unsplit: int = 0  # rows of loads whose split is not known (Jobs runs)
     loads: int = 0
     seconds: float = 0.0
 
@@ -46,10 +53,16 @@ class ProgressLines(logging.Handler):
             self.last_line[stream] = now
         self.logger.info("%s: %s rows received so far (%s rows/s)", stream, f"{total:,}", f"{rate:,.0f}")
 
-    def loaded(self, table: str, rows: int, seconds: float) -> None:
+    def loaded(self, table: str, applied: Applied, seconds: float) -> None:
         with self.totals_lock:
             totals = self.tables.setdefault(table, TableTotals())
-            totals.rows += rows
+            totals.rows += applied.rows
+            if applied.inserted is None:
+                totals.unsplit += applied.rows
+            else:
+                totals.inserted += applied.inserted
+                totals.updated += applied.updated or 0
+                totals.deleted += applied.deleted or 0
             totals.loads += 1
             totals.seconds += seconds
 
@@ -57,12 +70,11 @@ class ProgressLines(logging.Handler):
         with self.totals_lock:
             tables = sorted(self.tables.items())
         for table, totals in tables:
+            counts = f"{totals.inserted:,} inserted, {totals.updated:,} updated, {totals.deleted:,} deleted"
+            if totals.unsplit:
+                counts += f", {totals.unsplit:,} more loaded by Jobs runs (split not known)"
             self.logger.info(
-                "Summary %s: %s rows new or updated in %d load(s), %.1f s",
-                table,
-                f"{totals.rows:,}",
-                totals.loads,
-                totals.seconds,
+                "Summary %s: %s in %d load(s), %.1f s", table, counts, totals.loads, totals.seconds
             )
 
 
@@ -79,12 +91,10 @@ def install(logger: logging.Logger) -> None:
     metrics_logger.addHandler(ProgressLines(logger))
 
 
-def loaded(table: str, written: int, started: dt.datetime) -> None:
-    """A load that started at `started` committed `written` rows into `table` (negative: it had
-    been committed before, 0 rows)."""
+def loaded(table: str, applied: Applied, seconds: float) -> None:
+    """A load committed into `table` what `applied` says, in `seconds`."""
     if (lines := _installed()) is not None:
-        seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
-        lines.loaded(table, max(written, 0), seconds)
+        lines.loaded(table, applied, seconds)
 
 
 def summary() -> None:

@@ -1,9 +1,8 @@
 """One sink per stream: a drained batch (RECORDs) or a BATCH file becomes ONE typed Arrow table and
-one load: stage → ledger `staged` → apply → ledger `committed` → unstage (or ledger `failed`)."""
+one load, which loads.run_load applies."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import decimal
 import gzip
@@ -18,10 +17,9 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers._batch import BatchFileFormat, StorageTarget
 from singer_sdk.sinks import BatchSink
 
-from target_databricks import audit, batches, failpoints, progress
+from target_databricks import audit, batches
 from target_databricks import schema as sch
 from target_databricks.engines.base import (
-    ALREADY_APPLIED,
     STAGED_META_KEYS,
     STAGED_META_METHOD,
     STAGED_META_SQL_TYPES,
@@ -30,6 +28,7 @@ from target_databricks.engines.base import (
     Load,
     LoadMethod,
 )
+from target_databricks.loads import run_load
 from target_databricks.settings import DEFAULT_BATCH_SIZE_ROWS, load_method_for, target_catalog, target_schema
 
 if t.TYPE_CHECKING:
@@ -223,36 +222,6 @@ class DatabricksSink(BatchSink):
         self.engine.activate_version(
             self.plan.spec, new_version, hard_delete=bool(self.config.get("hard_delete", False))
         )
-
-
-def run_load(engine: Engine, load: Load, data: pa.Table | None) -> int:
-    """stage (when `data` is given) → ledger staged → apply → ledger committed/skipped → unstage.
-
-    On failure the ledger records `failed` with the error and the exception propagates. Used by the
-    sinks and, with data=None (already staged), by `target-databricks replay`.
-    """
-    started = dt.datetime.now(dt.UTC)
-    try:
-        if data is not None:
-            load = dataclasses.replace(load, staged=engine.stage(load.load_id, data))
-            failpoints.hit("after_stage")
-            engine.ledger_append([audit.entry(load, "staged", started_at=started)])
-            failpoints.hit("after_ledger_staged")
-        written = engine.apply(load)
-        failpoints.hit("after_apply")
-    except BaseException as exc:
-        if load.staged:
-            engine.ledger_append([audit.entry(load, "failed", started_at=started, error=exc)])
-        raise
-    if written == ALREADY_APPLIED:
-        engine.ledger_append([audit.entry(load, "skipped", started_at=started, rows=0)])
-    else:
-        engine.ledger_append([audit.entry(load, "committed", started_at=started, rows=written)])
-    failpoints.hit("after_ledger_committed")
-    progress.loaded(load.table.ref.full_name, written, started)
-    engine.unstage(load.staged)
-    failpoints.hit("after_unstage")
-    return written
 
 
 def _jsonl_read_type(field: sch.FieldPlan) -> pa.DataType:

@@ -123,7 +123,7 @@ def test_the_readme_cron_line_runs_under_env_i(demo_project: Path) -> None:
     output = log.read_text(encoding="utf-8")
     assert re.search(r"tap-datev +clients: 3 rows so far \([\d,]+ rows/s\)", output), output[-4000:]
     assert re.search(r"target-databricks +clients: 3 rows received so far \([\d,]+ rows/s\)", output)
-    summary = r"Summary ml_connector.datev.clients: 3 rows new or updated in 1 load\(s\), [\d.]+ s"
+    summary = r"Summary ml_connector.datev.clients: 3 inserted, 0 updated, 0 deleted in 1 load\(s\), [\d.]+ s"
     assert re.search(summary, output)
 
 

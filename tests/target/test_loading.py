@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import typing as t
@@ -153,9 +154,13 @@ def test_same_input_twice_equal_counts_and_sums(tmp_path: Path) -> None:
         events = read(cfg, "events")
         assert events.num_rows == 120  # append-only: the re-fed batches were recognised by load id
         assert sum(events.column("v").to_pylist()) == Decimal("12.00")
-    current = audit.current_loads(engine(cfg).ledger_read())
-    assert {e.status for e in current.values()} == {"skipped"}  # second run: every load already there
+    entries = engine(cfg).ledger_read()
+    current = audit.current_loads(entries)
+    # The second run found every load committed to these tables: a `skipped` row each, which does
+    # not hide the `committed` one.
+    assert {e.status for e in current.values()} == {"committed"}
     assert len(current) == 4 + 3  # 200/50 keyed batches + 120/50 append batches
+    assert sorted(e.load_id for e in entries if e.status == "skipped") == sorted(current)
 
 
 def test_state_is_emitted_after_commit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -410,10 +415,10 @@ def test_key_names_the_merge_predicate_must_quote(tmp_path: Path, key: str) -> N
     assert {k: r["false"] for k, r in rows_by(cfg, "lines", key).items()} == {1: "new", 2: "two"}
 
 
-def test_local_commit_is_at_most_once_per_load_id(tmp_path: Path) -> None:
-    # delta-rs records the load id as an application transaction but does not enforce it: the
-    # engine checks DeltaTable.transaction_version(load_id) before every commit.
-    from target_databricks.engines.base import ALREADY_APPLIED, Load
+def test_local_commit_is_at_most_once_per_table_and_load_id(tmp_path: Path) -> None:
+    # delta-rs records the application transaction (<table id>.<load id>, version = attempt) but
+    # does not enforce it: the engine checks DeltaTable.transaction_version before every commit.
+    from target_databricks.engines.base import Applied, Load
     from target_databricks.schema import plan_stream
 
     cfg = config(tmp_path)
@@ -423,12 +428,15 @@ def test_local_commit_is_at_most_once_per_load_id(tmp_path: Path) -> None:
     )
     eng.ensure_table(plan.spec)
     data = pa.Table.from_pylist([{"n": 1}, {"n": 2}]).cast(pa.schema([("n", pa.int64())]))
-    staged = eng.stage("load-A", data)
-    load = Load("load-A", "events", plan.spec, "append-only", 2, staged)
-    assert eng.apply(load) == 2
+    table_id = eng.table_id(plan.spec.ref)
+    load = Load("load-A", "events", plan.spec, "append-only", 2, "", table_id=table_id)
+    load = dataclasses.replace(load, staged=eng.stage(load, data))
+    assert eng.apply(load) == Applied(2, 2, 0, 0)
     table = DeltaTable(str(eng.table_path(plan.spec.ref)))
-    assert table.transaction_version("load-A") == 1
+    assert table.transaction_version(f"{table_id}.load-A") == 1
     version = table.version()
-    assert eng.apply(load) == ALREADY_APPLIED  # a replay of the same staged file
+    # A replay (attempt 2) of the same staged file: not applied again; the counts are the commit's.
+    replay = dataclasses.replace(load, attempt=2)
+    assert eng.apply(replay) == Applied(2, 2, 0, 0, already=True)
     assert DeltaTable(str(eng.table_path(plan.spec.ref))).version() == version
     assert read(cfg, "events").num_rows == 2

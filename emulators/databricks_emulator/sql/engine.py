@@ -6,6 +6,7 @@ import logging
 import re
 import shutil
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -67,6 +68,8 @@ _META_DDL = (
     "(schema_name VARCHAR, table_name VARCHAR, path VARCHAR, loaded_at TIMESTAMPTZ DEFAULT now())",
     f"CREATE TABLE IF NOT EXISTS {{cat}}.{quote(META_SCHEMA)}.table_properties "
     "(schema_name VARCHAR, table_name VARCHAR, key VARCHAR, value VARCHAR)",
+    f"CREATE TABLE IF NOT EXISTS {{cat}}.{quote(META_SCHEMA)}.table_ids "
+    "(schema_name VARCHAR, table_name VARCHAR, table_id VARCHAR)",
 )
 
 
@@ -276,6 +279,20 @@ class SqlEngine:
             [duck_catalog(catalog), schema, table],
         ).fetchall()
         return [(name, databricks_type(dtype), bool(nullable)) for name, dtype, nullable in rows]
+
+    def table_id(self, catalog: str, schema: str, table: str) -> str:
+        """Unity Catalog's table_id: stable for the table's life, new after DROP or CREATE OR REPLACE
+        (both forget it through _forget_table), given on first sight."""
+        meta = meta_table(catalog, "table_ids")
+        with self.lock:
+            rows = self._con.execute(
+                f"SELECT table_id FROM {meta} WHERE schema_name = ? AND table_name = ?", [schema, table]
+            ).fetchall()
+            if rows:
+                return str(rows[0][0])
+            new = str(uuid.uuid4())
+            self._con.execute(f"INSERT INTO {meta} VALUES (?, ?, ?)", [schema, table, new])
+            return new
 
     def _properties(self, catalog: str, schema: str, table: str) -> dict[str, str]:
         rows = self._con.execute(
@@ -638,7 +655,7 @@ class SqlEngine:
 
     def _forget_table(self, catalog: str, schema: str, name: str) -> None:
         """Drop a table's bookkeeping (properties, files COPY INTO loaded): it was replaced or dropped."""
-        for bookkeeping in ("table_properties", "copy_loaded"):
+        for bookkeeping in ("table_properties", "copy_loaded", "table_ids"):
             self._con.execute(
                 f"DELETE FROM {meta_table(catalog, bookkeeping)} WHERE schema_name = ? AND table_name = ?",
                 [schema, name],

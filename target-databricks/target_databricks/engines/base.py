@@ -1,8 +1,10 @@
 """The one small interface both engines implement (local Delta on disk; a Databricks workspace).
 
 The sink turns a drained batch into one Arrow table typed by the stream's schema and hands it to
-an engine as a `Load`. Everything an engine does is keyed by the deterministic `load_id`, so a
-crash followed by a rerun of the same input converges instead of duplicating rows.
+an engine as a `Load`. Everything an engine does is keyed by the load's dedupe identity: the
+table's own id (which a DROP / CREATE OR REPLACE changes), the deterministic `load_id` and the
+attempt. So a crash followed by a rerun of the same input converges instead of duplicating rows,
+and the same rows loaded into another (or a recreated) table are really loaded there.
 """
 
 from __future__ import annotations
@@ -36,12 +38,10 @@ LEDGER_COLUMNS: tuple[tuple[str, str], ...] = (
     ("recorded_at", "TIMESTAMP"),
     ("started_at", "TIMESTAMP"),
     ("duration_ms", "BIGINT"),
+    ("table_id", "STRING"),
 )
 
 # The metadata columns every table gets (names, types, the upsert order): schema.METADATA_COLUMNS.
-
-# `Engine.apply` returns this instead of a row count when the load_id was committed before.
-ALREADY_APPLIED = -1
 
 # Schema metadata keys of a staged Parquet file: enough to re-apply it (replay) without the stream.
 STAGED_META_STREAM = b"ml_connector.stream"
@@ -103,6 +103,42 @@ class Load:
     rows: int
     staged: str  # engine-specific location of the staged Parquet file
     attempt: int = 1
+    table_id: str = ""  # the table's own identity (Engine.table_id) at the time of the load
+
+    @property
+    def identity(self) -> str:
+        """Names one application of this load's rows into this table: table id, load id, attempt."""
+        return f"{self.table_id}.{self.load_id}.{self.attempt}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Applied:
+    """What one application of a load did to its table.
+
+    The split into inserted/updated/deleted comes from the table's commit metrics (Delta commit info
+    locally, the statement's result manifest in the workspace); None where the engine cannot see it
+    (a Jobs run). `already`: the load was found applied to this table by an earlier attempt whose
+    ledger row was lost, or by a concurrent writer; the counts are then that commit's when known.
+    `attempt`: set when the engine moved on to a new attempt by itself (a reused identity it could
+    not confirm).
+    """
+
+    rows: int
+    inserted: int | None = None
+    updated: int | None = None
+    deleted: int | None = None
+    already: bool = False
+    attempt: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Prior:
+    """What the ledger and the table know of a load before it is staged (Engine.prior)."""
+
+    committed: bool  # this load was committed to this very table (same table id)
+    attempt: int  # the attempt to use: an unfinished one is resumed, after a failure a new one
+    applied: bool = False  # the table's own log shows the load applied (nothing to stage again)
+    staged: str = ""  # the staged file an earlier attempt recorded (resumed, or removed when done)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +157,7 @@ class LedgerEntry:
     recorded_at: dt.datetime  # UTC
     started_at: dt.datetime | None = None
     duration_ms: int | None = None
+    table_id: str | None = None  # None in rows written before the ledger recorded table ids
 
 
 class Engine(abc.ABC):
@@ -137,14 +174,21 @@ class Engine(abc.ABC):
         """Create the table, or add new columns; an incompatible type change raises SchemaChangeError."""
 
     @abc.abstractmethod
-    def stage(self, load_id: str, data: pa.Table) -> str:
-        """Persist the batch as Parquet under a name derived from load_id; return its location."""
+    def table_id(self, ref: TableRef) -> str:
+        """The table's own identity (Unity Catalog table_id; Delta metaData.id); new after a drop."""
 
     @abc.abstractmethod
-    def apply(self, load: Load) -> int:
-        """Commit the staged rows at most once per load_id (ordered upsert / append once / overwrite).
+    def prior(self, load: Load) -> Prior:
+        """Whether `load` (with its table_id) was committed to this table, and which attempt is next."""
 
-        Returns the number of rows written, or ALREADY_APPLIED when load_id was committed before.
+    @abc.abstractmethod
+    def stage(self, load: Load, data: pa.Table) -> str:
+        """Persist the batch as Parquet under a name derived from load.identity; return its location."""
+
+    @abc.abstractmethod
+    def apply(self, load: Load) -> Applied:
+        """Commit the staged rows at most once per (table id, load id) (ordered upsert / append once /
+        overwrite); a load already applied to this table is reported with `already`, not applied again.
         """
 
     @abc.abstractmethod

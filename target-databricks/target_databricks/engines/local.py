@@ -1,14 +1,20 @@
 """The embedded engine: real Delta tables on disk (delta-rs) at <local_path>/<catalog>/<schema>/<table>.
 
-At most once per load: delta-rs records application transactions in the commit
-(`Transaction(app_id=load_id, version=1)`) but does not enforce them, so every commit is preceded by
-`DeltaTable.transaction_version(load_id)` and a load already there is skipped. Commit conflicts
-(two writers on one table: parallel sinks, the ledger) are retried after re-checking that.
+At most once per (table, load): each commit carries an application transaction
+`Transaction(app_id=<table id>.<load id>, version=<attempt>)` and the load's identity in its commit
+info. delta-rs records application transactions but does not enforce them, so every commit is
+preceded by `DeltaTable.transaction_version(app_id)` under a lock that other processes respect too,
+and a load already there is not applied again: its row counts are read back from that commit's
+metrics. The table id is the Delta table's `metaData.id`, new when a table is dropped and created
+again. Commit conflicts (parallel sinks, the ledger) are retried after re-checking.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
+import fcntl
 import logging
 import os
 import re
@@ -28,12 +34,13 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from target_databricks import audit
 from target_databricks import schema as sch
 from target_databricks.engines.base import (
-    ALREADY_APPLIED,
     LEDGER_TABLE,
+    Applied,
     Engine,
     EngineError,
     LedgerEntry,
     Load,
+    Prior,
     TableRef,
     TableSpec,
 )
@@ -43,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 _CONFORMED = re.compile(r"[a-z0-9_]+")
 _COMMIT_RETRIES = 20
+# The commit info key that names the load application a commit made (Load.identity).
+COMMIT_IDENTITY_KEY = "ml_connector.load"
 
 # The upsert order: a target row is replaced only by a strictly newer source row.
 _ORDER_T = f"coalesce(t.{sch.EXTRACTED_AT}, t.{sch.RECEIVED_AT})"
@@ -65,6 +74,41 @@ def _retry_on_conflict(action: t.Callable[[], _T]) -> _T:
                 raise
             time.sleep(0.01 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def app_id(load: Load) -> str:
+    """The Delta application-transaction id of a load into a table; the attempt is its version."""
+    return f"{load.table_id}.{load.load_id}"
+
+
+def _applied_here(table: DeltaTable, load: Load) -> bool:
+    """The table's own log has this load's application transaction (any attempt). Tables written
+    before transactions named the table id carry the bare load id (the log is the table's own)."""
+    return (
+        table.transaction_version(app_id(load)) is not None
+        or table.transaction_version(load.load_id) is not None
+    )
+
+
+def _applied_from_history(table: DeltaTable, load: Load) -> Applied:
+    """The counts of the commit that applied `load` (any attempt), from its commit metrics."""
+    prefix = f"{load.table_id}.{load.load_id}."
+    for commit in table.history():
+        if str(commit.get(COMMIT_IDENTITY_KEY, "")).startswith(prefix):
+            return _applied(commit.get("operationMetrics") or {}, already=True)
+    # Applied (the transaction is there) but no commit info names it: written before commits
+    # carried the identity. The staged rows are what that load appended or merged.
+    return Applied(rows=load.rows, already=True)
+
+
+def _applied(metrics: t.Mapping[str, t.Any], *, already: bool = False) -> Applied:
+    if "num_target_rows_inserted" in metrics:  # MERGE
+        inserted = int(metrics.get("num_target_rows_inserted") or 0)
+        updated = int(metrics.get("num_target_rows_updated") or 0)
+        deleted = int(metrics.get("num_target_rows_deleted") or 0)
+    else:  # WRITE (append / overwrite)
+        inserted, updated, deleted = int(metrics.get("num_added_rows") or 0), 0, 0
+    return Applied(inserted + updated + deleted, inserted, updated, deleted, already=already)
 
 
 def read_delta_table(table: DeltaTable) -> pa.Table:
@@ -213,9 +257,39 @@ class LocalEngine(Engine):
         _retry_on_conflict(rewrite)
         table.update_incremental()
 
-    def stage(self, load_id: str, data: pa.Table) -> str:
+    def table_id(self, ref: TableRef) -> str:
+        table = self._open(ref)
+        if table is None:
+            raise EngineError(f"table {ref.full_name} does not exist under {self.root}")
+        return str(table.metadata().id)
+
+    def prior(self, load: Load) -> Prior:
+        table = self._open(load.table.ref)
+        if table is None or not _applied_here(table, load):
+            # Not in this table (its own log says so): whatever the ledger says about other tables
+            # or attempts, this is a first application here.
+            return Prior(committed=False, attempt=1)
+        # Applied; the ledger (read only on this rare path) says whether that was recorded.
+        recorded = audit.prior(self.ledger_read(), load)
+        return dataclasses.replace(recorded, applied=True)
+
+    @contextlib.contextmanager
+    def _table_lock(self, path: str) -> t.Iterator[None]:
+        """This process's lock and a file lock other target processes take too: the check for an
+        application transaction and the commit that records it happen under one lock."""
+        locks = self.root / "_locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        name = Path(path).relative_to(self.root).as_posix().replace("/", ".")
+        with self._lock(path), (locks / f"{name}.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def stage(self, load: Load, data: pa.Table) -> str:
         self.staging_dir.mkdir(parents=True, exist_ok=True)
-        final = self.staging_dir / f"{load_id}.parquet"
+        final = self.staging_dir / f"{load.load_id}-{load.table_id}-{load.attempt}.parquet"
         partial = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
         pq.write_table(data, partial, compression="zstd")
         os.replace(partial, final)  # atomic: a staged file is either whole or absent
@@ -224,19 +298,22 @@ class LocalEngine(Engine):
     def read_staged(self, staged: str) -> pa.Table:
         return pq.read_table(staged)
 
-    def apply(self, load: Load) -> int:
+    def apply(self, load: Load) -> Applied:
         path = str(self.table_path(load.table.ref))
         data: pa.Table | None = None
-        with self._lock(path):
+        with self._table_lock(path):
 
-            def commit() -> int:
+            def commit() -> Applied:
                 nonlocal data
                 table = DeltaTable(path)
-                if table.transaction_version(load.load_id) is not None:
-                    return ALREADY_APPLIED
+                if _applied_here(table, load):
+                    return _applied_from_history(table, load)
                 if data is None:
                     data = self._align(pq.read_table(load.staged), table)
-                props = CommitProperties(app_transactions=[Transaction(app_id=load.load_id, version=1)])
+                props = CommitProperties(
+                    app_transactions=[Transaction(app_id=app_id(load), version=load.attempt)],
+                    custom_metadata={COMMIT_IDENTITY_KEY: load.identity},
+                )
                 if load.method == "upsert":
                     predicate = " AND ".join(
                         [f"{_column('t', k)} = {_column('s', k)}" for k in load.table.key_properties]
@@ -254,12 +331,12 @@ class LocalEngine(Engine):
                         .when_not_matched_insert_all()
                         .execute()
                     )
-                    return int(metrics["num_target_rows_inserted"]) + int(metrics["num_target_rows_updated"])
+                    return _applied(metrics)
                 mode: t.Literal["append", "overwrite"] = (
                     "overwrite" if load.method == "overwrite" else "append"
                 )
                 write_deltalake(table, data, mode=mode, commit_properties=props)
-                return data.num_rows
+                return Applied(data.num_rows, data.num_rows, 0, 0)
 
             return _retry_on_conflict(commit)
 
@@ -306,7 +383,8 @@ class LocalEngine(Engine):
                     DeltaTable.create(str(path), schema=audit.LEDGER_SCHEMA, mode="ignore")
                 self._ledger_ready = True
             # Another process may append at the same moment: delta-rs fails the loser; retry.
-            _retry_on_conflict(lambda: write_deltalake(str(path), data, mode="append"))
+            # schema_mode merge: a ledger from before a column existed (table_id) gains it.
+            _retry_on_conflict(lambda: write_deltalake(str(path), data, mode="append", schema_mode="merge"))
 
     def ledger_read(self) -> list[LedgerEntry]:
         table = self._open(self.ledger_ref)

@@ -4,12 +4,18 @@ One data path: a batch is staged as Parquet in a Unity Catalog volume (Files API
 ONE statement (ordered MERGE, COPY INTO, or INSERT OVERWRITE) through the SQL Statement Execution
 API, or the same statement as a one-time Jobs run (`load_via: jobs`). The SDK retries 429/503 and
 lost connections, POSTs included, so a statement may run twice: every statement here converges.
+
+A load's dedupe identity is the table's Unity Catalog `table_id` (new after DROP / CREATE OR
+REPLACE), the load id and the attempt: the staged file's name (and so COPY INTO's file identity),
+the Jobs token and SQL file derive from it, and the ledger counts a `committed` row only for the
+same table id.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import decimal
 import io
@@ -23,17 +29,24 @@ from target_databricks import audit
 from target_databricks import schema as sch
 from target_databricks.engines import workspace_sql as sql
 from target_databricks.engines.base import (
-    ALREADY_APPLIED,
+    LEDGER_COLUMNS,
+    Applied,
     Column,
     Engine,
     EngineError,
     LedgerEntry,
     Load,
+    Prior,
     TableRef,
     TableSpec,
 )
 from target_databricks.engines.workspace_auth import make_client, warehouse_id
-from target_databricks.engines.workspace_jobs import JobRunFailedError, poll_delays, run_sql
+from target_databricks.engines.workspace_jobs import (
+    JobRunFailedError,
+    RunNotConfirmedError,
+    poll_delays,
+    run_sql,
+)
 from target_databricks.settings import (
     DEFAULT_JOBS_DIR,
     DEFAULT_LOAD_VIA,
@@ -55,6 +68,8 @@ logger = logging.getLogger(__name__)
 # Databricks refuses VACUUM below 7 days unless a Spark conf is set, which SQL warehouses do not allow.
 MIN_VACUUM_RETENTION_HOURS = 168
 _LEDGER_CHUNK = 200
+# New Jobs attempts one apply may start when tokens' runs cannot be confirmed as this load's.
+_MAX_NEW_ATTEMPTS = 5
 
 
 class StatementFailedError(EngineError):
@@ -381,65 +396,110 @@ class WorkspaceEngine(Engine):
 
     # --- loads -----------------------------------------------------------------------------------
 
-    def staged_path(self, load_id: str) -> str:
-        name = f"{sql.file_stem(load_id)}.parquet"
+    def table_id(self, ref: TableRef) -> str:
+        from databricks.sdk.errors import NotFound
+
+        try:
+            info = self.client.tables.get(ref.full_name)
+        except NotFound as exc:
+            raise EngineError(f"table {ref.full_name} does not exist in the workspace") from exc
+        if not info.table_id:
+            raise EngineError(f"Unity Catalog returned no table_id for {ref.full_name}")
+        return info.table_id
+
+    def prior(self, load: Load) -> Prior:
+        self._ensure_ledger()
+        result = self.execute(
+            sql.ledger_select(self.catalog, self.schema, one_load=True),
+            {"load_id": (load.load_id, "STRING")},
+        )
+        return audit.prior(audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA)), load)
+
+    def staged_path(self, load: Load) -> str:
+        """Named by the load's identity: COPY INTO skips a file it loaded into this table before."""
+        name = f"{sql.file_stem(load.load_id)}-{sql.file_stem(load.table_id)}-{load.attempt}.parquet"
         return sql.volume_path(self.catalog, self.schema, self.staging_volume, "loads", name)
 
-    def stage(self, load_id: str, data: pa.Table) -> str:
+    def stage(self, load: Load, data: pa.Table) -> str:
         import pyarrow.parquet as pq
 
-        path = self.staged_path(load_id)
+        path = self.staged_path(load)
         if not self._staging_dir_ready:
             self.client.files.create_directory(path.rsplit("/", 1)[0])  # mkdir -p, idempotent
             self._staging_dir_ready = True
         buffer = io.BytesIO()
         pq.write_table(data, buffer)
         buffer.seek(0)
-        # Same load id -> same path, overwritten: a rerun stages the same rows under the same name.
+        # Same identity -> same path, overwritten: a resumed attempt stages the same rows again.
         self.client.files.upload(path, buffer, overwrite=True)
         return path
 
     def statement_for(self, load: Load) -> str:
         """The one statement that applies a staged load (also what a Jobs run executes)."""
         spec = self._effective(load.table)
-        if load.method == "upsert" and spec.key_properties:
+        kind = _statement_kind(load)
+        if kind == "merge":
             return sql.merge(spec, load.staged)
-        if load.method == "overwrite":
+        if kind == "overwrite":
             return sql.overwrite(spec, load.staged)
         if load.method == "upsert":
             logger.info("%s has no key properties: appending instead of upserting", spec.ref.full_name)
         return sql.copy_into(spec, load.staged)
 
-    def applied_before(self, load: Load) -> bool:
-        """The ledger committed this load id, or (a replay) its rows are already in the table.
-
-        Rows are committed before the ledger row, so a process that died in between left rows the
-        ledger never heard of. MERGE / COPY INTO / INSERT OVERWRITE are atomic: one row of the load
-        in the table means the whole statement committed.
-        """
-        self._ensure_ledger()
-        result = self.execute(
-            sql.ledger_committed(self.catalog, self.schema), {"load_id": (load.load_id, "STRING")}
-        )
-        if result.rows and int(result.rows[0][0] or 0) > 0:
-            return True
-        if load.attempt > 1 and load.table.column(sch.LOAD_ID):
-            return self._rows_of_load(load.table.ref, load.load_id) > 0
-        return False
-
-    def apply(self, load: Load) -> int:
-        # At most once per load id. A first attempt that died between rows and ledger is rerun by
-        # the same input: the statement then converges (ordered MERGE) or skips (COPY INTO).
-        if self.applied_before(load):
-            return ALREADY_APPLIED
+    def apply(self, load: Load) -> Applied:
+        # The ledger already said whether this load was committed to this table (run_load asks
+        # `prior` first). What is left: an attempt that died before its ledger row, resumed under
+        # its own identity, converges: the ordered MERGE changes nothing twice, COPY INTO skips the
+        # file it loaded, a reused Jobs token answers with the run that already ran.
+        if not load.table_id:
+            load = dataclasses.replace(load, table_id=self.table_id(load.table.ref))
         statement = self.statement_for(load)
         if self.load_via == "jobs":
+            return self._apply_as_job(load, statement)
+        result = self.execute(statement)
+        names = [name for name, _ in result.columns]
+
+        def count(column: str) -> int | None:
+            if not result.rows or column not in names:
+                return None
+            value = result.rows[0][names.index(column)]
+            return None if value is None else int(value)
+
+        affected = count("num_affected_rows")
+        if affected is None:
+            return Applied(load.rows)
+        inserted = count("num_inserted_rows") or 0
+        updated, deleted = count("num_updated_rows") or 0, count("num_deleted_rows") or 0
+        if affected > 0 or load.rows == 0:
+            return Applied(affected, inserted, updated, deleted)
+        kind = _statement_kind(load)
+        if kind == "overwrite":
+            return Applied(0, 0, 0, 0)
+        if kind == "copy":
+            # COPY INTO skipped the file: it loaded this file, named by this identity, into this
+            # table before (an attempt whose answer or ledger row was lost). It appended every row.
+            return Applied(load.rows, load.rows, 0, 0, already=True)
+        # The MERGE changed nothing: its rows are older than the table's, or an earlier run of this
+        # attempt (answer lost, or a crash before the ledger row) merged them. The MERGE converges
+        # either way, so nothing is decided on it; the count is the rows of this load the table
+        # holds now (the statement's answer that had the counts is gone).
+        if not load.table.column(sch.LOAD_ID):
+            return Applied(0, 0, 0, 0)
+        held = self._rows_of_load(load.table.ref, load.load_id)
+        return Applied(held, already=held > 0)
+
+    def _apply_as_job(self, load: Load, statement: str) -> Applied:
+        """Runs the statement as a Jobs run of this identity; a run that cannot be confirmed as this
+        identity's (or a token the Jobs API refuses, e.g. its run was deleted) means a new attempt."""
+        attempt, refused_before = load.attempt, False
+        while True:
             try:
                 self.last_run_id = run_sql(
                     self.client,
                     sql=statement,
+                    table_id=load.table_id,
                     load_id=load.load_id,
-                    attempt=load.attempt,
+                    attempt=attempt,
                     warehouse_id=self.warehouse_id,
                     workspace_dir=self.jobs_workspace_dir,
                     timeout_seconds=self.statement_timeout,
@@ -448,20 +508,14 @@ class WorkspaceEngine(Engine):
             except JobRunFailedError as exc:
                 self.last_run_id = exc.run_id
                 raise
-            return load.rows
-        result = self.execute(statement)
-        # MERGE / COPY INTO / INSERT answer with num_affected_rows (0 when a rerun changed nothing).
-        names = [name for name, _ in result.columns]
-        if not (result.rows and "num_affected_rows" in names):
-            return load.rows
-        value = result.rows[0][names.index("num_affected_rows")]
-        affected = load.rows if value is None else int(value)
-        if affected == 0 and load.rows > 0 and load.table.column(sch.LOAD_ID):
-            # Nothing changed: either the rows are older than the table's (an ordered MERGE keeps
-            # the newer ones) or an earlier run of this very statement, whose answer was lost and
-            # which the SDK retried, already committed them. The table says which.
-            return self._rows_of_load(load.table.ref, load.load_id)
-        return affected
+            except RunNotConfirmedError as exc:
+                if (exc.refused and refused_before) or attempt - load.attempt >= _MAX_NEW_ATTEMPTS:
+                    raise  # a new token is refused too: the refusal is not about the token
+                refused_before = exc.refused
+                logger.warning("%s; starting attempt %d", exc, attempt + 1)
+                attempt += 1
+                continue
+            return Applied(load.rows, attempt=None if attempt == load.attempt else attempt)
 
     def _rows_of_load(self, ref: TableRef, load_id: str) -> int:
         result = self.execute(sql.count_load_rows(ref), {"load_id": (load_id, "STRING")})
@@ -507,6 +561,13 @@ class WorkspaceEngine(Engine):
         if self._ledger_ready:
             return
         self.execute(sql.create_ledger(self.catalog, self.schema))
+        ledger = sql.ledger_ref(self.catalog, self.schema)
+        existing = self._existing_columns(ledger) or {}
+        missing = [
+            Column(n, t, audit.LEDGER_SCHEMA.field(n).type) for n, t in LEDGER_COLUMNS if n not in existing
+        ]
+        if missing:  # a ledger from before a column existed (table_id)
+            self.execute(sql.add_columns(ledger, missing))
         self.execute(sql.create_ledger_view(self.catalog, self.schema))
         self._ledger_ready = True
 
@@ -562,6 +623,12 @@ class WorkspaceEngine(Engine):
 
     def close(self) -> None:
         self._client = None
+
+
+def _statement_kind(load: Load) -> t.Literal["merge", "overwrite", "copy"]:
+    if load.method == "upsert" and load.table.key_properties:
+        return "merge"
+    return "overwrite" if load.method == "overwrite" else "copy"
 
 
 def _result_table(result: Result, schema: pa.Schema) -> pa.Table:

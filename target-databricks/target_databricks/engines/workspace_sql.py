@@ -282,24 +282,24 @@ def create_ledger(catalog: str, schema: str) -> str:
 def create_ledger_view(catalog: str, schema: str) -> str:
     """(Re)defined once per process, so a new definition reaches existing ledgers.
 
-    The current row per load id, in the order of audit.current_loads: the later attempt, then the
-    later row, then the more final status; a `staged` row recorded after the load was committed or
-    skipped (a stale concurrent writer) does not count."""
+    The current row per load id, as audit.current_loads computes it: the latest row (then the later
+    attempt, then the more final status), except that `staged` and `skipped` rows of a table the
+    load was committed to (same table id) do not hide that `committed` row."""
     ledger = table_name(ledger_ref(catalog, schema))
     status, attempt, recorded = q("status"), q("attempt"), q("recorded_at")
-    rank = f"CASE {status} WHEN 'committed' THEN 2 WHEN 'skipped' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END"
-    stale = (
-        f"l.{status} = 'staged' AND EXISTS (SELECT 1 FROM {ledger} AS d "
-        f"WHERE d.{q('load_id')} = l.{q('load_id')} AND d.{status} IN ('committed', 'skipped') "
-        f"AND (d.{attempt} < l.{attempt} OR (d.{attempt} = l.{attempt} AND d.{recorded} <= l.{recorded})))"
+    load_id, table_id = q("load_id"), q("table_id")
+    rank = f"CASE {status} WHEN 'committed' THEN 3 WHEN 'skipped' THEN 2 WHEN 'failed' THEN 1 ELSE 0 END"
+    hidden = (
+        f"l.{status} IN ('staged', 'skipped') AND EXISTS (SELECT 1 FROM {ledger} AS d "
+        f"WHERE d.{load_id} = l.{load_id} AND d.{status} = 'committed' AND d.{table_id} <=> l.{table_id})"
     )
     view = table_name(TableRef(catalog, schema, LEDGER_VIEW))
     return (
         f"CREATE OR REPLACE VIEW {view} AS\n"
         f"SELECT l.* FROM {ledger} AS l\n"
-        f"WHERE NOT ({stale})\n"
-        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY l.{q('load_id')} "
-        f"ORDER BY l.{attempt} DESC, l.{recorded} DESC, {rank} DESC) = 1"
+        f"WHERE NOT ({hidden})\n"
+        f"QUALIFY ROW_NUMBER() OVER (PARTITION BY l.{load_id} "
+        f"ORDER BY l.{recorded} DESC, l.{attempt} DESC, {rank} DESC) = 1"
     )
 
 
@@ -312,17 +312,11 @@ def ledger_insert(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -
     return f"INSERT INTO {table_name(ledger_ref(catalog, schema))} ({names}) VALUES\n{rows}"
 
 
-def ledger_committed(catalog: str, schema: str) -> str:
-    """Whether :load_id was committed before (named parameter :load_id)."""
-    return (
-        f"SELECT count(*) AS n FROM {table_name(ledger_ref(catalog, schema))} "
-        f"WHERE {q('load_id')} = :load_id AND {q('status')} = 'committed'"
-    )
-
-
-def ledger_select(catalog: str, schema: str) -> str:
+def ledger_select(catalog: str, schema: str, *, one_load: bool = False) -> str:
+    """All ledger rows, or (one_load) those of the named parameter :load_id."""
     names = ", ".join(q(name) for name, _ in LEDGER_COLUMNS)
+    where = f"WHERE {q('load_id')} = :load_id " if one_load else ""
     return (
-        f"SELECT {names} FROM {table_name(ledger_ref(catalog, schema))} "
+        f"SELECT {names} FROM {table_name(ledger_ref(catalog, schema))} {where}"
         f"ORDER BY {q('recorded_at')}, {q('attempt')}, {q('load_id')}"
     )

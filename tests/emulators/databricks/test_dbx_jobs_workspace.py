@@ -132,3 +132,36 @@ def test_long_token_is_rejected_and_cancel_works(sp_client: WorkspaceClient) -> 
     run = sp_client.jobs.get_run(run_id)
     assert run.state is not None and run.state.result_state == jobs.RunResultState.CANCELED
     assert "loads" not in [r[1] for r in ok(sp_client, "SHOW TABLES IN main.default")]
+
+
+def test_reused_token_answers_with_its_run_whatever_it_ran(
+    emulator: RunningEmulator, sp_client: WorkspaceClient
+) -> None:
+    # As on Databricks: the token decides, not the request; the second file never runs.
+    _import(sp_client, "/Shared/load.sql", SCRIPT)
+    _import(sp_client, "/Shared/other.sql", "CREATE TABLE main.default.other (n BIGINT) USING DELTA")
+    first = _submit(sp_client, "/Shared/load.sql", "shared-token")
+    assert _submit(sp_client, "/Shared/other.sql", "shared-token") == first
+    _, run = _poll(sp_client, first)
+    assert [t.sql_task.file.path for t in run.tasks or [] if t.sql_task and t.sql_task.file] == [
+        "/Shared/load.sql"
+    ]
+    assert emulator.app.jobs.runs_created == 1
+    assert "other" not in [r[1] for r in ok(sp_client, "SHOW TABLES IN main.default")]
+
+
+def test_deleted_run_keeps_its_token_and_answers_with_an_error(
+    emulator: RunningEmulator, sp_client: WorkspaceClient
+) -> None:
+    _import(sp_client, "/Shared/load.sql", SCRIPT)
+    run_id = _submit(sp_client, "/Shared/load.sql", "token-of-a-deleted-run")
+    with pytest.raises(BadRequest, match="active"):
+        sp_client.jobs.delete_run(run_id)  # only a finished run can be deleted
+    _poll(sp_client, run_id)
+    sp_client.jobs.delete_run(run_id)
+    with pytest.raises(DatabricksError, match="does not exist"):
+        sp_client.jobs.get_run(run_id)
+    with pytest.raises(BadRequest, match="was deleted"):
+        _submit(sp_client, "/Shared/load.sql", "token-of-a-deleted-run")
+    assert emulator.app.jobs.runs_created == 1  # no new run for that token, ever
+    assert _submit(sp_client, "/Shared/load.sql", "a-new-token") != run_id

@@ -82,3 +82,25 @@ def test_files_api(sp_client: WorkspaceClient) -> None:
         sp_client.files.get_metadata(path)
     with pytest.raises(NotFound):
         sp_client.files.upload("/Volumes/main/default/nope/x.bin", io.BytesIO(b"x"))
+
+
+def test_table_id_is_stable_until_drop_or_replace(sp_client: WorkspaceClient) -> None:
+    ok(sp_client, "CREATE SCHEMA main.ids")
+    ok(sp_client, "CREATE TABLE main.ids.t (id BIGINT) USING DELTA")
+    first = sp_client.tables.get("main.ids.t").table_id
+    assert first
+    ok(sp_client, "INSERT INTO main.ids.t VALUES (1)")
+    ok(sp_client, "ALTER TABLE main.ids.t ADD COLUMNS (note STRING)")
+    ok(sp_client, "CREATE TABLE IF NOT EXISTS main.ids.t (id BIGINT) USING DELTA")
+    assert sp_client.tables.get("main.ids.t").table_id == first  # same table, same id
+    assert [t.table_id for t in sp_client.tables.list("main", "ids")] == [first]
+    ok(sp_client, "CREATE OR REPLACE TABLE main.ids.t (id BIGINT) USING DELTA")
+    replaced = sp_client.tables.get("main.ids.t").table_id
+    assert replaced not in (None, first)
+    ok(sp_client, "DROP TABLE main.ids.t")
+    ok(sp_client, "CREATE TABLE main.ids.t (id BIGINT) USING DELTA")
+    assert sp_client.tables.get("main.ids.t").table_id not in (None, first, replaced)
+    # Another schema's table of the same name is another table.
+    ok(sp_client, "CREATE SCHEMA main.ids2")
+    ok(sp_client, "CREATE TABLE main.ids2.t (id BIGINT) USING DELTA")
+    assert sp_client.tables.get("main.ids2.t").table_id != sp_client.tables.get("main.ids.t").table_id

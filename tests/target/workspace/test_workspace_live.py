@@ -14,9 +14,9 @@ import uuid
 
 import pyarrow as pa
 import pytest
-from workspace_testlib import T0, batch, by_id, spec
+from workspace_testlib import T0, batch, by_id, spec, staged_load
 
-from target_databricks.engines.base import Column, Load, TableRef, TableSpec
+from target_databricks.engines.base import Column, TableRef, TableSpec
 from target_databricks.engines.workspace import WorkspaceEngine
 
 pytestmark = pytest.mark.live
@@ -55,19 +55,19 @@ def test_ordered_merge_and_copy_into_on_databricks(live: WorkspaceEngine) -> Non
     newer = batch(
         table, "N", [(1, "new", "2.00"), (1, "newest", "3.00")], extracted_at=T0 + dt.timedelta(hours=1)
     )
-    live.apply(Load("N", "lines", table, "upsert", 2, live.stage("N", newer)))
+    live.apply(staged_load(live, table, "N", newer))
     older = batch(table, "O", [(1, "old", "1.00"), (2, "two", None)], first_position=10)
-    live.apply(Load("O", "lines", table, "upsert", 2, live.stage("O", older)))
+    live.apply(staged_load(live, table, "O", older))
     rows = by_id(live.read_table(table.ref))
     assert rows[1]["label"] == "newest" and rows[2]["label"] == "two"
 
     events = _live_spec(live, keys=())
     live.ensure_table(events)
-    staged = live.stage("E", batch(events, "E", [(1, "a", None), (2, "b", None)]))
-    live.apply(Load("E", "events", events, "append-only", 2, staged))
-    live.apply(Load("E", "events", events, "append-only", 2, staged))
+    load = staged_load(live, events, "E", batch(events, "E", [(1, "a", None), (2, "b", None)]), "append-only")
+    live.apply(load)
+    assert live.apply(load).already  # COPY INTO skipped the file this identity names
     assert live.read_table(events.ref).num_rows == 2
-    live.unstage(staged)
+    live.unstage(load.staged)
 
 
 def test_append_into_a_wider_column_on_databricks(live: WorkspaceEngine) -> None:
@@ -85,7 +85,7 @@ def test_append_into_a_wider_column_on_databricks(live: WorkspaceEngine) -> None
     live.ensure_table(wide)
     narrow = TableSpec(wide.ref, narrow.columns, ())
     live.ensure_table(narrow)
-    staged = live.stage("W", batch(narrow, "W", [(1, "a", "1.25")]))
-    live.apply(Load("W", "events", narrow, "append-only", 1, staged))
+    load = staged_load(live, narrow, "W", batch(narrow, "W", [(1, "a", "1.25")]), "append-only")
+    live.apply(load)
     assert str(by_id(live.read_table(narrow.ref))[1]["amount"]).startswith("1.25")
-    live.unstage(staged)
+    live.unstage(load.staged)

@@ -7,15 +7,14 @@ import decimal
 
 import pyarrow as pa
 import pytest
-from workspace_testlib import T0, batch, by_id, settings, spec
+from workspace_testlib import T0, batch, by_id, settings, spec, staged_load
 
 from databricks_emulator.server import RunningEmulator
 from target_databricks import audit
 from target_databricks.engines.base import (
-    ALREADY_APPLIED,
+    Applied,
     Column,
     LedgerEntry,
-    Load,
     LoadMethod,
     SchemaChangeError,
     TableSpec,
@@ -28,8 +27,7 @@ LATER = T0 + dt.timedelta(hours=1)
 def _apply(
     eng: WorkspaceEngine, table: TableSpec, load_id: str, data: pa.Table, method: LoadMethod = "upsert"
 ) -> int:
-    staged = eng.stage(load_id, data)
-    return eng.apply(Load(load_id, "lines", table, method, data.num_rows, staged))
+    return eng.apply(staged_load(eng, table, load_id, data, method)).rows
 
 
 def test_create_add_column_and_incompatible_change(engine: WorkspaceEngine) -> None:
@@ -80,7 +78,8 @@ def test_ordered_merge_never_lets_an_older_batch_win(engine: WorkspaceEngine) ->
     assert by_id(engine.read_table(table.ref))[1]["label"] == "v3"
     # Re-running a merge (a lost answer retried by the SDK) converges to the same table.
     snapshot = engine.read_table(table.ref)
-    engine.execute(engine.statement_for(Load("new", "lines", table, "upsert", 3, engine.staged_path("new"))))
+    again = staged_load(engine, table, "new", first)
+    engine.execute(engine.statement_for(again))
     assert engine.read_table(table.ref).sort_by("id").equals(snapshot.sort_by("id"))
 
 
@@ -90,14 +89,15 @@ def test_statement_retried_after_a_lost_answer_does_not_duplicate(
     table = spec(keys=())
     engine.ensure_table(table)
     data = batch(table, "A1", [(1, "a", "1.00"), (2, "b", "2.00")])
-    staged = engine.stage("A1", data)
+    load = staged_load(engine, table, "A1", data, "append-only")
     emulator.control.reset_counters()
     # The COPY INTO runs, its answer is lost, the SDK sends it again: COPY INTO skips the file.
     emulator.control.drop_next(1, match="POST /api/2.0/sql/statements*")
-    written = engine.apply(Load("A1", "lines", table, "append-only", 2, staged))
-    assert emulator.control.count("statements.execute") >= 3  # ledger check + COPY INTO twice
+    written = engine.apply(load)
+    assert emulator.control.count("statements.execute") >= 2  # COPY INTO twice
     assert engine.read_table(table.ref).num_rows == 2
-    assert written == 2  # the table holds this load's two rows
+    # The second COPY INTO skipped the file this identity names: the first one appended its rows.
+    assert written == Applied(2, 2, 0, 0, already=True)
 
 
 def test_append_into_a_wider_table_casts_the_staged_columns(engine: WorkspaceEngine) -> None:
@@ -127,17 +127,32 @@ def test_copy_into_twice_loads_once(engine: WorkspaceEngine) -> None:
     table = spec(keys=())
     engine.ensure_table(table)
     data = batch(table, "A1", [(1, "a", "1.00"), (1, "a", "1.00")])
-    assert _apply(engine, table, "A1", data, "append-only") == 2
-    staged = engine.staged_path("A1")
-    again = engine.apply(Load("A1", "lines", table, "append-only", 2, staged))
-    assert again == 2  # no ledger row yet: COPY INTO skipped the file and the table has the rows
+    load = staged_load(engine, table, "A1", data, "append-only")
+    assert engine.apply(load).rows == 2
+    again = engine.apply(load)
+    assert again == Applied(2, 2, 0, 0, already=True)  # COPY INTO skipped the file it loaded
     assert engine.read_table(table.ref).num_rows == 2
-    # Once the ledger says committed, apply does not even send the statement.
+    # Once the ledger says committed to this table, `prior` tells the load not to stage again.
+    assert not engine.prior(load).committed
     now = dt.datetime.now(dt.UTC)
     engine.ledger_append(
-        [LedgerEntry("A1", "lines", table.ref.full_name, "append-only", "committed", 2, 1, staged, None, now)]
+        [
+            LedgerEntry(
+                "A1",
+                "lines",
+                table.ref.full_name,
+                "append-only",
+                "committed",
+                2,
+                1,
+                load.staged,
+                None,
+                now,
+                table_id=load.table_id,
+            )
+        ]
     )
-    assert engine.apply(Load("A1", "lines", table, "append-only", 2, staged)) == ALREADY_APPLIED
+    assert engine.prior(load).committed
     # A different load id is a different file: loaded.
     assert _apply(engine, table, "A2", batch(table, "A2", [(3, "c", None)]), "append-only") == 1
     assert sorted(engine.read_table(table.ref).column("id").to_pylist()) == [1, 1, 3]
@@ -157,7 +172,8 @@ def test_overwrite_replaces_the_table(engine: WorkspaceEngine) -> None:
     assert _apply(engine, table, "O2", batch(table, "O2", [(5, "z", "5.00")]), "overwrite") == 1
     assert engine.read_table(table.ref).column("id").to_pylist() == [5]
     # Applying the same overwrite again gives the same table.
-    engine.execute(engine.statement_for(Load("O2", "lines", table, "overwrite", 1, engine.staged_path("O2"))))
+    same = staged_load(engine, table, "O2", batch(table, "O2", [(5, "z", "5.00")]), "overwrite")
+    engine.execute(engine.statement_for(same))
     assert engine.read_table(table.ref).column("id").to_pylist() == [5]
 
 
@@ -231,8 +247,11 @@ def test_ledger_rows_and_current_view(engine: WorkspaceEngine) -> None:
 def test_stage_read_back_and_unstage(engine: WorkspaceEngine) -> None:
     table = spec()
     data = batch(table, "S1", [(1, "a", "1.25")]).replace_schema_metadata({b"ml_connector.stream": b"lines"})
-    staged = engine.stage("S1", data)
-    assert staged == "/Volumes/main/datev/_ml_connector_staging/loads/S1.parquet"
+    engine.ensure_table(table)
+    staged = staged_load(engine, table, "S1", data).staged
+    table_id = engine.table_id(table.ref)
+    # Named by the identity: load id, the table's Unity Catalog table_id, attempt.
+    assert staged == f"/Volumes/main/datev/_ml_connector_staging/loads/S1-{table_id}-1.parquet"
     back = engine.read_staged(staged)
     assert back.equals(data) and back.schema.metadata == {b"ml_connector.stream": b"lines"}
     engine.unstage(staged)

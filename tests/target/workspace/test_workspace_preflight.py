@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from databricks.sdk.errors import NotFound
 from databricks.sdk.service.sql import State
-from workspace_testlib import PAT, SP_SECRET, batch, settings, spec
+from workspace_testlib import PAT, SP_SECRET, batch, settings, spec, staged_load
 
 from databricks_emulator.server import RunningEmulator
 from ml_credentials.store import CredentialStore, generate_key
-from target_databricks.engines.base import EngineError, Load
+from target_databricks.engines.base import EngineError
 from target_databricks.engines.workspace import WorkspaceEngine
 
 
@@ -71,8 +71,7 @@ def test_warehouse_start_wait_is_bounded(emulator: RunningEmulator) -> None:
 def _load_one(eng: WorkspaceEngine, load_id: str) -> int:
     table = spec()
     eng.ensure_table(table)
-    staged = eng.stage(load_id, batch(table, load_id, [(1, "a", "1.00")]))
-    return eng.apply(Load(load_id, "lines", table, "upsert", 1, staged))
+    return eng.apply(staged_load(eng, table, load_id, batch(table, load_id, [(1, "a", "1.00")]))).rows
 
 
 def test_oauth_m2m_renews_short_lived_tokens(emulator: RunningEmulator) -> None:

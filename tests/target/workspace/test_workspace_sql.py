@@ -120,7 +120,8 @@ def test_ledger_insert_and_view() -> None:
     assert "CAST(NULL AS STRING)" in text and "CAST('it\\'s bad' AS STRING)" in text
     view = sql.create_ledger_view("main", "datev")
     assert "`_ml_connector_loads_current`" in view and "PARTITION BY l.`load_id`" in view
-    assert "l.`status` = 'staged' AND EXISTS" in view  # a stale staged row never wins
+    # a stale staged row, or a rerun's skipped one, never hides a committed row of the same table
+    assert "l.`status` IN ('staged', 'skipped') AND EXISTS" in view
     assert isinstance(parse(view), exp.Create)
 
 
@@ -130,7 +131,9 @@ def test_arrow_type_of_result_columns() -> None:
     assert sch.arrow_type_for_sql("array<string>") == pa.string()
 
 
-def test_idempotency_token_per_attempt() -> None:
-    first, again, replay = idempotency_token("L1", 1), idempotency_token("L1", 1), idempotency_token("L1", 2)
-    assert len(first) <= 64 and first == again and first != replay
-    assert sql_file_path("/Shared/ml-connector/", "a/b:c", 2) == "/Shared/ml-connector/a_b_c-attempt2.sql"
+def test_idempotency_token_per_table_load_and_attempt() -> None:
+    first, again = idempotency_token("T1", "L1", 1), idempotency_token("T1", "L1", 1)
+    replay, other_table = idempotency_token("T1", "L1", 2), idempotency_token("T2", "L1", 1)
+    assert len(first) <= 64 and first == again and len({first, replay, other_table}) == 3
+    path = sql_file_path("/Shared/ml-connector/", "T1", "a/b:c", 2)
+    assert path == "/Shared/ml-connector/a_b_c-T1-attempt2.sql"

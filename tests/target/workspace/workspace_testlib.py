@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import typing as t
@@ -13,9 +14,9 @@ from databricks_emulator.auth import SERVICE_PRINCIPAL_ID as SP_ID
 from databricks_emulator.auth import SERVICE_PRINCIPAL_SECRET as SP_SECRET
 from databricks_emulator.server import RunningEmulator
 from databricks_emulator.warehouses import DEFAULT_WAREHOUSE_ID
-from target_databricks.engines.base import Column, TableRef, TableSpec
+from target_databricks.engines.base import Column, Engine, Load, LoadMethod, TableRef, TableSpec
 
-__all__ = ["PAT", "SP_ID", "SP_SECRET", "T0", "TS", "batch", "by_id", "settings", "spec"]
+__all__ = ["PAT", "SP_ID", "SP_SECRET", "T0", "TS", "batch", "by_id", "settings", "spec", "staged_load"]
 TS = pa.timestamp("us", tz="UTC")
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -84,3 +85,17 @@ def batch(
 
 def by_id(table: pa.Table) -> dict[int, dict[str, t.Any]]:
     return {row["id"]: row for row in table.to_pylist()}
+
+
+def staged_load(
+    eng: Engine,
+    table: TableSpec,
+    load_id: str,
+    data: pa.Table,
+    method: LoadMethod = "upsert",
+    *,
+    attempt: int = 1,
+) -> Load:
+    """`data` staged as the load of `load_id` into the table as it exists now (its table id)."""
+    load = Load(load_id, table.ref.name, table, method, data.num_rows, "", attempt, eng.table_id(table.ref))
+    return dataclasses.replace(load, staged=eng.stage(load, data))
