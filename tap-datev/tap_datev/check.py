@@ -18,7 +18,7 @@ from ml_credentials import CredentialStoreError
 from tap_datev import settings
 from tap_datev.client import PAGE_SIZE, DatevClient
 from tap_datev.command_config import config_option, load_config
-from tap_datev.errors import DatevAPIError, DatevAuthError, DatevConfigError
+from tap_datev.errors import TapDatevError
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -31,12 +31,12 @@ SERVICE_SCOPE = {
 }
 
 
-class CheckFailedError(Exception):
+class CheckFailedError(TapDatevError):
     """A check failed; the message says what and how to fix it."""
 
 
-# Errors whose message already names the thing and the fix.
-FAILURES = (CheckFailedError, DatevAuthError, DatevConfigError, DatevAPIError, CredentialStoreError)
+# Errors whose message already names the thing and the fix (CheckFailedError is a TapDatevError).
+FAILURES = (TapDatevError, CredentialStoreError)
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,7 @@ def run_checks(config: t.Mapping[str, t.Any], echo: Callable[[str], None]) -> bo
     for check in checks(config, client):
         try:
             detail = check.run()
-        except (
-            CheckFailedError,
-            DatevAuthError,
-            DatevConfigError,
-            DatevAPIError,
-            CredentialStoreError,
-        ) as exc:
+        except FAILURES as exc:
             echo(f"FAIL {check.name}: {exc}")
             return False
         except requests.RequestException as exc:

@@ -89,8 +89,8 @@ def test_tap_check_without_login_stops_at_the_first_check(
     code, lines = run_check("tap-datev", tap_config, tmp_path)
     assert code == 1
     (line,) = lines
-    assert line.startswith("FAIL stored login: No DATEV login is stored")
-    assert line.endswith("run tap-datev login again")
+    assert line.startswith("FAIL stored login: Not logged in to DATEV yet")
+    assert "`meltano invoke tap-datev:login`" in line
 
 
 def test_tap_check_names_a_client_the_login_cannot_see(tap_config: dict[str, t.Any], tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_the_readme_recipe_adds_installs_logs_in_and_runs(tmp_path: Path, datev_
         check=False,
     )
     assert failed.returncode != 0
-    error_line = r"\[error +\] tap-datev +.*run tap-datev login again"
+    error_line = r"\[error +\] tap-datev +Not logged in to DATEV yet.*meltano invoke tap-datev:login"
     assert re.search(error_line, failed.stderr), failed.stderr[-4000:]
 
     login(project, env=env)
