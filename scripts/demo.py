@@ -1,14 +1,17 @@
-"""`make demo`: the main job on the embedded default — DATEV emulator → local Delta tables.
+"""`make demo`: the main job on the embedded default — DATEV emulator → local Delta tables → marts.
 
 1. starts the DATEV emulator on a free loopback port (its data kept in .demo/datev-emulator),
 2. logs in the way a user does in production (`meltano invoke tap-datev:login`: authorization
    code + PKCE; this script plays the browser, the emulator's test user consents) unless a token
    pair is stored already,
-3. submits each entity's EXTF Buchungsstapel and one invoice scan once (`tap-datev:submit`),
-4. runs `meltano --environment demo run tap-datev target-databricks`,
-5. stops the emulator (also when a step fails) and prints rows per table read back from .lake.
+3. submits a fiscal year of monthly EXTF Buchungsstapel per entity (one of which DATEV rejects)
+   and a few invoice scans, each once (`tap-datev submit`, with the config Meltano resolves),
+4. runs the job `meltano --environment demo run datev-to-databricks`: tap-datev → target-databricks
+   → `dbt:build` (the marts, as tables in .lake/marts.duckdb),
+5. stops the emulator (also when a step fails), prints rows per table read back from .lake, spend
+   per entity and month, the batch reconciliation, and writes a chart of monthly spend (PNG).
 
-Run it twice: the second run submits nothing new and duplicates no row.
+Run it twice: the second run submits nothing new, duplicates no row and prints the same figures.
 `--project DIR` runs it in another Meltano project folder holding a copy of meltano.yml (the
 end-to-end test does that).
 """
@@ -16,12 +19,14 @@ end-to-end test does that).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,8 +43,10 @@ import demo_data
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DBT_PYTHON = REPO / ".venv-dbt" / "bin" / "python"
 LISTENING = re.compile(r"listening on (http://\S+)")
 AUTHORIZE_URL = re.compile(r"(http://\S+/openid/authorize\?\S+)")
+SUBMIT_PROCESSES = 4
 EXTF_JOB_SECONDS = 6  # the emulator finishes an EXTF job ~5 s after upload
 
 
@@ -48,13 +55,17 @@ def read_delta(path: Path) -> pa.Table:
     return read_delta_table(DeltaTable(str(path)))
 
 
+STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(f"==> {message}", flush=True)
+    print(f"==> [{time.monotonic() - STARTED:5.1f} s] {message}", flush=True)
 
 
 class Demo:
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, invoices_per_month: int) -> None:
         self.project = project
+        self.invoices_per_month = invoices_per_month
         self.data = project / ".demo"
         self.lake = project / ".lake" / "ml_connector" / "datev"
         self.env: dict[str, str] = {}
@@ -143,26 +154,39 @@ class Demo:
         say("Logged in to DATEV (emulator)" + (f": {lines[-1]}" if lines else ""))
 
     def submit(self, files: dict[str, list[Path]]) -> None:
-        """Each entity's Buchungsstapel and one scanned invoice; the ledger refuses repeats."""
+        """The monthly Buchungsstapel and the invoice scans, each sent once.
+
+        `tap-datev submit` runs directly with the config Meltano resolves (one Meltano start instead
+        of one per file). Files sent before are listed in .demo/submitted.json and skipped: the tap's
+        ledger would refuse a repeat of an accepted batch anyway, but sends a rejected one again."""
+        record = self.data / "submitted.json"
+        sent: set[str] = set(json.loads(record.read_text())) if record.exists() else set()
+        config = self.data / "tap-datev-config.json"
+        config.write_text(self.meltano("config", "print", "tap-datev").stdout, encoding="utf-8")
         commands = [("extf", str(path)) for path in files["batches"]]
         for path in files["documents"]:
             client = next(e.client_id for e in demo_data.ENTITIES if str(e.client) in path.name)
             commands.append(("document", "--client", client, "--type", "Rechnungseingang", str(path)))
-        for command in commands:
-            path = Path(command[-1])
-            result = self.meltano("invoke", "tap-datev:submit", *command, check=False)
-            output = result.stdout + result.stderr
-            if result.returncode == 0:
-                say(f"Submitted {path.name}")
-            elif "already" in output:
-                say(f"{path.name} was submitted before: not sent again")
-            else:
-                sys.stderr.write(output[-6000:])
-                raise SystemExit(f"Submitting {path.name} failed")
+        todo = [command for command in commands if Path(command[-1]).name not in sent]
+
+        def send(command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+            cmd = [str(BIN / "tap-datev"), "submit", command[0], "--config", str(config), *command[1:]]
+            return subprocess.run(cmd, check=False, env=self.env, text=True, capture_output=True)
+
+        # A few at a time: the ledger's lock serialises the writes, the interpreters start in parallel.
+        with ThreadPoolExecutor(SUBMIT_PROCESSES) as pool:
+            for command, result in zip(todo, pool.map(send, todo), strict=True):
+                path = Path(command[-1])
+                output = result.stdout + result.stderr
+                if result.returncode != 0 and "already" not in output:
+                    sys.stderr.write(output[-6000:])
+                    raise SystemExit(f"Submitting {path.name} failed")
+                sent.add(path.name)
+                record.write_text(json.dumps(sorted(sent), indent=1), encoding="utf-8")
+        fresh = len(todo)
+        say(f"Submitted {fresh} files to DATEV; {len(commands) - fresh} were submitted before (not sent again)")
 
     def report(self) -> dict[str, int]:
-        import pyarrow.compute as pc
-
         found = self.lake.iterdir() if self.lake.is_dir() else iter(())
         tables = {p.name: read_delta(p) for p in sorted(found) if (p / "_delta_log").is_dir()}
         if not tables:
@@ -170,14 +194,13 @@ class Demo:
         print(f"\nRows per table in {self.lake}")
         for name, table in tables.items():
             print(f"  {name:<32} {table.num_rows:>6}")
-        if "booking_lines" in tables:
-            lines = tables["booking_lines"]
-            accepted = lines.filter(pc.equal(lines["job_result"], "succeeded"))
-            grouped = accepted.group_by("client_id").aggregate([("account_amount_eur", "sum")])
-            print("\nBooked amounts in EUR on the booking account (accepted batches) per legal entity:")
-            for row in grouped.sort_by("client_id").to_pylist():
-                print(f"  {row['client_id']:<14} {row['account_amount_eur_sum']:>14,.2f}")
         return {name: table.num_rows for name, table in tables.items()}
+
+    def marts(self) -> None:
+        """The marts dbt built, printed, and the chart (in dbt's virtualenv: DuckDB and matplotlib)."""
+        chart = self.data / "spend_monthly_by_entity.png"
+        report = [str(DBT_PYTHON), str(REPO / "scripts" / "demo_report.py")]
+        subprocess.run([*report, str(self.project / ".lake" / "marts.duckdb"), str(chart)], check=True)
 
     def run(self) -> dict[str, int]:
         self.env = {
@@ -188,7 +211,7 @@ class Demo:
             "BROWSER": "true",  # no real browser here: this script answers the login page itself
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        files = demo_data.write_all(self.data / "files")
+        files = demo_data.write_all(self.data / "files", self.invoices_per_month)
         with self.datev_emulator() as url:
             say(f"DATEV emulator at {url}")
             self.env["DATEV_EMULATOR_URL"] = url
@@ -198,11 +221,12 @@ class Demo:
                 self.login()
             self.submit(files)
             time.sleep(EXTF_JOB_SECONDS)  # jobs still pending would simply be re-polled next run
-            say("meltano --environment demo run tap-datev target-databricks")
+            say("meltano --environment demo run datev-to-databricks  (tap-datev → target-databricks → dbt:build)")
             started = time.monotonic()
-            self.meltano("run", "tap-datev", "target-databricks")
+            self.meltano("run", "datev-to-databricks")
             say(f"meltano run finished in {time.monotonic() - started:.1f} s")
         counts = self.report()
+        self.marts()
         state_ids = self.meltano("state", "list", check=False).stdout.strip()
         print(f"\nMeltano state ids: {state_ids or '(none)'}")
         return counts
@@ -213,7 +237,14 @@ def main() -> None:
     parser.add_argument(
         "--project", type=Path, default=REPO, help="Meltano project folder (default: the repo)"
     )
-    Demo(parser.parse_args().project.resolve()).run()
+    parser.add_argument(
+        "--invoices-per-month",
+        type=int,
+        default=demo_data.DEFAULT_INVOICES_PER_MONTH,
+        help="supplier invoices per entity and month (the year's size)",
+    )
+    args = parser.parse_args()
+    Demo(args.project.resolve(), args.invoices_per_month).run()
 
 
 if __name__ == "__main__":
