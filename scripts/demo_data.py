@@ -8,6 +8,8 @@ scanned supplier invoices (PDF) for Belege online.
 
 from __future__ import annotations
 
+import calendar
+from datetime import date
 from pathlib import Path
 
 from demo_ledger import (
@@ -23,7 +25,7 @@ from demo_ledger import (
     batches,
 )
 
-from tap_datev.extf_columns import columns_for
+from tap_datev.extf_columns import Column, columns_for
 
 __all__ = ["CONSULTANT", "DEFAULT_INVOICES_PER_MONTH", "ENTITIES", "write_all"]
 
@@ -77,15 +79,11 @@ def _header(category: int, format_name: str, version: int, entity: Entity, batch
     return ";".join(fields)
 
 
-def _month_end(month: object) -> object:
-    import calendar
-    from datetime import date
-
-    assert isinstance(month, date)
+def _month_end(month: date) -> date:
     return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
-def _row(posting: Posting, columns: list[object]) -> str:
+def _row(posting: Posting, columns: tuple[Column, ...]) -> str:
     values = {
         "umsatz": _amount(posting.amount),
         "soll_haben_kennzeichen": _text(posting.debit_credit),
@@ -101,13 +99,13 @@ def _row(posting: Posting, columns: list[object]) -> str:
         "festschreibung": "0",
         "generalumkehr": _text("1" if posting.general_reversal else "0"),
     }
-    return ";".join(values.get(c.field, '""' if c.kind == "text" else "") for c in columns)  # type: ignore[attr-defined]
+    return ";".join(values.get(c.field, '""' if c.kind == "text" else "") for c in columns)
 
 
 def buchungsstapel(batch: Batch) -> bytes:
     columns = columns_for(21, 13)
     assert columns is not None
-    rows = [_row(posting, list(columns)) for posting in batch.postings]
+    rows = [_row(posting, columns) for posting in batch.postings]
     lines = [_header(21, "Buchungsstapel", 13, batch.entity, batch), ";".join(c.name for c in columns), *rows]
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
 
@@ -133,9 +131,9 @@ def business_partners(entity: Entity) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
 
 
-def invoice_pdf(entity: Entity, number: int) -> bytes:
+def invoice_pdf(entity: Entity, invoice: int) -> bytes:
     """A one-page PDF standing in for a scanned supplier invoice (Beleg)."""
-    text = f"Eingangsrechnung ER-{entity.months()[0]:%Y%m}-{number:03d} {entity.client_id}"
+    text = f"Eingangsrechnung ER-{entity.months()[0]:%Y%m}-{invoice:03d} {entity.client_id}"
     stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode("latin-1")
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",

@@ -81,8 +81,8 @@ class Entity:
         return f"{CONSULTANT}-{self.client}"
 
     def months(self) -> list[date]:
-        start = self.fiscal_year_start
-        return [date(start.year + (start.month - 1 + i) // 12, (start.month - 1 + i) % 12 + 1, 1) for i in range(12)]
+        first = self.fiscal_year_start.year * 12 + self.fiscal_year_start.month - 1
+        return [date((first + i) // 12, (first + i) % 12 + 1, 1) for i in range(12)]
 
 
 ENTITIES = (
@@ -171,48 +171,107 @@ def _month_postings(entity: Entity, month: date, rng: random.Random, invoices: i
         gross = _money(rng, low, high, entity.monthly_scale)
         doc = f"ER-{tag}-{n:03d}"
         invoice = Posting(
-            _day(month, rng.randint(1, 20)), gross, "S", getattr(c, role), supplier, key, doc, text,
-            rng.choice(COST_CENTRES), vat_rate=rate,
-        )  # fmt: skip
+            _day(month, rng.randint(1, 20)),
+            gross,
+            "S",
+            getattr(c, role),
+            supplier,
+            key,
+            doc,
+            text,
+            rng.choice(COST_CENTRES),
+            vat_rate=rate,
+        )
         first_invoice = first_invoice or invoice
         yield invoice
         # Paid from the bank within the month: supplier debited, bank credited (no spend).
-        yield Posting(_day(month, 25), gross, "S", supplier, c.bank, "", f"ZA-{tag}-{n:03d}", f"Zahlung {doc}")
+        yield Posting(
+            _day(month, 25), gross, "S", supplier, c.bank, "", f"ZA-{tag}-{n:03d}", f"Zahlung {doc}"
+        )
     rent = Decimal(4500 * entity.monthly_scale) * Decimal("1.19")
     yield Posting(
-        _day(month, 1), rent, "S", c.rent, 70004, "9", f"MI-{tag}", f"Miete {month:%m/%Y} Halle", "300",
+        _day(month, 1),
+        rent,
+        "S",
+        c.rent,
+        70004,
+        "9",
+        f"MI-{tag}",
+        f"Miete {month:%m/%Y} Halle",
+        "300",
         vat_rate=Decimal(19),
-    )  # fmt: skip
+    )
     salaries = _money(rng, 18000, 22000, entity.monthly_scale)
-    yield Posting(_day(month, 28), salaries, "S", c.salaries, c.bank, "", f"LO-{tag}", f"Gehälter {month:%m/%Y}", "100")
+    yield Posting(
+        _day(month, 28), salaries, "S", c.salaries, c.bank, "", f"LO-{tag}", f"Gehälter {month:%m/%Y}", "100"
+    )
     social = (salaries * Decimal("0.21")).quantize(CENT)
-    yield Posting(_day(month, 28), social, "S", c.social, c.bank, "", f"SV-{tag}", "Sozialversicherung AG-Anteil", "100")
+    yield Posting(
+        _day(month, 28), social, "S", c.social, c.bank, "", f"SV-{tag}", "Sozialversicherung AG-Anteil", "100"
+    )
     depreciation = Decimal(1250 * entity.monthly_scale)
-    yield Posting(_day(month, 28), depreciation, "S", c.depreciation, c.machines, "", f"AfA-{tag}", "AfA Maschinen linear", "100")
+    yield Posting(
+        _day(month, 28),
+        depreciation,
+        "S",
+        c.depreciation,
+        c.machines,
+        "",
+        f"AfA-{tag}",
+        "AfA Maschinen linear",
+        "100",
+    )
     hotel = _money(rng, 90, 480)
     yield Posting(
-        _day(month, 14), hotel, "S", c.travel, c.bank, "8", f"RK-{tag}", "Hotel Messe Düsseldorf", "200",
+        _day(month, 14),
+        hotel,
+        "S",
+        c.travel,
+        c.bank,
+        "8",
+        f"RK-{tag}",
+        "Hotel Messe Düsseldorf",
+        "200",
         vat_rate=Decimal(7),
-    )  # fmt: skip
+    )
     index = entity.months().index(month)
     if index in {2, 8}:  # imports invoiced in CHF and USD: no German VAT on the invoice
         currency, supplier = ("CHF", 70005) if index == 2 else ("USD", 70006)
         amount = _money(rng, 2000, 9000, entity.monthly_scale)
         doc = f"ER-{tag}-IMP"
         yield Posting(
-            _day(month, 9), amount, "S", c.material_import, supplier, "", doc, f"Präzisionswellen ({currency})",
-            "100", currency,
-        )  # fmt: skip
+            _day(month, 9),
+            amount,
+            "S",
+            c.material_import,
+            supplier,
+            "",
+            doc,
+            f"Präzisionswellen ({currency})",
+            "100",
+            currency,
+        )
     if index == 5 and first_invoice:  # a Generalumkehr cancels the month's first invoice (S/H flipped)
         yield dataclasses.replace(
-            first_invoice, booked_on=_day(month, 27), debit_credit="H", general_reversal=True,
+            first_invoice,
+            booked_on=_day(month, 27),
+            debit_credit="H",
+            general_reversal=True,
             text=f"Storno {first_invoice.document}",
-        )  # fmt: skip
+        )
     if index == 10:
         yield Posting(
-            _day(month, 12), Decimal("1190.00"), "S", c.maintenance, 70008, UNKNOWN_TAX_KEY,
-            f"ER-{tag}-13B", "Wartung Steuerung §13b", "100", vat_rate=None,
-        )  # fmt: skip
+            _day(month, 12),
+            Decimal("1190.00"),
+            "S",
+            c.maintenance,
+            70008,
+            UNKNOWN_TAX_KEY,
+            f"ER-{tag}-13B",
+            "Wartung Steuerung §13b",
+            "100",
+            vat_rate=None,
+        )
 
 
 def _seed(entity: Entity, month: date) -> int:
@@ -232,13 +291,15 @@ def batches(invoices_per_month: int = DEFAULT_INVOICES_PER_MONTH) -> list[Batch]
     # ("Invalid file: No payload"); the tap's local checks let it through.
     service = ENTITIES[2]
     month = service.months()[-1]
-    out.append(Batch(service, month, f"EXTF_Buchungsstapel_{service.client}_Nachtrag.csv", (), "Nachtrag", True))
+    name = f"EXTF_Buchungsstapel_{service.client}_Nachtrag.csv"
+    out.append(Batch(service, month, name, (), "Nachtrag", rejected=True))
     return out
 
 
 def spend_side(posting: Posting, chart: Chart) -> tuple[Decimal, Decimal] | None:
     """(net, VAT) in EUR on the posting's expense account, debits positive; None when no expense account."""
-    expense = {getattr(chart, f.name) for f in dataclasses.fields(chart)} - {chart.skr, chart.bank, chart.machines}
+    accounts = {getattr(chart, f.name) for f in dataclasses.fields(chart)}
+    expense = accounts - {chart.skr, chart.bank, chart.machines}
     if posting.account in expense:
         gross = posting.amount_eur if posting.debit_credit == "S" else -posting.amount_eur
     elif posting.contra_account in expense:

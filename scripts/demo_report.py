@@ -19,7 +19,7 @@ from matplotlib.ticker import FuncFormatter
 
 SCHEMA = "datev_marts"
 TOP_ACCOUNTS = 3
-MONTH_NAMES = "Jan Feb Mär Apr Mai Jun Jul Aug Sep Okt Nov Dez".split()
+MONTH_NAMES = ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez")
 
 
 def eur(value: Decimal | float) -> str:
@@ -58,7 +58,7 @@ def spend_table(con: duckdb.DuckDBPyConnection) -> None:
     print("\n  Fiscal year totals")
     for entity, spend, vat, postings in totals:
         print(f"    {entity:<32} {eur(spend):>16} EUR net  {eur(vat):>14} EUR VAT  {postings:>5} postings")
-    print("  (!) = a posting with an unknown tax key: its gross amount is counted (see spend.has_unknown_vat_rate)")
+    print("  (!) = a posting with an unknown tax key, counted gross (spend.has_unknown_vat_rate)")
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection) -> None:
@@ -90,7 +90,8 @@ def chart(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for i, (entity, values) in enumerate(series.items()):
         year, month = first_month[entity]
         label = f"{entity} (FY from {MONTH_NAMES[month - 1]} {year})"
-        ax.bar([p + (i - (len(series) - 1) / 2) * width for p in values], list(values.values()), width, label=label)
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar([p + offset for p in values], list(values.values()), width, label=label)
     ax.set_xticks(range(1, 13), [f"P{p}" for p in range(1, 13)])
     ax.set_xlabel("Fiscal month (period of each entity's fiscal year)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(series), fontsize=9, frameon=False)
@@ -100,7 +101,8 @@ def chart(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={"Software": None})  # no version stamp: reruns give the same bytes
+    # No version stamp in the file: a rerun writes the same bytes.
+    fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)
     print(f"\nChart of monthly spend per entity: {path}")
 
