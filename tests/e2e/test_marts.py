@@ -75,11 +75,17 @@ def test_suppliers_are_named_from_business_partners(con: duckdb.DuckDBPyConnecti
 
 
 def test_a_line_with_an_unknown_tax_key_stays_gross_and_is_flagged(con: duckdb.DuckDBPyConnection) -> None:
-    flagged = con.execute(
-        f"SELECT client_id, spend_eur, vat_eur, gross_eur FROM {MARTS}.spend WHERE has_unknown_vat_rate"
+    lines = con.execute(
+        f"""SELECT client_id, tax_key, net_eur, vat_eur, gross_eur FROM {MARTS}.spend_lines
+            WHERE NOT vat_rate_known"""
     ).fetchall()
-    assert sorted(row[0] for row in flagged) == [e.client_id for e in demo_ledger.ENTITIES]
-    assert all(vat == 0 and spend == gross for _, spend, vat, gross in flagged)
+    assert sorted(line[0] for line in lines) == [e.client_id for e in demo_ledger.ENTITIES]
+    for _, key, net, vat, gross in lines:
+        assert (key, net, vat) == (demo_ledger.UNKNOWN_TAX_KEY, gross, 0)
+    (flagged,) = con.execute(f"SELECT COUNT(*) FROM {MARTS}.spend WHERE has_unknown_vat_rate").fetchone() or (
+        0,
+    )
+    assert flagged == len(lines)
 
 
 def test_reconciliation_is_ok_except_the_rejected_batch(con: duckdb.DuckDBPyConnection) -> None:
