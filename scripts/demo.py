@@ -4,8 +4,9 @@
 2. logs in the way a user does in production (`meltano invoke tap-datev:login`: authorization
    code + PKCE; this script plays the browser, the emulator's test user consents) unless a token
    pair is stored already,
-3. submits a fiscal year of monthly EXTF Buchungsstapel per entity (one of which DATEV rejects)
-   and a few invoice scans, each once (`tap-datev submit`, with the config Meltano resolves),
+3. submits a fiscal year of monthly EXTF Buchungsstapel per entity (plus one that DATEV rejects),
+   one DXSO job and a few invoice scans, each once (`tap-datev submit`'s functions, with the
+   config Meltano resolves),
 4. runs the job `meltano --environment demo run datev-to-databricks`: tap-datev → target-databricks
    → `dbt:build` (the marts, as tables in .lake/marts.duckdb),
 5. stops the emulator (also when a step fails), prints rows per table read back from .lake, spend
@@ -38,8 +39,8 @@ from ml_credentials import DEFAULT_KEY_ENV, CredentialStore, generate_key
 from tap_datev import settings as tap_settings
 from tap_datev.client import DatevClient
 from tap_datev.command_config import load_config
-from tap_datev.ledger import Ledger
-from tap_datev.submit import SubmitRefused, submit_document, submit_extf
+from tap_datev.ledger import Ledger, Submission
+from tap_datev.submit import SubmitRefused, submit_document, submit_dxso, submit_extf
 from target_databricks.engines.local import read_delta_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -157,48 +158,60 @@ class Demo:
         say("Logged in to DATEV (emulator)" + (f": {lines[-1]}" if lines else ""))
 
     def submit(self, files: dict[str, list[Path]]) -> bool:
-        """The monthly Buchungsstapel and the invoice scans, each sent once.
+        """The monthly Buchungsstapel, the DXSO job and the invoice scans, each sent once.
 
-        The functions `tap-datev submit extf|document` run, called here in one process with the
-        config Meltano resolves: one command per file would start ~45 interpreters. Files sent before
-        are listed in .demo/submitted.json and skipped: the tap's ledger refuses to resend an accepted
-        batch anyway, but would send a rejected one again."""
+        The functions `tap-datev submit extf|dxso|document` run, called here in one process with the
+        config Meltano resolves: one command per file would start ~45 interpreters. What was sent
+        before is listed in .demo/submitted.json and skipped: the tap's ledger refuses to resend an
+        accepted batch anyway, but would send a rejected one again."""
         record = self.data / "submitted.json"
         sent: set[str] = set(json.loads(record.read_text())) if record.exists() else set()
-        todo = [path for kind in ("batches", "documents") for path in files[kind] if path.name not in sent]
-        before = sum(len(files[kind]) for kind in ("batches", "documents")) - len(todo)
+        dxso = files["dxso"]
+        packages = {", ".join(p.name for p in dxso): dxso} if dxso else {}
+        items: list[Path | str] = [*files["batches"], *packages, *files["documents"]]
+        todo = [item for item in items if (item if isinstance(item, str) else item.name) not in sent]
+        before = len(items) - len(todo)
         if not todo:
-            say(f"Submitted 0 files to DATEV; {before} were submitted before (not sent again)")
+            say(f"Submitted nothing to DATEV: all {before} submissions were made before (not sent again)")
             return False
         config = load_config([self.tap_config()])
         os.environ[DEFAULT_KEY_ENV] = self.env[DEFAULT_KEY_ENV]  # the tap reads its store key from here
         with Ledger.open(tap_settings.state_dir(config)) as ledger:
             client = DatevClient(config)
-            for path in todo:
+            for item in todo:
+                name = item if isinstance(item, str) else item.name
                 try:
-                    if path.suffix == ".csv":
-                        row = submit_extf(client, ledger, path.name, path.read_bytes())
-                    else:
-                        entity = next(e for e in demo_data.ENTITIES if str(e.client) in path.name)
-                        data = path.read_bytes()
-                        row = submit_document(
-                            client,
-                            ledger,
-                            entity.client_id,
-                            path.name,
-                            data,
-                            document_type="Rechnungseingang",
-                        )
+                    row = self.submit_one(client, ledger, item, packages)
                 except SubmitRefused as exc:
                     if "already" not in exc.message:
-                        raise SystemExit(f"Submitting {path.name} failed: {exc.message}") from None
+                        raise SystemExit(f"Submitting {name} failed: {exc.message}") from None
                 else:
-                    if row.status == "failed" and path.suffix != ".csv":
-                        raise SystemExit(f"Submitting {path.name} failed: {row.error}")
-                sent.add(path.name)
+                    if row.status == "failed" and row.kind != "extf":
+                        raise SystemExit(f"Submitting {name} failed: {row.error}")
+                sent.add(name)
                 record.write_text(json.dumps(sorted(sent), indent=1), encoding="utf-8")
-        say(f"Submitted {len(todo)} files to DATEV; {before} were submitted before (not sent again)")
+        say(f"Submitted {len(todo)} to DATEV; {before} submissions were made before (not sent again)")
         return True
+
+    @staticmethod
+    def submit_one(
+        client: DatevClient, ledger: Ledger, item: Path | str, packages: dict[str, list[Path]]
+    ) -> Submission:
+        if isinstance(item, str):  # the DXSO package (Lindner Maschinenbau's invoices)
+            paths = packages[item]
+            entity = next(e for e in demo_data.ENTITIES if str(e.client) in paths[-1].name)
+            month = paths[-1].stem[-7:].replace("_", "-")  # Rechnungen_<client>_YYYY_MM.xml
+            package = [(p.name, p.read_bytes()) for p in paths]
+            import_type = "accountsPayableLedgerImport"
+            return submit_dxso(
+                client, ledger, entity.client_id, import_type=import_type, month=month, files=package
+            )
+        if item.suffix == ".csv":
+            return submit_extf(client, ledger, item.name, item.read_bytes())
+        entity = next(e for e in demo_data.ENTITIES if str(e.client) in item.name)
+        return submit_document(
+            client, ledger, entity.client_id, item.name, item.read_bytes(), document_type="Rechnungseingang"
+        )
 
     def tap_config(self) -> str:
         path = self.data / "tap-datev-config.json"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from demo_ledger import (
@@ -110,6 +111,54 @@ def buchungsstapel(batch: Batch) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
 
 
+def dxso_package(batch: Batch) -> list[tuple[str, bytes]]:
+    """document.xml and one LedgerImport per invoice would be DATEV's layout for many invoices; the
+    demo's two invoices of one supplier travel in one ledger file (one `consolidate`)."""
+    index, ledger = batch.file_name.split(", ")
+    total = sum((p.amount for p in batch.postings), Decimal(0))
+    document = f"""<?xml version="1.0" encoding="UTF-8"?>
+<archive xmlns="http://xml.datev.de/bedi/tps/document/v06.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+  version="6.0" generatingSystem="ml-connector demo">
+  <header><date>{batch.month:%Y-%m}-28T10:00:00</date></header>
+  <content>
+    <document>
+      <extension xsi:type="accountsPayableLedger" datafile="{ledger}">
+        <property key="1" value="{batch.month:%Y}"/>
+        <property key="3" value="{batch.label}"/>
+      </extension>
+    </document>
+  </content>
+</archive>
+"""
+    lines = "".join(
+        f"""    <accountsPayableLedger>
+      <date>{p.booked_on.isoformat()}</date>
+      <amount>{p.amount}</amount>
+      <tax>{p.vat_rate}</tax>
+      <accountNo>{p.account}</accountNo>
+      <bpAccountNo>{p.contra_account}</bpAccountNo>
+      <invoiceId>{p.document}</invoiceId>
+      <bookingText>{p.text}</bookingText>
+      <costCategoryId>{p.cost_centre}</costCategoryId>
+      <supplierName>{SUPPLIERS[p.contra_account]}</supplierName>
+      <currencyCode>EUR</currencyCode>
+    </accountsPayableLedger>
+"""
+        for p in batch.postings
+    )
+    first = batch.postings[0]
+    data = f"""<?xml version="1.0" encoding="UTF-8"?>
+<LedgerImport xmlns="http://xml.datev.de/bedi/tps/ledger/v060" version="6.0"
+  generator_info="ml-connector demo" generating_system="ml-connector demo"
+  xml_data="Kopie nur zur Verbuchung berechtigt nicht zum Vorsteuerabzug">
+  <consolidate consolidatedAmount="{total}" consolidatedDate="{first.booked_on.isoformat()}"
+    consolidatedInvoiceId="{first.document}" consolidatedCurrencyCode="EUR">
+{lines}  </consolidate>
+</LedgerImport>
+"""
+    return [(index, document.encode()), (ledger, data.encode())]
+
+
 def gl_labels(entity: Entity) -> bytes:
     chart = entity.chart
     labelled = {getattr(chart, role): label for role, label in LABELS.items()}
@@ -156,10 +205,10 @@ def invoice_pdf(entity: Entity, invoice: int) -> bytes:
 
 
 def write_all(folder: Path, invoices_per_month: int = DEFAULT_INVOICES_PER_MONTH) -> dict[str, list[Path]]:
-    """Write every demo file; returns them by kind (batches, gl_labels, partners, documents).
+    """Write every demo file; returns them by kind (batches, dxso, gl_labels, partners, documents).
     The rejected batch comes last among the batches."""
     folder.mkdir(parents=True, exist_ok=True)
-    out: dict[str, list[Path]] = {"batches": [], "gl_labels": [], "partners": [], "documents": []}
+    out: dict[str, list[Path]] = {"batches": [], "dxso": [], "gl_labels": [], "partners": [], "documents": []}
 
     def write(kind: str, name: str, data: bytes) -> None:
         path = folder / name
@@ -168,7 +217,11 @@ def write_all(folder: Path, invoices_per_month: int = DEFAULT_INVOICES_PER_MONTH
         out[kind].append(path)
 
     for batch in batches(invoices_per_month):
-        write("batches", batch.file_name, buchungsstapel(batch))
+        if batch.kind == "dxso":
+            for name, data in dxso_package(batch):
+                write("dxso", name, data)
+        else:
+            write("batches", batch.file_name, buchungsstapel(batch))
     for entity in ENTITIES:
         write("gl_labels", f"EXTF_Kontenbeschriftungen_{entity.client}.csv", gl_labels(entity))
         write("partners", f"EXTF_DebKred_{entity.client}.csv", business_partners(entity))

@@ -152,6 +152,7 @@ class Batch:
     postings: tuple[Posting, ...]
     label: str
     rejected: bool = False  # built so that DATEV's import refuses it
+    kind: str = "extf"  # or "dxso": an accountsPayableLedgerImport of invoices (Rechnungsdatenservice)
 
 
 def _money(rng: random.Random, low: int, high: int, scale: int = 1) -> Decimal:
@@ -287,6 +288,21 @@ def batches(invoices_per_month: int = DEFAULT_INVOICES_PER_MONTH) -> list[Batch]
             postings = tuple(_month_postings(entity, month, rng, invoices_per_month))
             name = f"EXTF_Buchungsstapel_{entity.client}_{month:%Y_%m}.csv"
             out.append(Batch(entity, month, name, postings, f"Buchungen {month:%m/%Y}"))
+    # Two supplier invoices sent as a DXSO job (Lindner Maschinenbau has Rechnungsdatenservice 1.0):
+    # gross amounts with their stated VAT rate, on the office supplies account.
+    works = ENTITIES[0]
+    month = works.months()[-1]
+    invoices = tuple(
+        Posting(
+            _day(month, day), amount, "S", works.chart.office, 70003, "", f"RE-{month:%Y%m}-D{n}",
+            text, "300", vat_rate=Decimal(19),
+        )
+        for n, (day, amount, text) in enumerate(
+            ((10, Decimal("595.00"), "Druckerpapier Müller"), (17, Decimal("142.80"), "Ordner und Hüllen")), 1
+        )
+    )  # fmt: skip
+    ledger = f"Rechnungen_{works.client}_{month:%Y_%m}.xml"
+    out.append(Batch(works, month, f"document.xml, {ledger}", invoices, "Rechnungen", kind="dxso"))
     # An export without postings (header and column names only): DATEV's import rejects it
     # ("Invalid file: No payload"); the tap's local checks let it through.
     service = ENTITIES[2]

@@ -74,3 +74,21 @@ def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> DemoRuns:
     chart = (project / ".demo" / "spend_monthly_by_entity.png").read_bytes()
     second = run_demo(project)
     return DemoRuns(project, first, second, rows, chart)
+
+
+def dbt(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """dbt of .venv-dbt on the demo target, with the paths the Meltano utility `dbt` sets."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}},
+        "MELTANO_ENVIRONMENT": "demo",
+        "DBT_PROJECT_DIR": str(REPO / "transform"),
+        "DBT_PROFILES_DIR": str(REPO / "transform"),
+        "DBT_TARGET_PATH": str(project / ".meltano" / "dbt" / "target"),
+        "DBT_LOG_PATH": str(project / ".meltano" / "dbt" / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "ML_CONNECTOR_LAKE": str(project / ".lake"),
+    }
+    dbt_bin = REPO / ".venv-dbt" / "bin" / "dbt"
+    return subprocess.run(
+        [str(dbt_bin), *args], env=env, text=True, capture_output=True, check=False, timeout=900
+    )

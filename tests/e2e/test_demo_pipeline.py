@@ -47,9 +47,9 @@ def _report(stdout: str) -> str:
 
 
 def test_first_run_lands_the_year(demo_runs: DemoRuns) -> None:
-    files = len(BATCHES) + 2 * len(demo_data.ENTITIES)  # batches + two invoice scans per entity
+    submissions = len(BATCHES) + 2 * len(demo_data.ENTITIES)  # EXTF, DXSO + two scans per entity
     assert "Logged in to DATEV" in demo_runs.first
-    assert f"Submitted {files} files to DATEV; 0 were submitted before" in demo_runs.first
+    assert f"Submitted {submissions} to DATEV; 0 submissions were made before" in demo_runs.first
 
     clients = _table(demo_runs, "clients").to_pylist()
     assert sorted(c["id"] for c in clients) == ["29098-55003", "29098-55004", "29098-55005"]
@@ -66,16 +66,17 @@ def test_first_run_lands_the_year(demo_runs: DemoRuns) -> None:
     assert "Papier, Toner, Ordner (Preis in €)" in texts and "Gehälter 01/2025" in texts
     assert sum(lines.column("is_general_reversal").to_pylist()) == len(demo_data.ENTITIES)
 
-    results = [b["result"] for b in _table(demo_runs, "booking_batches").to_pylist()]
-    assert sorted(results) == ["failed"] + ["succeeded"] * (len(BATCHES) - 1)
+    batches = _table(demo_runs, "booking_batches").to_pylist()
+    assert sorted(b["status"] for b in batches) == ["failed"] + ["succeeded"] * (len(BATCHES) - 1)
+    assert sorted(b["kind"] for b in batches) == ["dxso"] + ["extf"] * (len(BATCHES) - 1)
     assert _table(demo_runs, "documents").num_rows == 2 * len(demo_data.ENTITIES)
     assert _table(demo_runs, "business_partners").num_rows == 3 * len(demo_ledger.SUPPLIERS)
 
 
 def test_second_run_adds_nothing_and_prints_the_same(demo_runs: DemoRuns) -> None:
-    files = len(BATCHES) + 2 * len(demo_data.ENTITIES)
+    submissions = len(BATCHES) + 2 * len(demo_data.ENTITIES)
     assert "no new login" in demo_runs.second
-    assert f"Submitted 0 files to DATEV; {files} were submitted before" in demo_runs.second
+    assert f"Submitted nothing to DATEV: all {submissions} submissions were made before" in demo_runs.second
     assert lake_rows(demo_runs.lake) == demo_runs.rows_after_first, "the second run duplicated rows"
     assert _report(demo_runs.second) == _report(demo_runs.first)
     assert demo_runs.chart.read_bytes() == demo_runs.chart_after_first

@@ -82,8 +82,11 @@ select
             else 'DATEV counted other lines than booking_lines holds'
         end
         else case
+            when file_line_count is null and datev_line_count is null
+                then 'imported; neither file figures (submitted before the tap recorded them) nor a DATEV count to compare'
             when file_line_count is null
                 then 'file figures not recorded at submit time; DATEV''s count matches booking_lines'
+            when datev_line_count is null then 'file and booking_lines agree (DATEV gives no count)'
             else 'file, booking_lines and DATEV agree'
         end
     end as reason

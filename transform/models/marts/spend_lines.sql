@@ -1,7 +1,8 @@
 -- One row per accepted booking line on a spend account: the line's net amount and VAT in EUR.
 -- Booking amounts are gross (DATEV splits VAT off inside DATEV); the rate comes from the tax key
--- when the line has one, else from the automatic account, else there is no VAT. A tax key the
--- seed does not know leaves the amount gross, flagged (vat_rate_known = false).
+-- when the line has one, else from the rate the line states (DXSO `tax`, EXTF Steuersatz), else
+-- from the automatic account, else there is no VAT. A tax key the seed does not know leaves the
+-- amount gross, flagged (vat_rate_known = false).
 with postings as (
     select * from {{ ref('stg_postings') }}
 ),
@@ -22,7 +23,7 @@ located as (
         r.class_caption_en,
         case
             when p.tax_key is not null then k.vat_rate
-            else coalesce(a.vat_rate, 0)
+            else coalesce(p.stated_vat_rate, a.vat_rate, 0)
         end as vat_rate
     from postings as p
     inner join clients as c on p.client_id = c.client_id

@@ -8,6 +8,7 @@ select
     konto,
     gegenkonto,
     nullif(trim(bu_schluessel), '') as tax_key,
+    steuersatz as stated_vat_rate,
     nullif(trim(kost1_kostenstelle), '') as cost_centre,
     soll_haben_kennzeichen as file_debit_credit,
     cast(umsatz as decimal(18,2)) as file_amount,

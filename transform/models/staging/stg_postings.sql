@@ -6,7 +6,7 @@ with lines as (
 )
 
 select
-    client_id, batch_id, line_number, booking_date, tax_key, cost_centre, is_general_reversal,
+    client_id, batch_id, line_number, booking_date, tax_key, stated_vat_rate, cost_centre, is_general_reversal,
     document_number, booking_text,
     'konto' as side,
     konto as account,
@@ -15,7 +15,7 @@ select
 from lines
 union all
 select
-    client_id, batch_id, line_number, booking_date, tax_key, cost_centre, is_general_reversal,
+    client_id, batch_id, line_number, booking_date, tax_key, stated_vat_rate, cost_centre, is_general_reversal,
     document_number, booking_text,
     'gegenkonto' as side,
     gegenkonto as account,
