@@ -1,8 +1,9 @@
 """Opt-in: `dbt build` of the marts on a real Databricks SQL warehouse (target `prod`).
 
 Runs only when the variables the prod profile reads are set (DATABRICKS_HOST, DATABRICKS_HTTP_PATH,
-DATABRICKS_CATALOG, DATABRICKS_SCHEMA holding the connector's tables, DATABRICKS_CLIENT_ID and
-DATABRICKS_CLIENT_SECRET); it builds into `<DATABRICKS_SCHEMA>_marts_live` and leaves it there.
+DATABRICKS_CATALOG, DATABRICKS_SCHEMA holding the connector's tables, and DATABRICKS_TOKEN or
+DATABRICKS_CLIENT_ID + DATABRICKS_CLIENT_SECRET); it builds into `<DATABRICKS_SCHEMA>_marts_live`
+and leaves it there.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from test_dbt_databricks import DBT, dbt_env
 
 pytestmark = pytest.mark.live
 NEEDED = ("DATABRICKS_HOST", "DATABRICKS_HTTP_PATH", "DATABRICKS_CATALOG", "DATABRICKS_SCHEMA")
-if not all(os.environ.get(v) for v in (*NEEDED, "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET")):
+_HAS_CREDENTIALS = bool(os.environ.get("DATABRICKS_TOKEN")) or bool(
+    os.environ.get("DATABRICKS_CLIENT_ID") and os.environ.get("DATABRICKS_CLIENT_SECRET")
+)
+if not (all(os.environ.get(v) for v in NEEDED) and _HAS_CREDENTIALS):
     pytest.skip(
-        "live dbt test: set " + ", ".join(NEEDED) + ", DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET",
+        "live dbt test: set " + ", ".join(NEEDED) + " and a token or client id/secret",
         allow_module_level=True,
     )
 
