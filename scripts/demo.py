@@ -1,14 +1,18 @@
-"""`make demo`: the main job on the embedded default — DATEV emulator → local Delta tables.
+"""`make demo`: the main job on the embedded default — DATEV emulator → local Delta tables → marts.
 
 1. starts the DATEV emulator on a free loopback port (its data kept in .demo/datev-emulator),
 2. logs in the way a user does in production (`meltano invoke tap-datev:login`: authorization
    code + PKCE; this script plays the browser, the emulator's test user consents) unless a token
    pair is stored already,
-3. submits each entity's EXTF Buchungsstapel and one invoice scan once (`tap-datev:submit`),
-4. runs `meltano --environment demo run tap-datev target-databricks`,
-5. stops the emulator (also when a step fails) and prints rows per table read back from .lake.
+3. submits a fiscal year of monthly EXTF Buchungsstapel per entity (plus one that DATEV rejects),
+   one DXSO job and a few invoice scans, each once (`tap-datev submit`'s functions, with the
+   config Meltano resolves),
+4. runs the job `meltano --environment demo run datev-to-databricks`: tap-datev → target-databricks
+   → `dbt:build` (the marts, as tables in .lake/marts.duckdb),
+5. stops the emulator (also when a step fails), prints rows per table read back from .lake, spend
+   per entity and month, the batch reconciliation, and writes a chart of monthly spend (PNG).
 
-Run it twice: the second run submits nothing new and duplicates no row.
+Run it twice: the second run submits nothing new, duplicates no row and prints the same figures.
 `--project DIR` runs it in another Meltano project folder holding a copy of meltano.yml (the
 end-to-end test does that).
 """
@@ -16,6 +20,7 @@ end-to-end test does that).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -31,6 +36,11 @@ import requests
 from deltalake import DeltaTable
 
 from ml_credentials import DEFAULT_KEY_ENV, CredentialStore, generate_key
+from tap_datev import settings as tap_settings
+from tap_datev.client import DatevClient
+from tap_datev.command_config import load_config
+from tap_datev.ledger import Ledger, Submission
+from tap_datev.submit import SubmitRefused, submit_document, submit_dxso, submit_extf
 from target_databricks.engines.local import read_delta_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,6 +48,7 @@ import demo_data
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DBT_PYTHON = REPO / ".venv-dbt" / "bin" / "python"
 LISTENING = re.compile(r"listening on (http://\S+)")
 AUTHORIZE_URL = re.compile(r"(http://\S+/openid/authorize\?\S+)")
 EXTF_JOB_SECONDS = 6  # the emulator finishes an EXTF job ~5 s after upload
@@ -48,13 +59,17 @@ def read_delta(path: Path) -> pa.Table:
     return read_delta_table(DeltaTable(str(path)))
 
 
+STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(f"==> {message}", flush=True)
+    print(f"==> [{time.monotonic() - STARTED:5.1f} s] {message}", flush=True)
 
 
 class Demo:
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, invoices_per_month: int) -> None:
         self.project = project
+        self.invoices_per_month = invoices_per_month
         self.data = project / ".demo"
         self.lake = project / ".lake" / "ml_connector" / "datev"
         self.env: dict[str, str] = {}
@@ -142,42 +157,84 @@ class Demo:
         lines = [ln.strip() for ln in output if ln.strip() and "[info" not in ln]
         say("Logged in to DATEV (emulator)" + (f": {lines[-1]}" if lines else ""))
 
-    def submit(self, files: dict[str, list[Path]]) -> None:
-        """Each entity's Buchungsstapel and one scanned invoice; the ledger refuses repeats."""
-        commands = [("extf", str(path)) for path in files["batches"]]
-        for path in files["documents"]:
-            client = next(e.client_id for e in demo_data.ENTITIES if str(e.client) in path.name)
-            commands.append(("document", "--client", client, "--type", "Rechnungseingang", str(path)))
-        for command in commands:
-            path = Path(command[-1])
-            result = self.meltano("invoke", "tap-datev:submit", *command, check=False)
-            output = result.stdout + result.stderr
-            if result.returncode == 0:
-                say(f"Submitted {path.name}")
-            elif "already" in output:
-                say(f"{path.name} was submitted before: not sent again")
-            else:
-                sys.stderr.write(output[-6000:])
-                raise SystemExit(f"Submitting {path.name} failed")
+    def submit(self, files: dict[str, list[Path]]) -> bool:
+        """The monthly Buchungsstapel, the DXSO job and the invoice scans, each sent once.
+
+        The functions `tap-datev submit extf|dxso|document` run, called here in one process with the
+        config Meltano resolves: one command per file would start ~45 interpreters. What was sent
+        before is listed in .demo/submitted.json and skipped: the tap's ledger refuses to resend an
+        accepted batch anyway, but would send a rejected one again."""
+        record = self.data / "submitted.json"
+        sent: set[str] = set(json.loads(record.read_text())) if record.exists() else set()
+        dxso = files["dxso"]
+        packages = {", ".join(p.name for p in dxso): dxso} if dxso else {}
+        items: list[Path | str] = [*files["batches"], *packages, *files["documents"]]
+        todo = [item for item in items if (item if isinstance(item, str) else item.name) not in sent]
+        before = len(items) - len(todo)
+        if not todo:
+            say(f"Submitted nothing to DATEV: all {before} submissions were made before (not sent again)")
+            return False
+        config = load_config([self.tap_config()])
+        os.environ[DEFAULT_KEY_ENV] = self.env[DEFAULT_KEY_ENV]  # the tap reads its store key from here
+        with Ledger.open(tap_settings.state_dir(config)) as ledger:
+            client = DatevClient(config)
+            for item in todo:
+                name = item if isinstance(item, str) else item.name
+                try:
+                    row = self.submit_one(client, ledger, item, packages)
+                except SubmitRefused as exc:
+                    if "already" not in exc.message:
+                        raise SystemExit(f"Submitting {name} failed: {exc.message}") from None
+                else:
+                    if row.status == "failed" and row.kind != "extf":
+                        raise SystemExit(f"Submitting {name} failed: {row.error}")
+                sent.add(name)
+                record.write_text(json.dumps(sorted(sent), indent=1), encoding="utf-8")
+        say(f"Submitted {len(todo)} to DATEV; {before} submissions were made before (not sent again)")
+        return True
+
+    @staticmethod
+    def submit_one(
+        client: DatevClient, ledger: Ledger, item: Path | str, packages: dict[str, list[Path]]
+    ) -> Submission:
+        if isinstance(item, str):  # the DXSO package (Lindner Maschinenbau's invoices)
+            paths = packages[item]
+            entity = next(e for e in demo_data.ENTITIES if str(e.client) in paths[-1].name)
+            month = paths[-1].stem[-7:].replace("_", "-")  # Rechnungen_<client>_YYYY_MM.xml
+            package = [(p.name, p.read_bytes()) for p in paths]
+            import_type = "accountsPayableLedgerImport"
+            return submit_dxso(
+                client, ledger, entity.client_id, import_type=import_type, month=month, files=package
+            )
+        if item.suffix == ".csv":
+            return submit_extf(client, ledger, item.name, item.read_bytes())
+        entity = next(e for e in demo_data.ENTITIES if str(e.client) in item.name)
+        return submit_document(
+            client, ledger, entity.client_id, item.name, item.read_bytes(), document_type="Rechnungseingang"
+        )
+
+    def tap_config(self) -> str:
+        path = self.data / "tap-datev-config.json"
+        path.write_text(self.meltano("config", "print", "tap-datev").stdout, encoding="utf-8")
+        return str(path)
 
     def report(self) -> dict[str, int]:
-        import pyarrow.compute as pc
-
         found = self.lake.iterdir() if self.lake.is_dir() else iter(())
-        tables = {p.name: read_delta(p) for p in sorted(found) if (p / "_delta_log").is_dir()}
+        # The target's own audit ledger (_ml_connector_*) grows by design on every run: not listed.
+        data = [p for p in sorted(found) if (p / "_delta_log").is_dir() and not p.name.startswith("_")]
+        tables = {p.name: read_delta(p) for p in data}
         if not tables:
             raise SystemExit("No Delta tables were written.")
         print(f"\nRows per table in {self.lake}")
         for name, table in tables.items():
             print(f"  {name:<32} {table.num_rows:>6}")
-        if "booking_lines" in tables:
-            lines = tables["booking_lines"]
-            accepted = lines.filter(pc.equal(lines["job_result"], "succeeded"))
-            grouped = accepted.group_by("client_id").aggregate([("account_amount_eur", "sum")])
-            print("\nBooked amounts in EUR on the booking account (accepted batches) per legal entity:")
-            for row in grouped.sort_by("client_id").to_pylist():
-                print(f"  {row['client_id']:<14} {row['account_amount_eur_sum']:>14,.2f}")
         return {name: table.num_rows for name, table in tables.items()}
+
+    def marts(self) -> None:
+        """The marts dbt built, printed, and the chart (in dbt's virtualenv: DuckDB and matplotlib)."""
+        chart = self.data / "spend_monthly_by_entity.png"
+        report = [str(DBT_PYTHON), str(REPO / "scripts" / "demo_report.py")]
+        subprocess.run([*report, str(self.project / ".lake" / "marts.duckdb"), str(chart)], check=True)
 
     def run(self) -> dict[str, int]:
         self.env = {
@@ -188,7 +245,7 @@ class Demo:
             "BROWSER": "true",  # no real browser here: this script answers the login page itself
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        files = demo_data.write_all(self.data / "files")
+        files = demo_data.write_all(self.data / "files", self.invoices_per_month)
         with self.datev_emulator() as url:
             say(f"DATEV emulator at {url}")
             self.env["DATEV_EMULATOR_URL"] = url
@@ -196,15 +253,14 @@ class Demo:
                 say("A DATEV token pair is stored already: the tap refreshes it (no new login)")
             else:
                 self.login()
-            self.submit(files)
-            time.sleep(EXTF_JOB_SECONDS)  # jobs still pending would simply be re-polled next run
-            say("meltano --environment demo run tap-datev target-databricks")
+            if self.submit(files):
+                time.sleep(EXTF_JOB_SECONDS)  # jobs still pending would simply be re-polled next run
+            say("meltano --environment demo run datev-to-databricks (tap-datev target-databricks dbt:build)")
             started = time.monotonic()
-            self.meltano("run", "tap-datev", "target-databricks")
+            self.meltano("run", "datev-to-databricks")
             say(f"meltano run finished in {time.monotonic() - started:.1f} s")
         counts = self.report()
-        state_ids = self.meltano("state", "list", check=False).stdout.strip()
-        print(f"\nMeltano state ids: {state_ids or '(none)'}")
+        self.marts()
         return counts
 
 
@@ -213,7 +269,14 @@ def main() -> None:
     parser.add_argument(
         "--project", type=Path, default=REPO, help="Meltano project folder (default: the repo)"
     )
-    Demo(parser.parse_args().project.resolve()).run()
+    parser.add_argument(
+        "--invoices-per-month",
+        type=int,
+        default=demo_data.DEFAULT_INVOICES_PER_MONTH,
+        help="supplier invoices per entity and month (the year's size)",
+    )
+    args = parser.parse_args()
+    Demo(args.project.resolve(), args.invoices_per_month).run()
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def test_no_pip_url_and_no_secret_values() -> None:
 def test_environments_job_and_schedule() -> None:
     assert {e["name"] for e in PROJECT["environments"]} >= {"demo", "prod"}
     job = next(j for j in PROJECT["jobs"] if j["name"] == "datev-to-databricks")
-    assert job["tasks"][0] == "tap-datev target-databricks"
+    assert job["tasks"] == ["tap-datev target-databricks dbt:build"], "the job ends with the marts"
     (schedule,) = PROJECT["schedules"]
     assert schedule["job"] == job["name"]
     assert schedule["interval"].endswith("1-5"), "working days only"

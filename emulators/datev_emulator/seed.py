@@ -22,7 +22,8 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def _fiscal_years(start_month: int, years: list[int]) -> list[dict[str, Any]]:
+def _fiscal_years(start_month: int, years: list[int], chart: int = 3) -> list[dict[str, Any]]:
+    """Fiscal years starting in `start_month`, books kept in DATEV's SKR `chart` (3 = SKR03, 4 = SKR04)."""
     out = []
     for year in years:
         first = date(year, start_month, 1)
@@ -33,7 +34,7 @@ def _fiscal_years(start_month: int, years: list[int]) -> list[dict[str, Any]]:
                 "fiscal_year_start": start,
                 "fiscal_year_end": end,
                 "account_length": 4,
-                "datev_chart_of_accounts": 3,
+                "datev_chart_of_accounts": chart,
                 "ledgers": {
                     "is_accounts_payable_ledger_available": True,
                     "is_accounts_receivable_ledger_available": True,
@@ -98,7 +99,7 @@ def demo_clients() -> list[dict[str, Any]]:
             55004,
             "Lindner Antriebstechnik GmbH",
             services=[SERVICE_DOCUMENTS, SERVICE_EXTF, SERVICE_DXSO, SERVICE_ADE],
-            fiscal_years=_fiscal_years(7, [2024, 2025]),  # fiscal year starts 1 July
+            fiscal_years=_fiscal_years(7, [2024, 2025], chart=4),  # SKR04, fiscal year from 1 July
             document_types=_document_types(
                 [
                     {

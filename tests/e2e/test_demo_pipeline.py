@@ -1,107 +1,85 @@
-"""`make demo`'s script end to end, twice, in a throwaway Meltano project.
+"""`make demo`'s script end to end, twice (conftest.demo_runs): DATEV emulator (subprocess) →
+`meltano invoke tap-datev:login` (PKCE, the script plays the browser) → the tap's submit of a
+generated fiscal year → `meltano run datev-to-databricks` (tap → local Delta tables → dbt:build).
 
-DATEV emulator (subprocess) → `meltano invoke tap-datev:login` (PKCE, the script plays the
-browser) → `tap-datev submit extf` per entity → `meltano run tap-datev target-databricks` →
-local Delta tables. The second run must submit nothing, duplicate nothing, and hand Meltano's
-state back to the tap.
+The second run must submit nothing, duplicate nothing, print the same figures, redraw the same
+chart and hand Meltano's state back to the tap.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 
+import demo_data
+import demo_ledger
 import pyarrow as pa
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-import demo_data  # noqa: E402
-from demo import read_delta  # noqa: E402
+from conftest import DemoRuns, lake_rows
+from demo import read_delta
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-STATE_ID = "demo:tap-datev-to-target-databricks"
+BATCHES = demo_ledger.batches()
+
+
+def _table(runs: DemoRuns, name: str) -> pa.Table:
+    return read_delta(runs.lake / name)
 
 
 def _expected_eur_by_client() -> dict[str, Decimal]:
-    """Account-side EUR sums computed from the demo bookings, independently of the tap's parser."""
+    """Account-side EUR sums of the accepted batches, from the generator's postings (S +, H -)."""
     sums: dict[str, Decimal] = {}
-    for client, bookings in demo_data._BOOKINGS.items():
-        total = Decimal(0)
-        for amount, sh, *_rest, currency, rate in bookings:
-            value = Decimal(amount.replace(",", "."))
-            if currency and currency != "EUR":
-                value = (value / Decimal(rate.replace(",", "."))).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            total += value if sh == "S" else -value
-        sums[f"{demo_data.CONSULTANT}-{client}"] = total
+    for batch in BATCHES:
+        for p in batch.postings:
+            signed = p.amount_eur if p.debit_credit == "S" else -p.amount_eur
+            sums[batch.entity.client_id] = sums.get(batch.entity.client_id, Decimal(0)) + signed
     return sums
 
 
-def _run_demo(project: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TAP_DATEV_", "TARGET_DATABRICKS_"))}
-    result = subprocess.run(  # noqa: PLW1510 - the exit code is checked below
-        [sys.executable, str(REPO / "scripts" / "demo.py"), "--project", str(project)],
-        env=env,
-        text=True,
-        capture_output=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    return result.stdout
+def _report(stdout: str) -> str:
+    """What the demo prints after the job: row counts, spend, reconciliation, chart path."""
+    return stdout[stdout.index("\nRows per table") :]
 
 
-def _table(project: Path, name: str) -> pa.Table:
-    return read_delta(project / ".lake" / "ml_connector" / "datev" / name)
+def test_first_run_lands_the_year(demo_runs: DemoRuns) -> None:
+    submissions = len(BATCHES) + 2 * len(demo_data.ENTITIES)  # EXTF, DXSO + two scans per entity
+    assert "Logged in to DATEV" in demo_runs.first
+    assert f"Submitted {submissions} to DATEV; 0 submissions were made before" in demo_runs.first
 
-
-def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
-
-    first = _run_demo(project)
-    assert "Logged in to DATEV" in first
-    assert first.count("Submitted EXTF_Buchungsstapel_") == 3
-    assert first.count("Submitted Eingangsrechnung") == 3
-
-    clients = _table(project, "clients").to_pylist()
+    clients = _table(demo_runs, "clients").to_pylist()
     assert sorted(c["id"] for c in clients) == ["29098-55003", "29098-55004", "29098-55005"]
-    assert "Lindner Maschinenbau GmbH" in {c["name"] for c in clients}
+    assert {c["id"]: c["datev_chart_of_accounts"] for c in clients}["29098-55004"] == 4
 
-    lines = _table(project, "booking_lines")
-    n_lines = sum(len(b) for b in demo_data._BOOKINGS.values())
-    assert lines.num_rows == n_lines
-    assert set(lines.column("job_result").to_pylist()) == {"succeeded"}
+    lines = _table(demo_runs, "booking_lines")
+    assert lines.num_rows == sum(len(b.postings) for b in BATCHES)
+    assert set(lines.column("job_result").to_pylist()) == {"succeeded"}  # the rejected batch is empty
     sums: dict[str, Decimal] = {}
     for row in lines.select(["client_id", "account_amount_eur"]).to_pylist():
         sums[row["client_id"]] = sums.get(row["client_id"], Decimal(0)) + row["account_amount_eur"]
     assert sums == _expected_eur_by_client()
-    labelled = {r["konto"]: r["account_label"] for r in lines.select(["konto", "account_label"]).to_pylist()}
-    assert labelled[3400] == demo_data.GL_LABELS[3400]
+    texts = set(lines.column("buchungstext").to_pylist())
+    assert "Papier, Toner, Ordner (Preis in €)" in texts and "Gehälter 01/2025" in texts
+    assert sum(lines.column("is_general_reversal").to_pylist()) == len(demo_data.ENTITIES)
 
-    documents = _table(project, "documents")
-    assert sorted(documents.column("client_id").to_pylist()) == ["29098-55003", "29098-55004", "29098-55005"]
-    batches = _table(project, "booking_batches")
-    assert batches.num_rows == 3
-    assert _table(project, "gl_accounts").num_rows == 3 * len(demo_data.GL_LABELS)
-    assert _table(project, "business_partners").num_rows == 3 * len(demo_data.SUPPLIERS)
-    before = {
-        p.name: _table(project, p.name).num_rows
-        for p in (project / ".lake" / "ml_connector" / "datev").iterdir()
-        if not p.name.startswith("_")
-    }
+    batches = _table(demo_runs, "booking_batches").to_pylist()
+    assert sorted(b["status"] for b in batches) == ["failed"] + ["succeeded"] * (len(BATCHES) - 1)
+    assert sorted(b["kind"] for b in batches) == ["dxso"] + ["extf"] * (len(BATCHES) - 1)
+    assert _table(demo_runs, "documents").num_rows == 2 * len(demo_data.ENTITIES)
+    assert _table(demo_runs, "business_partners").num_rows == 3 * len(demo_ledger.SUPPLIERS)
 
-    second = _run_demo(project)
-    assert "no new login" in second
-    assert second.count("was submitted before") == 6  # 3 batches + 3 documents
-    after = {name: _table(project, name).num_rows for name in before}
-    assert after == before, "the second run duplicated rows"
+
+def test_second_run_adds_nothing_and_prints_the_same(demo_runs: DemoRuns) -> None:
+    submissions = len(BATCHES) + 2 * len(demo_data.ENTITIES)
+    assert "no new login" in demo_runs.second
+    assert f"Submitted nothing to DATEV: all {submissions} submissions were made before" in demo_runs.second
+    assert lake_rows(demo_runs.lake) == demo_runs.rows_after_first, "the second run duplicated rows"
+    assert _report(demo_runs.second) == _report(demo_runs.first)
+    assert demo_runs.chart.read_bytes() == demo_runs.chart_after_first
 
     state = subprocess.run(  # noqa: PLW1510 - the exit code is checked below
         [
@@ -112,7 +90,7 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
             "get",
             "demo:tap-datev-to-target-databricks",
         ],
-        cwd=project,
+        cwd=demo_runs.project,
         text=True,
         capture_output=True,
         env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
@@ -120,3 +98,15 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
     assert state.returncode == 0, state.stderr[-2000:]
     bookmarks = json.loads(state.stdout)["singer_state"]["bookmarks"]
     assert "booking_batches" in bookmarks
+
+
+def test_demo_prints_spend_by_entity_name_and_the_rejected_batch(demo_runs: DemoRuns) -> None:
+    report = _report(demo_runs.first)
+    for entity in demo_ledger.ENTITIES:
+        assert f"\n  {entity.name}\n" in report
+    assert "Gehälter" in report and "Wareneingang 19 % Vorsteuer" in report
+    ok = len(BATCHES) - 1
+    assert f"ok: {ok}, rejected: 1" in report
+    assert "REJECTED  EXTF_Buchungsstapel_55005_Nachtrag.csv (Lindner Service GmbH)" in report
+    assert f"Chart of monthly spend per entity: {demo_runs.chart}" in report
+    assert demo_runs.chart_after_first.startswith(b"\x89PNG")

@@ -1,0 +1,119 @@
+"""The demo's last step: the controller's marts printed, and monthly spend per entity as a PNG.
+
+Runs in dbt's virtualenv (.venv-dbt: DuckDB and matplotlib) against the DuckDB file dbt built:
+    .venv-dbt/bin/python scripts/demo_report.py .lake/marts.duckdb spend.png
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
+
+SCHEMA = "datev_marts"
+TOP_ACCOUNTS = 3
+MONTH_NAMES = ("Jan", "Feb", "Mär", "Apr", "Mai", "Jun", "Jul", "Aug", "Sep", "Okt", "Nov", "Dez")
+
+
+def eur(value: Decimal | float) -> str:
+    return f"{value:,.2f}"
+
+
+def spend_table(con: duckdb.DuckDBPyConnection) -> None:
+    months = con.execute(
+        f"""SELECT entity_name, fiscal_year, fiscal_period, booking_month, spend_eur, vat_eur,
+                   has_unknown_vat_rate
+            FROM {SCHEMA}.spend_monthly_by_entity ORDER BY entity_name, booking_month"""
+    ).fetchall()
+    top = con.execute(
+        f"""SELECT entity_name, booking_month, coalesce(account_label, CAST(account_number AS VARCHAR)),
+                   SUM(spend_eur) AS s
+            FROM {SCHEMA}.spend GROUP BY ALL
+            ORDER BY entity_name, booking_month, s DESC, 3"""
+    ).fetchall()
+    tops: dict[tuple[str, object], list[str]] = {}
+    for entity, month, label, amount in top:
+        tops.setdefault((entity, month), []).append(f"{label} {amount:,.0f}")
+    print("\nSpend in EUR net of VAT per entity and fiscal month (top GL accounts by label)")
+    entity_seen = None
+    for entity, year, period, month, spend, vat, unknown in months:
+        if entity != entity_seen:
+            print(f"\n  {entity}")
+            print(f"    {'FY':<7} {'P':>2} {'month':<8} {'spend EUR':>14} {'VAT EUR':>12}  top accounts")
+            entity_seen = entity
+        flag = " (!)" if unknown else ""
+        accounts = "; ".join(tops[(entity, month)][:TOP_ACCOUNTS])
+        print(f"    {year:<7} {period:>2} {month:%Y-%m}  {eur(spend):>14} {eur(vat):>12}  {accounts}{flag}")
+    totals = con.execute(
+        f"""SELECT entity_name, SUM(spend_eur), SUM(vat_eur), SUM(postings)
+            FROM {SCHEMA}.spend_monthly_by_entity GROUP BY ALL ORDER BY 1"""
+    ).fetchall()
+    print("\n  Fiscal year totals")
+    for entity, spend, vat, postings in totals:
+        print(f"    {entity:<32} {eur(spend):>16} EUR net  {eur(vat):>14} EUR VAT  {postings:>5} postings")
+    print("  (!) = a posting with an unknown tax key, counted gross (spend.has_unknown_vat_rate)")
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection) -> None:
+    counts = con.execute(
+        f"""SELECT reconciliation_status, COUNT(*) FROM {SCHEMA}.batch_reconciliation GROUP BY 1 ORDER BY 1"""
+    ).fetchall()
+    print("\nBatch reconciliation (file at submit time / booking_lines / DATEV's count)")
+    print("  " + ", ".join(f"{status}: {n}" for status, n in counts))
+    others = con.execute(
+        f"""SELECT entity_name, file_name, reconciliation_status, reason
+            FROM {SCHEMA}.batch_reconciliation WHERE reconciliation_status <> 'ok' ORDER BY 2"""
+    ).fetchall()
+    for entity, file_name, status, reason in others:
+        print(f"  {status.upper():<9} {file_name} ({entity}): {reason}")
+
+
+def chart(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    rows = con.execute(
+        f"""SELECT entity_name, fiscal_year, fiscal_period, MONTH(booking_month), spend_eur
+            FROM {SCHEMA}.spend_monthly_by_entity ORDER BY entity_name, fiscal_year, fiscal_period"""
+    ).fetchall()
+    series: dict[str, dict[int, float]] = {}
+    first_month: dict[str, tuple[int, int]] = {}
+    for entity, year, period, month, spend in rows:
+        series.setdefault(entity, {})[period] = float(spend)
+        first_month.setdefault(entity, (year, month))
+    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=100)
+    width = 0.8 / max(len(series), 1)
+    for i, (entity, values) in enumerate(series.items()):
+        year, month = first_month[entity]
+        label = f"{entity} (FY from {MONTH_NAMES[month - 1]} {year})"
+        offset = (i - (len(series) - 1) / 2) * width
+        ax.bar([p + offset for p in values], list(values.values()), width, label=label)
+    ax.set_xticks(range(1, 13), [f"P{p}" for p in range(1, 13)])
+    ax.set_xlabel("Fiscal month (period of each entity's fiscal year)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=len(series), fontsize=9, frameon=False)
+    ax.set_ylabel("Spend, EUR net of VAT")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f} €"))
+    ax.set_title("Lindner group: monthly spend per legal entity (spend_monthly_by_entity)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No version stamp in the file: a rerun writes the same bytes.
+    fig.savefig(path, format="png", metadata={"Software": None})
+    plt.close(fig)
+    print(f"\nChart of monthly spend per entity: {path}")
+
+
+def main() -> None:
+    database, picture = Path(sys.argv[1]), Path(sys.argv[2])
+    with duckdb.connect(str(database), read_only=True) as con:
+        spend_table(con)
+        reconciliation(con)
+        chart(con, picture)
+
+
+if __name__ == "__main__":
+    main()
