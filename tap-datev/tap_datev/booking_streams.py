@@ -21,6 +21,7 @@ from pathlib import Path
 
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 
 from tap_datev import settings
 from tap_datev.arrow_batches import ArrowBatchesMixin
@@ -131,6 +132,20 @@ class BookingBatchesStream(_LedgerStream):
     def _datev(self) -> DatevClient:
         # Only created when a job is open: a run with nothing pending touches no token.
         return shared_client(self._tap)
+
+    @override
+    def _write_schema_message(self) -> None:
+        # singer-sdk sends a child's SCHEMA only with its first parent record. Sent here with the
+        # parent's (once per run), booking_lines is an (empty) table from the first run on, so
+        # what reads the tables (the marts) finds it before anything was submitted.
+        super()._write_schema_message()
+        if not self._children_announced:
+            self._children_announced = True
+            for child in self.child_streams:
+                if child.selected:
+                    child._write_schema_message()
+
+    _children_announced = False
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
         if not context or not _ledger_exists(self.config):

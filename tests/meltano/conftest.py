@@ -43,6 +43,9 @@ def demo_project(tmp_path: Path, datev_emulator: t.Any) -> Path:
     project.mkdir()
     shutil.copy(REPO / "meltano.yml", project / "meltano.yml")
     (project / ".venv").symlink_to(BIN.parent)
+    # The job ends with dbt:build: the marts' project and dbt's own virtualenv, as `make install` made them.
+    (project / "transform").symlink_to(REPO / "transform")
+    (project / ".venv-dbt").symlink_to(REPO / ".venv-dbt")
     demo_data.write_all(project / ".demo" / "files")
     dotenv = {"DATEV_EMULATOR_URL": datev_emulator.url, KEY_ENV: generate_key()}
     (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()), encoding="utf-8")

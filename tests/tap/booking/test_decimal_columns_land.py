@@ -49,7 +49,10 @@ def test_money_and_kurs_land_with_their_declared_precision(
     result = CliRunner().invoke(submit, ["extf", "--config", str(config_file), str(path)])
     assert result.exit_code == 0, result.output
     run = run_tap(booking_config, streams=["booking_batches", "booking_lines"])
-    (schema,) = [m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "booking_lines"]
+    # Sent with booking_batches' (so the table exists before any batch) and again per batch: all equal.
+    schemas = [m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "booking_lines"]
+    assert schemas and all(m == schemas[0] for m in schemas)
+    schema = schemas[0]
     props = schema["schema"]["properties"]
     money = _declared(props, 15, 2)
     assert {"amount", "umsatz", "account_amount", "account_amount_eur", "basis_umsatz"} <= money
