@@ -272,7 +272,7 @@ METADATA_COLUMNS: tuple[tuple[Column, Kind], ...] = (
             DELETED_AT,
             "TIMESTAMP",
             TIMESTAMP_TYPE,
-            "When the row was retired by ACTIVATE_VERSION (soft delete); null while current.",
+            "When the row was retired by ACTIVATE_VERSION (soft delete), null while current.",
         ),
         "timestamp",
     ),
