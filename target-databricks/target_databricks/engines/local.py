@@ -477,6 +477,11 @@ class LocalEngine(Engine):
             raise EngineError(f"table {ref.full_name} does not exist under {self.root}")
         return read_delta_table(table)
 
+    def z_order(self, ref: TableRef) -> list[str]:
+        """The columns `maintain` Z-orders the table by (empty: it only compacts)."""
+        table = self._open(ref)
+        return [] if table is None else z_order_columns(table)
+
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
         lines: list[str] = []
         for ref in [*refs, self.ledger_ref]:
