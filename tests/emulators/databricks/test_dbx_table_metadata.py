@@ -13,7 +13,8 @@ TABLE = "main.default.lines"
 def _create(w: WorkspaceClient) -> None:
     ok(
         w,
-        f"CREATE TABLE {TABLE} (id BIGINT NOT NULL COMMENT 'Zeilennummer', note STRING COMMENT 'it\\'s; free', "
+        f"CREATE TABLE {TABLE} (id BIGINT NOT NULL COMMENT 'Zeilennummer', "
+        "note STRING COMMENT 'it\\'s; free', "
         "CONSTRAINT lines_pk PRIMARY KEY (id) RELY) USING DELTA CLUSTER BY (id) "
         "COMMENT 'Singer stream lines' TBLPROPERTIES ('delta.enableChangeDataFeed' = 'true')",
     )
@@ -80,7 +81,8 @@ def test_rejected_like_databricks(sp_client: WorkspaceClient) -> None:
     ).startswith("[DELTA_NULLABLE_PRIMARY_KEY_COLUMN]")
     assert failed(
         sp_client,
-        "CREATE TABLE main.default.t (a INT, b INT, c INT, d INT, e INT) USING DELTA CLUSTER BY (a, b, c, d, e)",
+        "CREATE TABLE main.default.t (a INT, b INT, c INT, d INT, e INT) USING DELTA "
+        "CLUSTER BY (a, b, c, d, e)",
     ).startswith("[DELTA_CLUSTER_BY_INVALID_NUM_COLUMNS]")
     assert failed(sp_client, "CREATE TABLE main.default.t (a INT) USING DELTA CLUSTER BY (nope)").startswith(
         "[DELTA_COLUMN_NOT_FOUND_IN_SCHEMA]"

@@ -92,7 +92,9 @@ def test_copy_into_overwrite_and_ddl_parse() -> None:
     assert isinstance(parse(sql.overwrite(SPEC, PATH)), exp.Insert)
     create = sql.create_table(SPEC)
     # Key columns are NOT NULL and carry the informational primary key.
-    assert create.startswith("CREATE TABLE IF NOT EXISTS `main`.`datev`.`booking_lines` (`id` BIGINT NOT NULL, ")
+    assert create.startswith(
+        "CREATE TABLE IF NOT EXISTS `main`.`datev`.`booking_lines` (`id` BIGINT NOT NULL, "
+    )
     assert create.endswith(", CONSTRAINT `booking_lines_pk` PRIMARY KEY (`id`)) USING DELTA")
     assert isinstance(parse(create), exp.Create)
     add = sql.add_columns(REF, [Column("new_col", "DATE", pa.date32())])
