@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -84,6 +85,23 @@ def test_demo_twice_lands_everything_once(tmp_path: Path) -> None:
     assert sums == _expected_eur_by_client()
     labelled = {r["konto"]: r["account_label"] for r in lines.select(["konto", "account_label"]).to_pylist()}
     assert labelled[3400] == demo_data.GL_LABELS[3400]
+
+    # What Catalog Explorer shows, read with delta-rs' own schema call: DATEV's field descriptions as
+    # column comments, the stream and the tap (from `meltano run`) as the table comment.
+    delta = DeltaTable(str(project / ".lake" / "ml_connector" / "datev" / "booking_lines"))
+    comments = {
+        f.name: (f.metadata or {}).get(b"comment", b"").decode() for f in pa.schema(delta.schema().to_arrow())
+    }
+    assert comments["client_id"] == "DATEV client id <consultant>-<client>, e.g. 29098-55003"
+    described = json.loads((REPO / "tap-datev" / "tap_datev" / "schemas" / "booking_lines.json").read_text())
+    expected = {name: p["description"] for name, p in described["properties"].items() if p.get("description")}
+    assert {name: comments[name] for name in expected} == expected
+    assert delta.metadata().description.startswith("Singer stream 'booking_lines' of tap-datev")
+    assert {f.name for f in pa.schema(delta.schema().to_arrow()) if not f.nullable} == {
+        "client_id",
+        "batch_id",
+        "line_number",
+    }
 
     documents = _table(project, "documents")
     assert sorted(documents.column("client_id").to_pylist()) == ["29098-55003", "29098-55004", "29098-55005"]
