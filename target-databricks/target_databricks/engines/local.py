@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from target_databricks import audit
 from target_databricks import schema as sch
@@ -45,6 +45,7 @@ from target_databricks.engines.base import (
     TableRef,
     TableSpec,
 )
+from target_databricks.errors import SettingsError
 from target_databricks.settings import (
     DEFAULT_LOCAL_PATH,
     load_method_for,
@@ -140,6 +141,21 @@ def _arrow_schema(
             for c in columns
         ]
     )
+
+
+@contextlib.contextmanager
+def _refused_properties() -> t.Iterator[None]:
+    """A property value delta-rs refuses (e.g. `delta.enableDeletionVectors: maybe`) is the
+    setting's fault: one line naming it."""
+    try:
+        yield
+    except DeltaError as exc:
+        if "delta." not in str(exc):
+            raise
+        raise SettingsError(
+            f"table_properties: delta-rs refuses {str(exc).split('error: ')[-1]}; give the value in "
+            "Delta's format (e.g. `interval 60 days`, a number of bytes, true/false)."
+        ) from exc
 
 
 def _set_column_metadata(table: DeltaTable, column: str, metadata: dict[str, str]) -> None:
@@ -261,13 +277,14 @@ class LocalEngine(Engine):
             table = self._open(spec.ref)
             if table is None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                DeltaTable.create(
-                    str(path),
-                    schema=_arrow_schema(spec.columns, spec.key_properties, self._z_order(spec)),
-                    mode="ignore",
-                    description=spec.comment or None,
-                    configuration=self.options.properties or None,
-                )
+                with _refused_properties():
+                    DeltaTable.create(
+                        str(path),
+                        schema=_arrow_schema(spec.columns, spec.key_properties, self._z_order(spec)),
+                        mode="ignore",
+                        description=spec.comment or None,
+                        configuration=self.options.properties or None,
+                    )
                 return
             existing = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
             changes = [
@@ -320,7 +337,8 @@ class LocalEngine(Engine):
         current = table.metadata().configuration
         changed = {k: v for k, v in self.options.properties.items() if current.get(k) != v}
         if changed:
-            _retry_on_conflict(lambda: table.alter.set_table_properties(changed))
+            with _refused_properties():
+                _retry_on_conflict(lambda: table.alter.set_table_properties(changed))
 
     @staticmethod
     def _retype(table: DeltaTable, retyped: t.Mapping[str, pa.DataType]) -> None:

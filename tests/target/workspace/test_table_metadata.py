@@ -207,3 +207,10 @@ def test_local_maintain_z_orders_by_the_key(tmp_path: Path) -> None:
     optimized = next(c for c in history if c["operation"] == "OPTIMIZE")
     assert optimized["operationMetrics"]["plannerStrategy"] == "zOrder"
     assert len(LocalEngine(cfg).read_table(REF)) == 2
+
+
+def test_a_property_value_delta_rs_refuses_is_one_settings_error(tmp_path: Path) -> None:
+    cfg = {"local_path": str(tmp_path / "lake"), "catalog": "main", "schema": "datev"}
+    with pytest.raises(SettingsError, match=r"delta\.enableDeletionVectors = 'maybe' is invalid") as refused:
+        _load({**cfg, "table_properties": {"delta.enableDeletionVectors": "maybe"}})
+    assert "\n" not in str(refused.value)
