@@ -517,8 +517,8 @@ class LocalEngine(Engine):
                     dry_run=False,
                 )
             lines.append(
-                f"{ref.full_name}: {'Z-ordered by ' + ', '.join(order) + ', ' if order else ''}compacted "
-                f"{compacted.get('numFilesRemoved', 0)} files into {compacted.get('numFilesAdded', 0)}; "
+                f"{ref.full_name}: compacted {compacted.get('numFilesRemoved', 0)} files into "
+                f"{compacted.get('numFilesAdded', 0)}{' Z-ordered by ' + ', '.join(order) if order else ''}; "
                 f"vacuum removed {len(removed)} files"
             )
         return lines

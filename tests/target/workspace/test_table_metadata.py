@@ -202,7 +202,8 @@ def test_local_maintain_z_orders_by_the_key(tmp_path: Path) -> None:
     _load(cfg)
     _load({**cfg, "cluster_by": None})
     lines = LocalEngine(cfg).maintain([REF], vacuum_retention_hours=168)
-    assert lines[0].startswith("main.datev.items: Z-ordered by id, ")
+    assert lines[0].startswith("main.datev.items: compacted ")
+    assert " into 1 Z-ordered by id; " in lines[0]
     history = DeltaTable(str(tmp_path / "lake" / "main" / "datev" / "items")).history()
     optimized = next(c for c in history if c["operation"] == "OPTIMIZE")
     assert optimized["operationMetrics"]["plannerStrategy"] == "zOrder"
