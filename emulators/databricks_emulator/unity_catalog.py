@@ -114,6 +114,7 @@ class UnityCatalog:
 
     def _table_json(self, catalog: str, table: dict[str, Any]) -> dict[str, Any]:
         columns = []
+        comments = table.get("comments") or {}
         for position, (name, type_text, nullable) in enumerate(table["columns"]):
             column: dict[str, Any] = {
                 "name": name,
@@ -122,6 +123,8 @@ class UnityCatalog:
                 "position": position,
                 "nullable": nullable,
             }
+            if comments.get(name.lower()):
+                column["comment"] = comments[name.lower()]
             ps = decimal_precision_scale(type_text)
             if ps:
                 column["type_precision"], column["type_scale"] = ps
@@ -140,6 +143,20 @@ class UnityCatalog:
             "properties": table["properties"],
             "updated_at": int(time.time() * 1000),
         }
+        if comments.get(""):
+            out["comment"] = comments[""]
+        if table.get("constraints"):
+            # Unity Catalog's informational keys (TableInfo.table_constraints).
+            out["table_constraints"] = [
+                {
+                    "primary_key_constraint": {
+                        "name": c["name"],
+                        "child_columns": c["columns"],
+                        "rely": c["rely"],
+                    }
+                }
+                for c in table["constraints"]
+            ]
         if table["table_type"] == "MANAGED":
             out["data_source_format"] = "DELTA"
             out["storage_location"] = f"s3://emulator-metastore/{full.replace('.', '/')}"

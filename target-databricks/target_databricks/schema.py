@@ -253,14 +253,52 @@ TABLE_VERSION = "_sdc_table_version"
 LOAD_ID = "_ml_load_id"
 
 METADATA_COLUMNS: tuple[tuple[Column, Kind], ...] = (
-    (Column(EXTRACTED_AT, "TIMESTAMP", TIMESTAMP_TYPE), "timestamp"),
-    (Column(RECEIVED_AT, "TIMESTAMP", TIMESTAMP_TYPE), "timestamp"),
-    (Column(BATCHED_AT, "TIMESTAMP", TIMESTAMP_TYPE), "timestamp"),
-    (Column(DELETED_AT, "TIMESTAMP", TIMESTAMP_TYPE), "timestamp"),
-    (Column(SEQUENCE, "BIGINT", pa.int64()), "bigint"),
-    (Column(TABLE_VERSION, "BIGINT", pa.int64()), "bigint"),
-    (Column(POSITION, "BIGINT", pa.int64()), "bigint"),
-    (Column(LOAD_ID, "STRING", pa.string()), "string"),
+    (
+        Column(
+            EXTRACTED_AT,
+            "TIMESTAMP",
+            TIMESTAMP_TYPE,
+            "When the tap extracted the record (Singer time_extracted).",
+        ),
+        "timestamp",
+    ),
+    (Column(RECEIVED_AT, "TIMESTAMP", TIMESTAMP_TYPE, "When the target received the record."), "timestamp"),
+    (
+        Column(BATCHED_AT, "TIMESTAMP", TIMESTAMP_TYPE, "When the target wrote the record's batch."),
+        "timestamp",
+    ),
+    (
+        Column(
+            DELETED_AT,
+            "TIMESTAMP",
+            TIMESTAMP_TYPE,
+            "When the row was retired by ACTIVATE_VERSION (soft delete), null while current.",
+        ),
+        "timestamp",
+    ),
+    (Column(SEQUENCE, "BIGINT", pa.int64(), "Singer _sdc_sequence sent by the tap, if any."), "bigint"),
+    (
+        Column(TABLE_VERSION, "BIGINT", pa.int64(), "Singer table version (ACTIVATE_VERSION) of the record."),
+        "bigint",
+    ),
+    (
+        Column(
+            POSITION,
+            "BIGINT",
+            pa.int64(),
+            "Input position of the record: the upsert tie-break after extraction time.",
+        ),
+        "bigint",
+    ),
+    (
+        Column(
+            LOAD_ID,
+            "STRING",
+            pa.string(),
+            "The load that wrote the row (see the _ml_connector_loads ledger).",
+        ),
+        "string",
+    ),
 )
 METADATA_NAMES = frozenset(c.name for c, _ in METADATA_COLUMNS)
 # The same columns as the sink converts their values: name -> FieldPlan (source name = column name).
@@ -288,6 +326,7 @@ def plan_stream(
     *,
     catalog: str,
     schema: str,
+    tap: str | None = None,
 ) -> StreamPlan:
     """Conform names and map types for one stream; collisions and missing keys raise NamingError."""
     properties: t.Mapping[str, t.Any] = json_schema.get("properties") or {}
@@ -296,6 +335,7 @@ def plan_stream(
     fields: list[FieldPlan] = []
     for source in data_names:
         kind, column = column_for(conformed[source], properties[source])
+        column = dataclasses.replace(column, comment=description(properties[source]))
         fields.append(FieldPlan(source, column, kind))
     _warn_renamed(stream, conform_name(stream), {n: conformed[n] for n in data_names})
     keys: list[str] = []
@@ -307,7 +347,22 @@ def plan_stream(
     # stores them; only stream and property names are conformed.
     ref = TableRef(catalog.lower(), schema.lower(), conform_name(stream))
     columns = tuple(f.column for f in fields) + tuple(c for c, _ in METADATA_COLUMNS)
-    return StreamPlan(TableSpec(ref, columns, tuple(keys)), tuple(fields))
+    comment = table_comment(stream, json_schema, tap=tap)
+    return StreamPlan(TableSpec(ref, columns, tuple(keys), comment), tuple(fields))
+
+
+def description(prop: t.Mapping[str, t.Any]) -> str:
+    """A property's JSON Schema `description` (or `title`), one line: its column comment."""
+    text = prop.get("description") or prop.get("title") or ""
+    return " ".join(str(text).split()) if isinstance(text, str) else ""
+
+
+def table_comment(stream: str, json_schema: t.Mapping[str, t.Any], *, tap: str | None) -> str:
+    """Names the stream and, when known (Meltano passes MELTANO_EXTRACTOR_NAME), the producing tap;
+    the stream schema's own description follows."""
+    source = f"Singer stream {stream!r}" + (f" of {tap}" if tap else "")
+    own = description(json_schema)
+    return f"{source}, loaded by target-databricks." + (f" {own}" if own else "")
 
 
 # --- Databricks SQL type text ---------------------------------------------------------------------

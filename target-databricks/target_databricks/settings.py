@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing as t
 
@@ -85,6 +86,28 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=DEFAULT_VACUUM_RETENTION_HOURS,
         description="`target-databricks maintain`: VACUUM keeps files this many hours (Delta's own "
         "safety default is 168, the least a Databricks SQL warehouse accepts).",
+    ),
+    # --- what every table carries ----------------------------------------------------------------
+    th.Property(
+        "cluster_by",
+        th.ArrayType(th.StringType),
+        description="Clustering columns of every table (liquid clustering in the workspace, Z-order "
+        "by `maintain` locally), the ones a table has, at most 4. Unset: the key columns of upsert "
+        "tables; an empty list: no clustering.",
+    ),
+    th.Property(
+        "change_data_feed",
+        th.BooleanType,
+        default=False,
+        description="Set `delta.enableChangeDataFeed` on every table, so downstream jobs can read "
+        "what each load changed (table_changes / readChangeFeed).",
+    ),
+    th.Property(
+        "table_properties",
+        th.ObjectType(additional_properties=th.StringType),
+        description="Further Delta table properties for every table, e.g. "
+        "`delta.logRetentionDuration: interval 60 days`; only the properties listed in the README "
+        "are accepted.",
     ),
     # --- workspace engine ------------------------------------------------------------------------
     th.Property("host", th.StringType, description="Workspace URL, e.g. https://adb-123.azuredatabricks.net"),
@@ -229,3 +252,68 @@ def load_method_for(config: t.Mapping[str, t.Any], key_properties: t.Sequence[st
     if configured in ("overwrite", "append-only"):
         return t.cast(LoadMethod, configured)
     return "upsert" if key_properties else "append-only"
+
+
+# --- table options -----------------------------------------------------------------------------
+
+CHANGE_DATA_FEED = "delta.enableChangeDataFeed"
+MAX_CLUSTER_COLUMNS = 4  # Databricks' limit for liquid clustering keys
+# Delta properties `table_properties` may set: tuning and retention. Left out on purpose: column
+# mapping (an irreversible protocol upgrade), appendOnly (would break upserts and deletes), type
+# widening (the target sets it when it widens), and change data feed (its own setting).
+ALLOWED_TABLE_PROPERTIES = (
+    "delta.autoOptimize.autoCompact",
+    "delta.autoOptimize.optimizeWrite",
+    "delta.checkpointInterval",
+    "delta.dataSkippingNumIndexedCols",
+    "delta.dataSkippingStatsColumns",
+    "delta.deletedFileRetentionDuration",
+    "delta.enableDeletionVectors",
+    "delta.logRetentionDuration",
+    "delta.targetFileSize",
+    "delta.tuneFileSizesForRewrites",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TableOptions:
+    """What the settings add to every table: clustering and Delta properties."""
+
+    cluster_by: tuple[str, ...] | None  # None: the keys of upsert tables
+    properties: dict[str, str]
+
+    def clustering(
+        self, columns: t.Collection[str], keys: t.Sequence[str], method: LoadMethod
+    ) -> tuple[str, ...]:
+        """The clustering columns of one table (conformed names it has)."""
+        if self.cluster_by is None:
+            return tuple(keys[:MAX_CLUSTER_COLUMNS]) if method == "upsert" else ()
+        return tuple(c for c in self.cluster_by if c in columns)
+
+
+def table_options(config: t.Mapping[str, t.Any]) -> TableOptions:
+    """The table settings, checked: one SettingsError naming the setting, the value and the fix."""
+    from target_databricks.schema import conform_name
+
+    cluster_by: tuple[str, ...] | None = None
+    if config.get("cluster_by") is not None:
+        cluster_by = tuple(dict.fromkeys(conform_name(str(c)) for c in config["cluster_by"]))
+        if len(cluster_by) > MAX_CLUSTER_COLUMNS:
+            raise SettingsError(
+                f"cluster_by {list(config['cluster_by'])!r} names {len(cluster_by)} columns: Databricks "
+                f"clusters by at most {MAX_CLUSTER_COLUMNS}; list at most {MAX_CLUSTER_COLUMNS}."
+            )
+    properties: dict[str, str] = {}
+    for key, value in dict(config.get("table_properties") or {}).items():
+        allowed = {p.lower(): p for p in ALLOWED_TABLE_PROPERTIES}
+        if str(key).lower() not in allowed:
+            hint = (
+                "use the change_data_feed setting"
+                if str(key).lower() == CHANGE_DATA_FEED.lower()
+                else f"allowed: {', '.join(ALLOWED_TABLE_PROPERTIES)}"
+            )
+            raise SettingsError(f"table_properties: {key!r} is not a property the target sets; {hint}.")
+        properties[allowed[str(key).lower()]] = str(value).lower() if isinstance(value, bool) else str(value)
+    if config.get("change_data_feed"):
+        properties[CHANGE_DATA_FEED] = "true"
+    return TableOptions(cluster_by, properties)

@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import gzip
 import json
+import os
 import typing as t
 
 import orjson
@@ -59,6 +60,8 @@ class DatabricksSink(BatchSink):
             self.key_properties,
             catalog=target_catalog(self.config),
             schema=target_schema(self.config),
+            # `meltano run` hands the extractor's plugin info to the loader's environment.
+            tap=os.environ.get("MELTANO_EXTRACTOR_NAME"),
         )
         target.claim_table(self.plan.spec.ref.full_name, stream_name)
         self.method: LoadMethod = load_method_for(self.config, self.plan.spec.key_properties)

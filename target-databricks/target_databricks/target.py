@@ -97,6 +97,7 @@ class TargetDatabricks(Target):
         if raise_errors:
             settings.target_catalog(self.config)
             settings.target_schema(self.config)
+            settings.table_options(self.config)
         return errors
 
     @cached_property

@@ -20,9 +20,11 @@ import demo_ledger
 import pyarrow as pa
 import pytest
 from conftest import DemoRuns, lake_rows
+from deltalake import DeltaTable
 from demo import read_delta
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 BATCHES = demo_ledger.batches()
 
@@ -110,3 +112,17 @@ def test_demo_prints_spend_by_entity_name_and_the_rejected_batch(demo_runs: Demo
     assert "REJECTED  EXTF_Buchungsstapel_55005_Nachtrag.csv (Lindner Service GmbH)" in report
     assert f"Chart of monthly spend per entity: {demo_runs.chart}" in report
     assert demo_runs.chart_after_first.startswith(b"\x89PNG")
+
+
+def test_tables_carry_comments_and_keys(demo_runs: DemoRuns) -> None:
+    """What Catalog Explorer shows, read with delta-rs' own schema call: DATEV's field descriptions as
+    column comments, the stream and the tap (from `meltano run`) as the table comment, keys NOT NULL."""
+    delta = DeltaTable(str(demo_runs.lake / "booking_lines"))
+    fields = pa.schema(delta.schema().to_arrow())
+    comments = {f.name: (f.metadata or {}).get(b"comment", b"").decode() for f in fields}
+    assert comments["client_id"] == "DATEV client id <consultant>-<client>, e.g. 29098-55003"
+    described = json.loads((REPO / "tap-datev" / "tap_datev" / "schemas" / "booking_lines.json").read_text())
+    expected = {name: p["description"] for name, p in described["properties"].items() if p.get("description")}
+    assert {name: comments[name] for name in expected} == expected
+    assert delta.metadata().description.startswith("Singer stream 'booking_lines' of tap-datev")
+    assert {f.name for f in fields if not f.nullable} == {"client_id", "batch_id", "line_number"}

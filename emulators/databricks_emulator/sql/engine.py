@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import re
 import shutil
@@ -70,7 +72,16 @@ _META_DDL = (
     "(schema_name VARCHAR, table_name VARCHAR, key VARCHAR, value VARCHAR)",
     f"CREATE TABLE IF NOT EXISTS {{cat}}.{quote(META_SCHEMA)}.table_ids "
     "(schema_name VARCHAR, table_name VARCHAR, table_id VARCHAR)",
+    # What DuckDB cannot hold: column and table comments (column_name '' is the table's own), and
+    # informational primary keys (Unity Catalog records them, nothing enforces them).
+    f"CREATE TABLE IF NOT EXISTS {{cat}}.{quote(META_SCHEMA)}.comments "
+    "(schema_name VARCHAR, table_name VARCHAR, column_name VARCHAR, comment VARCHAR)",
+    f"CREATE TABLE IF NOT EXISTS {{cat}}.{quote(META_SCHEMA)}.constraints "
+    "(schema_name VARCHAR, table_name VARCHAR, name VARCHAR, columns VARCHAR, rely BOOLEAN)",
 )
+# Liquid clustering: at most this many keys, shown as the table property clusteringColumns.
+_MAX_CLUSTER_COLUMNS = 4
+CLUSTERING_PROPERTY = "clusteringColumns"
 
 
 @dataclass
@@ -97,7 +108,8 @@ class Parameter:
 def split_statements(sql: str) -> list[str]:
     """Split a script on top-level semicolons (string literals and comments respected)."""
     try:
-        tokens = sqlglot.Tokenizer(dialect="databricks").tokenize(sql)
+        # The dialect's own tokenizer: Databricks strings escape quotes with a backslash.
+        tokens = sqlglot.Dialect.get_or_raise("databricks").tokenize(sql)
     except TokenError as exc:
         raise SqlError("PARSE_SYNTAX_ERROR", f"Syntax error: {exc}", "42601") from exc
     pieces: list[str] = []
@@ -259,6 +271,8 @@ class SqlEngine:
                         "table_type": kind,
                         "columns": self._columns(catalog, schema_name, table_name),
                         "properties": self._properties(catalog, schema_name, table_name),
+                        "comments": self._comments(catalog, schema_name, table_name),
+                        "constraints": self._constraints(catalog, schema_name, table_name),
                     }
                 )
         return out
@@ -301,6 +315,40 @@ class SqlEngine:
             [schema, table],
         ).fetchall()
         return dict(rows)
+
+    def _comments(self, catalog: str, schema: str, table: str) -> dict[str, str]:
+        """Column name -> comment; the key '' holds the table comment."""
+        rows = self._con.execute(
+            f"SELECT column_name, comment FROM {meta_table(catalog, 'comments')} "
+            "WHERE schema_name = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+        return dict(rows)
+
+    def _constraints(self, catalog: str, schema: str, table: str) -> list[dict[str, Any]]:
+        rows = self._con.execute(
+            f"SELECT name, columns, rely FROM {meta_table(catalog, 'constraints')} "
+            "WHERE schema_name = ? AND table_name = ? ORDER BY name",
+            [schema, table],
+        ).fetchall()
+        return [{"name": n, "columns": json.loads(c), "rely": bool(r)} for n, c, r in rows]
+
+    def _set_comment(self, catalog: str, schema: str, table: str, column: str, comment: str | None) -> None:
+        meta = meta_table(catalog, "comments")
+        self._con.execute(
+            f"DELETE FROM {meta} WHERE schema_name = ? AND table_name = ? AND column_name = ?",
+            [schema, table, column],
+        )
+        if comment:
+            self._con.execute(f"INSERT INTO {meta} VALUES (?, ?, ?, ?)", [schema, table, column, comment])
+
+    def _set_property(self, catalog: str, schema: str, table: str, key: str, value: str | None) -> None:
+        meta = meta_table(catalog, "table_properties")
+        self._con.execute(
+            f"DELETE FROM {meta} WHERE schema_name = ? AND table_name = ? AND key = ?", [schema, table, key]
+        )
+        if value is not None:
+            self._con.execute(f"INSERT INTO {meta} VALUES (?, ?, ?, ?)", [schema, table, key, value])
 
     def volumes(self, catalog: str, schema: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -439,6 +487,8 @@ class SqlEngine:
             return self._create_table(tree, values)
         if isinstance(tree, exp.Describe):
             return self._describe(tree)
+        if isinstance(tree, exp.Comment):
+            return self._comment_on(tree)
         if isinstance(tree, exp.Insert):
             return self._insert(tree, values)
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind", "")).upper() == "TABLE":
@@ -484,7 +534,7 @@ class SqlEngine:
             ),
             (rf"DROP\s+VOLUME\s+(?P<ie>IF\s+EXISTS\s+)?{name}\s*", self._cmd_drop_volume),
             (
-                rf"(?:OPTIMIZE|VACUUM|ANALYZE\s+TABLE|REFRESH\s+TABLE)\s+{name}(?:\s+.*)?",
+                rf"(?P<verb>OPTIMIZE|VACUUM|ANALYZE\s+TABLE|REFRESH\s+TABLE)\s+{name}(?P<rest>\s+.*)?",
                 self._cmd_table_noop,
             ),
             (r"MERGE\s+WITH\s+SCHEMA\s+EVOLUTION\s+.*", self._cmd_schema_evolution),
@@ -528,6 +578,14 @@ class SqlEngine:
                 "TABLE_OR_VIEW_NOT_FOUND",
                 f"The table or view `{catalog}`.`{schema}`.`{table}` cannot be found.",
                 "42P01",
+            )
+        zorder = m["verb"].upper() == "OPTIMIZE" and re.search(r"\bZORDER\s+BY\b", m["rest"] or "", re.I)
+        if zorder and CLUSTERING_PROPERTY in self._properties(catalog, schema, table):
+            raise SqlError(
+                "DELTA_CLUSTERING_WITH_ZORDER_BY",
+                "OPTIMIZE command for Delta table with Liquid clustering cannot specify ZORDER BY. "
+                "Please remove ZORDER BY.",
+                "42613",
             )
         return SqlResult()
 
@@ -619,19 +677,41 @@ class SqlEngine:
     def _create_table(self, tree: exp.Create, values: dict[str, Any]) -> SqlResult:
         properties: dict[str, str] = {}
         props = tree.args.get("properties")
+        table_comment: str | None = None
+        cluster: list[str] | None = None
+        partitioned = False
         if isinstance(props, exp.Properties):
             for prop in props.expressions:
-                if isinstance(prop, exp.Property) and isinstance(prop.this, exp.Literal):
+                # The specific properties first: they are exp.Property subclasses.
+                if isinstance(prop, exp.SchemaCommentProperty):
+                    table_comment = prop.this.name
+                elif isinstance(prop, exp.ClusterProperty):
+                    cluster = [c.name for c in prop.expressions]
+                elif isinstance(prop, exp.PartitionedByProperty):
+                    partitioned = True
+                elif isinstance(prop, exp.Property) and isinstance(prop.this, exp.Literal):
                     properties[prop.this.name] = prop.text("value")
         schema_node = tree.this
         table = schema_node.this if isinstance(schema_node, exp.Schema) else schema_node
         assert isinstance(table, exp.Table)
         catalog, schema, name = self._table_ref(table)
         mapping = properties.get("delta.columnMapping.mode", "none").lower() in ("name", "id")
+        comments: dict[str, str] = {"": table_comment} if table_comment else {}
+        keys: list[tuple[str, list[str], bool]] = []
         if isinstance(schema_node, exp.Schema):
-            self._check_column_names(
-                [c.name for c in schema_node.expressions if isinstance(c, exp.ColumnDef)], mapping
-            )
+            defs = [c for c in schema_node.expressions if isinstance(c, exp.ColumnDef)]
+            self._check_column_names([c.name for c in defs], mapping)
+            comments.update(_take_column_comments(defs))
+            keys = _take_primary_keys(schema_node, f"{name}_pk")
+            not_null = {
+                c.name.lower()
+                for c in defs
+                if any(isinstance(k.args.get("kind"), exp.NotNullColumnConstraint) for k in c.constraints)
+            }
+            for _, columns, _ in keys:
+                _check_key_columns((catalog, schema, name), columns, {c.name.lower() for c in defs}, not_null)
+            if cluster is not None:
+                _check_clustering(cluster, {c.name.lower() for c in defs}, partitioned=partitioned)
         existed = self._table_exists(catalog, schema, name)
         with self._transaction():
             self._con.execute(tree.sql("duckdb"), values)
@@ -639,9 +719,15 @@ class SqlEngine:
             if replaced:
                 self._forget_table(catalog, schema, name)
                 for key, value in properties.items():
+                    self._set_property(catalog, schema, name, key, value)
+                if cluster:
+                    self._set_property(catalog, schema, name, CLUSTERING_PROPERTY, _clustering_json(cluster))
+                for column, comment in comments.items():
+                    self._set_comment(catalog, schema, name, column, comment)
+                for constraint, columns, rely in keys:
                     self._con.execute(
-                        f"INSERT INTO {meta_table(catalog, 'table_properties')} VALUES (?, ?, ?, ?)",
-                        [schema, name, key, value],
+                        f"INSERT INTO {meta_table(catalog, 'constraints')} VALUES (?, ?, ?, ?, ?)",
+                        [schema, name, constraint, json.dumps(columns), rely],
                     )
         return SqlResult()
 
@@ -655,7 +741,7 @@ class SqlEngine:
 
     def _forget_table(self, catalog: str, schema: str, name: str) -> None:
         """Drop a table's bookkeeping (properties, files COPY INTO loaded): it was replaced or dropped."""
-        for bookkeeping in ("table_properties", "copy_loaded", "table_ids"):
+        for bookkeeping in ("table_properties", "copy_loaded", "table_ids", "comments", "constraints"):
             self._con.execute(
                 f"DELETE FROM {meta_table(catalog, bookkeeping)} WHERE schema_name = ? AND table_name = ?",
                 [schema, name],
@@ -678,15 +764,34 @@ class SqlEngine:
             return self._query(tree.sql("duckdb"), values)
         catalog, schema, name = self._table_ref(table)
         statements: list[str] = []
+        later: list[Callable[[], None]] = []  # catalog bookkeeping, in the same transaction
         for action in tree.args.get("actions") or []:
             if isinstance(action, exp.Schema | exp.ColumnDef):
-                statements.extend(self._add_columns(table, action))
+                statements.extend(self._add_columns(table, action, later))
             elif isinstance(action, exp.AlterColumn) and action.args.get("dtype") is not None:
                 statements.extend(self._change_type(table, action))
             elif isinstance(action, exp.AlterSet) and any(
                 isinstance(e, exp.Properties) for e in action.expressions
             ):
                 self._set_properties(catalog, schema, name, action)
+            elif isinstance(action, exp.AlterColumn) and action.args.get("comment") is not None:
+                column = self._require_column(table, action.name)
+                text = action.args["comment"].name
+                later.append(functools.partial(self._set_comment, catalog, schema, name, column, text))
+            elif isinstance(action, exp.AlterColumn) and action.args.get("allow_null") is True:
+                if any(action.name.lower() in k["columns"] for k in self._constraints(catalog, schema, name)):
+                    raise SqlError(
+                        "DELTA_CONSTRAINT_DEPENDENT_COLUMN_CHANGE",
+                        f"Cannot drop NOT NULL of `{action.name}`: the primary key uses it.",
+                        "42K09",
+                    )
+                statements.append(
+                    exp.Alter(this=table.copy(), kind="TABLE", actions=[action.copy()]).sql("duckdb")
+                )
+            elif isinstance(action, exp.AddConstraint):
+                later.append(self._add_primary_key(table, action))
+            elif isinstance(action, exp.ClusterProperty):
+                later.append(self._cluster_by(table, action))
             elif isinstance(action, exp.RenameColumn | exp.Drop) and not self._column_mapping(
                 catalog, schema, name
             ):
@@ -706,9 +811,75 @@ class SqlEngine:
         with self._transaction():
             for statement in statements:
                 self._con.execute(statement, values)
+            for step in later:
+                step()
         return SqlResult()
 
-    def _add_columns(self, table: exp.Table, action: exp.Expression) -> list[str]:
+    def _require_column(self, table: exp.Table, column: str) -> str:
+        names = {c[0].lower() for c in self._existing_columns(table)}
+        if column.lower() not in names:
+            raise SqlError("UNRESOLVED_COLUMN.WITH_SUGGESTION", f"Cannot find column `{column}`.", "42703")
+        return column.lower()
+
+    def _add_primary_key(self, table: exp.Table, action: exp.AddConstraint) -> Callable[[], None]:
+        """ADD CONSTRAINT name PRIMARY KEY (...) [RELY]: the key columns must be NOT NULL already."""
+        catalog, schema, name = self._table_ref(table)
+        holder = exp.Schema(expressions=[e.copy() for e in action.expressions])
+        keys = _take_primary_keys(holder, f"{name}_pk")
+        if not keys or holder.expressions:
+            raise SqlError(
+                "EMULATOR_UNSUPPORTED_STATEMENT", "The emulator adds PRIMARY KEY constraints only.", "0A000"
+            )
+        if self._constraints(catalog, schema, name):
+            raise SqlError(
+                "DELTA_MULTIPLE_PRIMARY_KEYS",
+                f"`{catalog}`.`{schema}`.`{name}` already has a PRIMARY KEY constraint.",
+                "42P16",
+            )
+        columns = self._existing_columns(table)
+        existing = {c[0].lower() for c in columns}
+        not_null = {c[0].lower() for c in columns if not c[2]}
+        constraint, key_columns, rely = keys[0]
+        _check_key_columns((catalog, schema, name), key_columns, existing, not_null)
+
+        def record() -> None:
+            self._con.execute(
+                f"INSERT INTO {meta_table(catalog, 'constraints')} VALUES (?, ?, ?, ?, ?)",
+                [schema, name, constraint, json.dumps(key_columns), rely],
+            )
+
+        return record
+
+    def _cluster_by(self, table: exp.Table, action: exp.ClusterProperty) -> Callable[[], None]:
+        """ALTER TABLE ... CLUSTER BY (...) | NONE: liquid clustering keys, kept as a property."""
+        catalog, schema, name = self._table_ref(table)
+        columns = [c.name for c in action.expressions]
+        value: str | None = None
+        if columns:
+            _check_clustering(
+                columns, {c[0].lower() for c in self._existing_columns(table)}, partitioned=False
+            )
+            value = _clustering_json(columns)
+        else:
+            self._existing_columns(table)  # the table must exist
+        return lambda: self._set_property(catalog, schema, name, CLUSTERING_PROPERTY, value)
+
+    def _comment_on(self, tree: exp.Comment) -> SqlResult:
+        """COMMENT ON TABLE t IS '...' (IS NULL removes it)."""
+        table = tree.this
+        if str(tree.args.get("kind", "")).upper() != "TABLE" or not isinstance(table, exp.Table):
+            raise SqlError("EMULATOR_UNSUPPORTED_STATEMENT", "The emulator comments on tables only.", "0A000")
+        self._existing_columns(table)
+        catalog, schema, name = self._table_ref(table)
+        text = tree.expression
+        comment = text.name if isinstance(text, exp.Literal) and text.is_string else None
+        with self._transaction():
+            self._set_comment(catalog, schema, name, "", comment)
+        return SqlResult()
+
+    def _add_columns(
+        self, table: exp.Table, action: exp.Expression, later: list[Callable[[], None]]
+    ) -> list[str]:
         # DuckDB has no ADD COLUMNS (a, b): one ADD COLUMN each. Databricks fails on an existing name.
         catalog, schema, name = self._table_ref(table)
         defs = action.expressions if isinstance(action, exp.Schema) else [action]
@@ -725,9 +896,10 @@ class SqlEngine:
                 )
             existing.add(column.lower())
         target = table.sql("duckdb")
-        return [
-            f"ALTER TABLE {target} ADD COLUMN {d.sql('duckdb')}" for d in defs if isinstance(d, exp.ColumnDef)
-        ]
+        column_defs = [d for d in defs if isinstance(d, exp.ColumnDef)]
+        for column, comment in _take_column_comments(column_defs).items():
+            later.append(functools.partial(self._set_comment, catalog, schema, name, column, comment))
+        return [f"ALTER TABLE {target} ADD COLUMN {d.sql('duckdb')}" for d in column_defs]
 
     def _set_properties(self, catalog: str, schema: str, name: str, action: exp.AlterSet) -> None:
         if not self._table_exists(catalog, schema, name):
@@ -784,7 +956,42 @@ class SqlEngine:
         table = tree.this
         if not isinstance(table, exp.Table):
             return self._query(tree.sql("duckdb"), {})
-        rows: list[list[str | None]] = [[n, t.lower(), None] for n, t, _ in self._existing_columns(table)]
+        catalog, schema, name = self._table_ref(table)
+        comments = self._comments(catalog, schema, name)
+        columns = self._existing_columns(table)
+        rows: list[list[str | None]] = [[n, t.lower(), comments.get(n.lower())] for n, t, _ in columns]
+        properties = self._properties(catalog, schema, name)
+        clustering = [".".join(p) for p in json.loads(properties.get(CLUSTERING_PROPERTY) or "[]")]
+        types = {n.lower(): t.lower() for n, t, _ in columns}
+        if clustering:
+            rows += [["# Clustering Information", "", ""], ["# col_name", "data_type", "comment"]]
+            rows += [[c, types.get(c, ""), comments.get(c)] for c in clustering]
+        if str(tree.args.get("style") or "").upper() == "EXTENDED":
+            shown = ",".join(f"{k}={v}" for k, v in sorted(properties.items()) if k != CLUSTERING_PROPERTY)
+            rows += [
+                ["", "", ""],
+                ["# Detailed Table Information", "", ""],
+                ["Catalog", catalog, ""],
+                ["Database", schema, ""],
+                ["Table", name, ""],
+                ["Owner", SERVICE_PRINCIPAL_ID, ""],
+                ["Type", "MANAGED", ""],
+                ["Comment", comments.get("", ""), ""],
+                ["Provider", "delta", ""],
+                ["Table Properties", f"[{shown}]", ""],
+            ]
+            constraints = self._constraints(catalog, schema, name)
+            if constraints:
+                rows += [["", "", ""], ["# Constraints", "", ""]]
+                rows += [
+                    [
+                        c["name"],
+                        f"PRIMARY KEY ({', '.join('`' + k + '`' for k in c['columns'])})"
+                        + (" RELY" if c["rely"] else ""),
+                        "",
+                    ]
+                    for c in constraints
+                ]
         return SqlResult([("col_name", "STRING"), ("data_type", "STRING"), ("comment", "STRING")], rows)
 
     def _insert(self, tree: exp.Insert, values: dict[str, Any]) -> SqlResult:
@@ -965,6 +1172,88 @@ class SqlEngine:
                 f"CAST(... AS {existing}) in COPY INTO ... FROM (SELECT ... FROM '<path>').",
                 "22005",
             )
+
+
+def _take_column_comments(defs: list[exp.ColumnDef]) -> dict[str, str]:
+    """Remove `COMMENT '...'` from column definitions (DuckDB has no column comments); name -> text."""
+    comments: dict[str, str] = {}
+    for column in defs:
+        for constraint in list(column.constraints):
+            kind = constraint.args.get("kind")
+            if isinstance(kind, exp.CommentColumnConstraint):
+                comments[column.name.lower()] = kind.this.name
+                constraint.pop()
+    return comments
+
+
+def _take_primary_keys(schema_node: exp.Schema, default_name: str) -> list[tuple[str, list[str], bool]]:
+    """Remove PRIMARY KEY constraints (informational in Unity Catalog; DuckDB would enforce them):
+    (name, columns, rely) each."""
+    keys: list[tuple[str, list[str], bool]] = []
+    for element in list(schema_node.expressions):
+        if isinstance(element, exp.Constraint) and any(
+            isinstance(e, exp.PrimaryKey) for e in element.expressions
+        ):
+            key = next(e for e in element.expressions if isinstance(e, exp.PrimaryKey))
+            rely = any(str(o).upper() == "RELY" for o in key.args.get("options") or [])
+            keys.append((element.name, [c.name.lower() for c in key.expressions], rely))
+            element.pop()
+        elif isinstance(element, exp.PrimaryKey):
+            keys.append((default_name, [c.name.lower() for c in element.expressions], False))
+            element.pop()
+    if len(keys) > 1:
+        raise SqlError(
+            "DELTA_MULTIPLE_PRIMARY_KEYS", "A table can have only one PRIMARY KEY constraint.", "42P16"
+        )
+    return keys
+
+
+def _check_key_columns(
+    full_name: tuple[str, str, str], columns: list[str], existing: set[str], not_null: set[str]
+) -> None:
+    catalog, schema, table = full_name
+    for column in columns:
+        if column not in existing:
+            raise SqlError(
+                "UNRESOLVED_COLUMN.WITH_SUGGESTION",
+                f"A column with name `{column}` cannot be resolved.",
+                "42703",
+            )
+        if column not in not_null:
+            raise SqlError(
+                "DELTA_NULLABLE_PRIMARY_KEY_COLUMN",
+                f"Cannot create the primary key of `{catalog}`.`{schema}`.`{table}` because its child "
+                f"column `{column}` is nullable. Please change the column nullability and retry.",
+                "42831",
+            )
+
+
+def _check_clustering(columns: list[str], existing: set[str], *, partitioned: bool) -> None:
+    if partitioned:
+        raise SqlError(
+            "DELTA_CLUSTER_BY_WITH_PARTITIONED_BY",
+            "Clustering and partitioning cannot both be specified.",
+            "42613",
+        )
+    if len(columns) > _MAX_CLUSTER_COLUMNS:
+        raise SqlError(
+            "DELTA_CLUSTER_BY_INVALID_NUM_COLUMNS",
+            f"CLUSTER BY supports up to {_MAX_CLUSTER_COLUMNS} clustering columns, but the table has "
+            f"{len(columns)} clustering columns.",
+            "54000",
+        )
+    missing = [c for c in columns if c.lower() not in existing]
+    if missing:
+        raise SqlError(
+            "DELTA_COLUMN_NOT_FOUND_IN_SCHEMA",
+            f"Couldn't find column {missing[0]} in the table schema (CLUSTER BY).",
+            "42703",
+        )
+
+
+def _clustering_json(columns: list[str]) -> str:
+    """How Unity Catalog shows liquid clustering keys: property clusteringColumns, one path per key."""
+    return json.dumps([[c.lower()] for c in columns], separators=(",", ":"))
 
 
 def _literal(text: str) -> str:

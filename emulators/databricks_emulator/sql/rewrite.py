@@ -11,7 +11,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from databricks_emulator.errors import SqlError
-from databricks_emulator.sql.names import CATALOG_PREFIX, HIDDEN_SCHEMAS, duck_catalog
+from databricks_emulator.sql.names import CATALOG_PREFIX, HIDDEN_SCHEMAS, META_SCHEMA, duck_catalog
 
 if TYPE_CHECKING:
     from databricks_emulator.sql.engine import Parameter, Session
@@ -19,18 +19,20 @@ if TYPE_CHECKING:
 _HIDDEN = ", ".join("'" + s + "'" for s in sorted(HIDDEN_SCHEMAS))
 _INFORMATION_SCHEMA = {
     "columns": (
-        "SELECT replace(table_catalog, '{prefix}', '') AS table_catalog, table_schema, table_name, "
-        "column_name, ordinal_position, "
+        "SELECT replace(table_catalog, '{prefix}', '') AS table_catalog, table_schema, c.table_name, "
+        "c.column_name, ordinal_position, "
         "regexp_replace(databricks_type(data_type), '\\(.*', '') AS data_type, "
         "lower(databricks_type(data_type)) AS full_data_type, is_nullable, column_default, "
-        "CAST(NULL AS VARCHAR) AS comment FROM system.information_schema.columns "
+        'm.comment FROM system.information_schema.columns c LEFT JOIN "{cat}".{meta}.comments m '
+        "ON m.schema_name = c.table_schema AND m.table_name = c.table_name AND m.column_name = c.column_name "
         "WHERE table_catalog = '{cat}' AND table_schema NOT IN ({hidden})"
     ),
     "tables": (
-        "SELECT replace(table_catalog, '{prefix}', '') AS table_catalog, table_schema, table_name, "
+        "SELECT replace(table_catalog, '{prefix}', '') AS table_catalog, table_schema, t.table_name, "
         "CASE table_type WHEN 'VIEW' THEN 'VIEW' ELSE 'MANAGED' END AS table_type, "
-        "CASE table_type WHEN 'VIEW' THEN NULL ELSE 'DELTA' END AS data_source_format "
-        "FROM system.information_schema.tables "
+        "CASE table_type WHEN 'VIEW' THEN NULL ELSE 'DELTA' END AS data_source_format, m.comment "
+        'FROM system.information_schema.tables t LEFT JOIN "{cat}".{meta}.comments m '
+        "ON m.schema_name = t.table_schema AND m.table_name = t.table_name AND m.column_name = '' "
         "WHERE table_catalog = '{cat}' AND table_schema NOT IN ({hidden})"
     ),
     "schemata": (
@@ -166,7 +168,7 @@ def replace_information_schema(tree: exp.Expr) -> None:
             continue
         cat = table.text("catalog")
         query = _INFORMATION_SCHEMA[view].format(
-            prefix=CATALOG_PREFIX, cat=cat.replace("'", "''"), hidden=_HIDDEN
+            prefix=CATALOG_PREFIX, cat=cat.replace("'", "''"), hidden=_HIDDEN, meta=META_SCHEMA
         )
         subquery = exp.Subquery(
             this=sqlglot.parse_one(query, read="duckdb"),

@@ -77,6 +77,7 @@ class Column:
     name: str  # conformed
     sql_type: str  # Databricks SQL type, e.g. "DECIMAL(15,2)", "TIMESTAMP", "STRING"
     arrow_type: pa.DataType
+    comment: str = ""  # the property's JSON Schema `description`: the column comment in Unity Catalog
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +85,7 @@ class TableSpec:
     ref: TableRef
     columns: tuple[Column, ...]
     key_properties: tuple[str, ...]  # conformed column names; empty means no key
+    comment: str = ""  # the table comment: which stream, from which tap
 
     def arrow_schema(self) -> pa.Schema:
         import pyarrow as pa

@@ -29,13 +29,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, Transaction, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from target_databricks import audit
 from target_databricks import schema as sch
 from target_databricks.engines.base import (
     LEDGER_TABLE,
     Applied,
+    Column,
     Engine,
     EngineError,
     LedgerEntry,
@@ -44,12 +45,23 @@ from target_databricks.engines.base import (
     TableRef,
     TableSpec,
 )
-from target_databricks.settings import DEFAULT_LOCAL_PATH, target_catalog, target_schema, uc_name
+from target_databricks.errors import SettingsError
+from target_databricks.settings import (
+    DEFAULT_LOCAL_PATH,
+    load_method_for,
+    table_options,
+    target_catalog,
+    target_schema,
+    uc_name,
+)
 
 logger = logging.getLogger(__name__)
 
 _CONFORMED = re.compile(r"[a-z0-9_]+")
 _COMMIT_RETRIES = 20
+# The field metadata key marking the columns `maintain` Z-orders by: their order, "0", "1", ... ("" for
+# none). delta-rs has no liquid clustering, and Delta table properties admit only Delta's own keys.
+Z_ORDER_KEY = "ml_connector.zorder"
 # The commit info key that names the load application a commit made (Load.identity).
 COMMIT_IDENTITY_KEY = "ml_connector.load"
 
@@ -111,6 +123,55 @@ def _applied(metrics: t.Mapping[str, t.Any], *, already: bool = False) -> Applie
     return Applied(inserted + updated + deleted, inserted, updated, deleted, already=already)
 
 
+def _arrow_schema(
+    columns: t.Iterable[Column], not_null: t.Collection[str] = (), z_order: t.Sequence[str] = ()
+) -> pa.Schema:
+    """Columns as Arrow fields: key columns NOT NULL, the description as field metadata `comment`
+    (Databricks reads it as the column comment), Z-order columns marked."""
+
+    def metadata(column: Column) -> dict[str, str] | None:
+        meta = {"comment": column.comment} if column.comment else {}
+        if column.name in z_order:
+            meta[Z_ORDER_KEY] = str(z_order.index(column.name))
+        return meta or None
+
+    return pa.schema(
+        [
+            pa.field(c.name, c.arrow_type, nullable=c.name not in not_null, metadata=metadata(c))
+            for c in columns
+        ]
+    )
+
+
+@contextlib.contextmanager
+def _refused_properties() -> t.Iterator[None]:
+    """A property value delta-rs refuses (e.g. `delta.enableDeletionVectors: maybe`) is the
+    setting's fault: one line naming it."""
+    try:
+        yield
+    except DeltaError as exc:
+        if "delta." not in str(exc):
+            raise
+        raise SettingsError(
+            f"table_properties: delta-rs refuses {str(exc).split('error: ')[-1]}; give the value in "
+            "Delta's format (e.g. `interval 60 days`, a number of bytes, true/false)."
+        ) from exc
+
+
+def _set_column_metadata(table: DeltaTable, column: str, metadata: dict[str, str]) -> None:
+    _retry_on_conflict(lambda: table.alter.set_column_metadata(column, metadata))
+
+
+def z_order_columns(table: DeltaTable) -> list[str]:
+    """The columns marked for Z-ordering, in their order."""
+    marked = {
+        f.name: int(mark)
+        for f in pa.schema(table.schema().to_arrow())
+        if (mark := (f.metadata or {}).get(Z_ORDER_KEY.encode(), b"").decode()).isdigit()
+    }
+    return sorted(marked, key=marked.__getitem__)
+
+
 def read_delta_table(table: DeltaTable) -> pa.Table:
     """All rows, read by delta-rs' own engine. (to_pyarrow_table/-dataset go through a Python
     filesystem bridge that intermittently aborts the interpreter at exit in deltalake 1.6.)"""
@@ -158,6 +219,8 @@ class LocalEngine(Engine):
         self.root = Path(str(config.get("local_path") or DEFAULT_LOCAL_PATH)).resolve()
         self.catalog = target_catalog(config)
         self.schema = target_schema(config)
+        self._settings = dict(config)
+        self.options = table_options(config)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._ledger_ready = False
@@ -214,7 +277,14 @@ class LocalEngine(Engine):
             table = self._open(spec.ref)
             if table is None:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                DeltaTable.create(str(path), schema=spec.arrow_schema(), mode="ignore")
+                with _refused_properties():
+                    DeltaTable.create(
+                        str(path),
+                        schema=_arrow_schema(spec.columns, spec.key_properties, self._z_order(spec)),
+                        mode="ignore",
+                        description=spec.comment or None,
+                        configuration=self.options.properties or None,
+                    )
                 return
             existing = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
             changes = [
@@ -238,10 +308,37 @@ class LocalEngine(Engine):
                 self._retype(table, retyped)
             new = [c for c in spec.columns if c.name not in existing]
             if new:
-                fields = DeltaSchema.from_arrow(
-                    pa.schema([pa.field(c.name, c.arrow_type) for c in new])
-                ).fields
+                fields = DeltaSchema.from_arrow(_arrow_schema(new)).fields
                 _retry_on_conflict(lambda: table.alter.add_columns(list(fields)))
+            self._converge(table, spec)
+
+    def _z_order(self, spec: TableSpec) -> tuple[str, ...]:
+        method = load_method_for(self._settings, spec.key_properties)
+        return self.options.clustering({c.name for c in spec.columns}, spec.key_properties, method)
+
+    def _converge(self, table: DeltaTable, spec: TableSpec) -> None:
+        """Comments (Delta field metadata `comment`, which Databricks reads as the column comment),
+        the description and properties of an existing table, changed only where they differ."""
+        table.update_incremental()
+        z_order = self._z_order(spec)
+        for field in pa.schema(table.schema().to_arrow()):
+            column = spec.column(field.name)
+            have = {k.decode(): v.decode() for k, v in (field.metadata or {}).items()}
+            want = {}
+            if column is not None and column.comment and have.get("comment") != column.comment:
+                want["comment"] = column.comment
+            mark = str(z_order.index(field.name)) if field.name in z_order else ""
+            if have.get(Z_ORDER_KEY, "") != mark:
+                want[Z_ORDER_KEY] = mark
+            if want:
+                _set_column_metadata(table, field.name, want)
+        if spec.comment and (table.metadata().description or "") != spec.comment:
+            _retry_on_conflict(lambda: table.alter.set_table_description(spec.comment))
+        current = table.metadata().configuration
+        changed = {k: v for k, v in self.options.properties.items() if current.get(k) != v}
+        if changed:
+            with _refused_properties():
+                _retry_on_conflict(lambda: table.alter.set_table_properties(changed))
 
     @staticmethod
     def _retype(table: DeltaTable, retyped: t.Mapping[str, pa.DataType]) -> None:
@@ -398,14 +495,21 @@ class LocalEngine(Engine):
             raise EngineError(f"table {ref.full_name} does not exist under {self.root}")
         return read_delta_table(table)
 
+    def z_order(self, ref: TableRef) -> list[str]:
+        """The columns `maintain` Z-orders the table by (empty: it only compacts)."""
+        table = self._open(ref)
+        return [] if table is None else z_order_columns(table)
+
     def maintain(self, refs: t.Sequence[TableRef], *, vacuum_retention_hours: int) -> list[str]:
         lines: list[str] = []
         for ref in [*refs, self.ledger_ref]:
             table = self._open(ref)
             if table is None:
                 continue
+            order = z_order_columns(table)
             with self._lock(str(self.table_path(ref))):
-                compacted = table.optimize.compact()
+                # Z-ordering rewrites (and so compacts) the files, clustered by the key.
+                compacted = table.optimize.z_order(order) if order else table.optimize.compact()
                 removed = table.vacuum(
                     retention_hours=vacuum_retention_hours,
                     # Delta refuses < 168 h unless told; the setting is the user's explicit choice.
@@ -414,6 +518,7 @@ class LocalEngine(Engine):
                 )
             lines.append(
                 f"{ref.full_name}: compacted {compacted.get('numFilesRemoved', 0)} files into "
-                f"{compacted.get('numFilesAdded', 0)}; vacuum removed {len(removed)} files"
+                f"{compacted.get('numFilesAdded', 0)}{' Z-ordered by ' + ', '.join(order) if order else ''}; "
+                f"vacuum removed {len(removed)} files"
             )
         return lines

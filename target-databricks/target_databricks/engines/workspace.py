@@ -54,6 +54,8 @@ from target_databricks.settings import (
     DEFAULT_STAGING_VOLUME,
     DEFAULT_STATEMENT_TIMEOUT_SECONDS,
     DEFAULT_WAREHOUSE_START_TIMEOUT_SECONDS,
+    load_method_for,
+    table_options,
     target_catalog,
     target_schema,
 )
@@ -61,6 +63,7 @@ from target_databricks.settings import (
 if t.TYPE_CHECKING:
     import pyarrow as pa
     from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.catalog import TableInfo
     from databricks.sdk.service.sql import StatementResponse
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,9 @@ logger = logging.getLogger(__name__)
 # Databricks refuses VACUUM below 7 days unless a Spark conf is set, which SQL warehouses do not allow.
 MIN_VACUUM_RETENTION_HOURS = 168
 _LEDGER_CHUNK = 200
+# Delta collects statistics for the first 32 columns (dataSkippingNumIndexedCols); liquid clustering
+# keys need them.
+_STATS_COLUMNS = 32
 # New Jobs attempts one apply may start when tokens' runs cannot be confirmed as this load's.
 _MAX_NEW_ATTEMPTS = 5
 
@@ -95,6 +101,7 @@ class WorkspaceEngine(Engine):
         self.catalog = target_catalog(config)
         self.schema = target_schema(config)
         self.create_catalog = bool(config.get("create_catalog", False))
+        self.options = table_options(config)
         self.staging_volume = str(config.get("staging_volume") or DEFAULT_STAGING_VOLUME)
         self.load_via = str(config.get("load_via") or DEFAULT_LOAD_VIA)
         if self.load_via not in ("statements", "jobs"):
@@ -333,25 +340,30 @@ class WorkspaceEngine(Engine):
 
     # --- tables ----------------------------------------------------------------------------------
 
-    def _existing_columns(self, ref: TableRef) -> dict[str, str] | None:
-        """Column name (lower case) -> Databricks type text, or None when the table does not exist."""
+    def _table_info(self, ref: TableRef) -> TableInfo | None:
         from databricks.sdk.errors import NotFound
 
         try:
-            info = self.client.tables.get(ref.full_name)
+            return self.client.tables.get(ref.full_name)
         except NotFound:
             return None
-        return {
-            (c.name or "").lower(): c.type_text or (c.type_name.value if c.type_name else "")
-            for c in info.columns or []
-        }
+
+    def _existing_columns(self, ref: TableRef) -> dict[str, str] | None:
+        """Column name (lower case) -> Databricks type text, or None when the table does not exist."""
+        info = self._table_info(ref)
+        return None if info is None else _column_types(info)
 
     def ensure_table(self, spec: TableSpec) -> None:
-        existing = self._existing_columns(spec.ref)
-        if existing is None:
-            self.execute(sql.create_table(spec))
+        rely = load_method_for(self._settings, spec.key_properties) == "upsert"
+        info = self._table_info(spec.ref)
+        if info is None:
+            cluster = self._clustering(spec, [c.name for c in spec.columns])
+            self.execute(
+                sql.create_table(spec, cluster_by=cluster, properties=self.options.properties, rely=rely)
+            )
             # Read back: a concurrent writer may have created it first, with other columns.
-            existing = self._existing_columns(spec.ref) or {c.name: c.sql_type for c in spec.columns}
+            info = self._table_info(spec.ref)
+        existing = _column_types(info) if info else {c.name: c.sql_type for c in spec.columns}
         changes = {
             c.name: sch.type_change(c.name, existing[c.name], c.sql_type)
             for c in spec.columns
@@ -378,14 +390,83 @@ class WorkspaceEngine(Engine):
         if new:
             logger.info("Adding columns to %s: %s", spec.ref.full_name, ", ".join(c.name for c in new))
             self.execute(sql.add_columns(spec.ref, new))
+        if widen or rewrite or new:
+            info = self._table_info(spec.ref)  # a rewrite drops comments, keys and properties
+        if info is not None:
+            self._converge(spec, info, rely=rely)
         # Load with the column types the table has from now on (values are cast on load).
         effective = tuple(
-            Column(c.name, changes[c.name].to, sch.arrow_type_for_sql(changes[c.name].to))
+            dataclasses.replace(
+                c, sql_type=changes[c.name].to, arrow_type=sch.arrow_type_for_sql(changes[c.name].to)
+            )
             if c.name in changes and changes[c.name].to != sch.normalize_type(c.sql_type)
             else c
             for c in spec.columns
         )
-        self._tables[spec.ref] = TableSpec(spec.ref, effective, spec.key_properties)
+        self._tables[spec.ref] = dataclasses.replace(spec, columns=effective)
+
+    def _clustering(self, spec: TableSpec, order: t.Sequence[str]) -> tuple[str, ...]:
+        """The table's clustering columns; only the first 32 columns have the statistics liquid
+        clustering needs (Delta's dataSkippingNumIndexedCols default), later ones are left out."""
+        method = load_method_for(self._settings, spec.key_properties)
+        wanted = self.options.clustering(set(order), spec.key_properties, method)
+        indexed = set(order[:_STATS_COLUMNS])
+        skipped = [c for c in wanted if c not in indexed]
+        if skipped:
+            logger.warning(
+                "%s: not clustering by %s: beyond the first %d columns, which have no statistics",
+                spec.ref.full_name,
+                ", ".join(skipped),
+                _STATS_COLUMNS,
+            )
+        return tuple(c for c in wanted if c in indexed)
+
+    def _converge(self, spec: TableSpec, info: TableInfo, *, rely: bool) -> None:
+        """Bring an existing table's comments, key, clustering and properties to what the stream
+        and the settings say; only what differs is changed (one read, usually no statement)."""
+        ref = spec.ref
+        columns = {(c.name or "").lower(): c for c in info.columns or []}
+        if spec.comment and (info.comment or "") != spec.comment:
+            self.execute(sql.comment_on_table(ref, spec.comment))
+        for column in spec.columns:
+            current = columns.get(column.name)
+            if current is not None and column.comment and (current.comment or "") != column.comment:
+                self.execute(sql.comment_on_column(ref, column.name, column.comment))
+        self._converge_key(spec, info, rely=rely)
+        cluster = self._clustering(spec, list(columns))
+        properties = dict(info.properties or {})
+        if cluster != _clustering_columns(properties):
+            logger.info("Clustering %s by %s", ref.full_name, ", ".join(cluster) or "nothing")
+            self.execute(sql.cluster_by(ref, cluster))
+        changed = {k: v for k, v in self.options.properties.items() if properties.get(k) != v}
+        if changed:
+            self.execute(sql.set_properties(ref, changed))
+
+    def _converge_key(self, spec: TableSpec, info: TableInfo, *, rely: bool) -> None:
+        """A table made before keys were declared gets them when that is safe: SET NOT NULL (which
+        Delta refuses when a key column holds a NULL: then the table stays as it is), then the
+        primary key. A table that has another primary key keeps it."""
+        keys = spec.key_properties
+        if not keys:
+            return
+        present = [c.primary_key_constraint for c in info.table_constraints or [] if c.primary_key_constraint]
+        if present:
+            if [k.lower() for k in present[0].child_columns or []] != list(keys):
+                logger.warning(
+                    "%s keeps its primary key (%s); the stream's key is %s",
+                    spec.ref.full_name,
+                    ", ".join(present[0].child_columns or []),
+                    ", ".join(keys),
+                )
+            return
+        nullable = {(c.name or "").lower() for c in info.columns or [] if c.nullable is not False}
+        try:
+            for key in keys:
+                if key in nullable:
+                    self.execute(sql.set_not_null(spec.ref, key))
+            self.execute(sql.add_primary_key(spec.ref, keys, rely=rely))
+        except StatementFailedError as exc:
+            logger.warning("%s gets no primary key (%s); loads go on without it", spec.ref.full_name, exc)
 
     def _effective(self, spec: TableSpec) -> TableSpec:
         known = self._tables.get(spec.ref)
@@ -623,6 +704,23 @@ class WorkspaceEngine(Engine):
 
     def close(self) -> None:
         self._client = None
+
+
+def _column_types(info: TableInfo) -> dict[str, str]:
+    return {
+        (c.name or "").lower(): c.type_text or (c.type_name.value if c.type_name else "")
+        for c in info.columns or []
+    }
+
+
+def _clustering_columns(properties: t.Mapping[str, str]) -> tuple[str, ...]:
+    """Liquid clustering keys as Unity Catalog shows them: property clusteringColumns, e.g.
+    `[["id"],["client_id"]]` (one name path per key)."""
+    try:
+        paths = json.loads(properties.get("clusteringColumns") or "[]")
+    except ValueError:
+        return ()
+    return tuple(".".join(path).lower() for path in paths if isinstance(path, list))
 
 
 def _statement_kind(load: Load) -> t.Literal["merge", "overwrite", "copy"]:

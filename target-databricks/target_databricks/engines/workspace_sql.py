@@ -91,8 +91,14 @@ def parameter_text(value: object) -> str | None:
 # --- DDL ---------------------------------------------------------------------------------------
 
 
-def column_definitions(columns: t.Iterable[Column]) -> str:
-    return ", ".join(f"{q(c.name)} {c.sql_type}" for c in columns)
+def column_definitions(columns: t.Iterable[Column], not_null: t.Collection[str] = ()) -> str:
+    """`name TYPE [NOT NULL] [COMMENT '...']` per column: the description shows in Catalog Explorer."""
+    return ", ".join(
+        f"{q(c.name)} {c.sql_type}"
+        + (" NOT NULL" if c.name in not_null else "")
+        + (f" COMMENT {string_literal(c.comment)}" if c.comment else "")
+        for c in columns
+    )
 
 
 def create_catalog(catalog: str) -> str:
@@ -107,10 +113,70 @@ def create_volume(catalog: str, schema: str, volume: str) -> str:
     return f"CREATE VOLUME IF NOT EXISTS {q(catalog)}.{q(schema)}.{q(volume)}"
 
 
-def create_table(spec: TableSpec) -> str:
-    return (
-        f"CREATE TABLE IF NOT EXISTS {table_name(spec.ref)} ({column_definitions(spec.columns)}) USING DELTA"
-    )
+def primary_key_name(ref: TableRef) -> str:
+    """One informational primary key per table, named after it (constraint names are per schema)."""
+    return f"{ref.name[:252]}_pk"
+
+
+def primary_key(ref: TableRef, keys: t.Sequence[str], *, rely: bool) -> str:
+    # RELY lets the optimizer trust the key (e.g. drop a redundant DISTINCT or join): only where
+    # the target keeps it unique, i.e. upsert tables.
+    columns = ", ".join(q(k) for k in keys)
+    return f"CONSTRAINT {q(primary_key_name(ref))} PRIMARY KEY ({columns})" + (" RELY" if rely else "")
+
+
+def _properties(properties: t.Mapping[str, str]) -> str:
+    return ", ".join(f"{string_literal(k)} = {string_literal(v)}" for k, v in properties.items())
+
+
+def create_table(
+    spec: TableSpec,
+    *,
+    cluster_by: t.Sequence[str] = (),
+    properties: t.Mapping[str, str] | None = None,
+    rely: bool = False,
+) -> str:
+    """The table with everything Unity Catalog shows: column and table comments, key columns NOT
+    NULL with an informational primary key, liquid clustering, Delta properties."""
+    keys = spec.key_properties
+    elements = column_definitions(spec.columns, not_null=keys)
+    if keys:
+        elements += ", " + primary_key(spec.ref, keys, rely=rely)
+    text = f"CREATE TABLE IF NOT EXISTS {table_name(spec.ref)} ({elements}) USING DELTA"
+    if cluster_by:
+        text += f" CLUSTER BY ({', '.join(q(c) for c in cluster_by)})"
+    if spec.comment:
+        text += f" COMMENT {string_literal(spec.comment)}"
+    if properties:
+        text += f" TBLPROPERTIES ({_properties(properties)})"
+    return text
+
+
+def comment_on_table(ref: TableRef, comment: str) -> str:
+    return f"COMMENT ON TABLE {table_name(ref)} IS {string_literal(comment)}"
+
+
+def comment_on_column(ref: TableRef, column: str, comment: str) -> str:
+    return f"ALTER TABLE {table_name(ref)} ALTER COLUMN {q(column)} COMMENT {string_literal(comment)}"
+
+
+def set_not_null(ref: TableRef, column: str) -> str:
+    # Delta checks the existing rows: the statement fails when the column holds a NULL.
+    return f"ALTER TABLE {table_name(ref)} ALTER COLUMN {q(column)} SET NOT NULL"
+
+
+def add_primary_key(ref: TableRef, keys: t.Sequence[str], *, rely: bool) -> str:
+    return f"ALTER TABLE {table_name(ref)} ADD {primary_key(ref, keys, rely=rely)}"
+
+
+def cluster_by(ref: TableRef, columns: t.Sequence[str]) -> str:
+    """Liquid clustering keys of an existing table; NONE turns clustering off."""
+    keys = f"({', '.join(q(c) for c in columns)})" if columns else "NONE"
+    return f"ALTER TABLE {table_name(ref)} CLUSTER BY {keys}"
+
+
+def set_properties(ref: TableRef, properties: t.Mapping[str, str]) -> str:
+    return f"ALTER TABLE {table_name(ref)} SET TBLPROPERTIES ({_properties(properties)})"
 
 
 def add_columns(ref: TableRef, columns: t.Sequence[Column]) -> str:

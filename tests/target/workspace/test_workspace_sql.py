@@ -91,8 +91,11 @@ def test_copy_into_overwrite_and_ddl_parse() -> None:
     assert isinstance(parse(copy), exp.Copy)
     assert isinstance(parse(sql.overwrite(SPEC, PATH)), exp.Insert)
     create = sql.create_table(SPEC)
-    assert create.startswith("CREATE TABLE IF NOT EXISTS `main`.`datev`.`booking_lines` (`id` BIGINT, ")
-    assert create.endswith(") USING DELTA")
+    # Key columns are NOT NULL and carry the informational primary key.
+    assert create.startswith(
+        "CREATE TABLE IF NOT EXISTS `main`.`datev`.`booking_lines` (`id` BIGINT NOT NULL, "
+    )
+    assert create.endswith(", CONSTRAINT `booking_lines_pk` PRIMARY KEY (`id`)) USING DELTA")
     assert isinstance(parse(create), exp.Create)
     add = sql.add_columns(REF, [Column("new_col", "DATE", pa.date32())])
     assert add == "ALTER TABLE `main`.`datev`.`booking_lines` ADD COLUMNS (`new_col` DATE)"
