@@ -152,6 +152,7 @@ class SqlEngine:
         self.volumes_root.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.executed = 0  # SQL statements run (Statement API and job runs)
+        self.executed_log: list[str] = []  # their text, in order (tests count statements by kind)
         self._con = duckdb.connect(str(data_dir / "emulator.duckdb"))
         self._con.execute("SET TimeZone = 'UTC'")
         # A SQL macro, not a Python UDF: DuckDB's Python UDFs need numpy.
@@ -164,6 +165,7 @@ class SqlEngine:
     def reset_executed(self) -> None:
         with self.lock:
             self.executed = 0
+            self.executed_log.clear()
 
     def close(self) -> None:
         with self.lock:
@@ -378,6 +380,7 @@ class SqlEngine:
             )
         with self.lock:
             self.executed += 1
+            self.executed_log.append(sql)
             try:
                 return self._execute(sql.strip().rstrip(";"), params or [], session)
             except duckdb.Error as exc:
