@@ -271,6 +271,37 @@ def bench(
     return result
 
 
+def small_run_input(path: Path, stream: str) -> None:
+    """1,001 booking lines with one schema change after 500 (a new nullable column)."""
+    schema2 = {**SCHEMA, "properties": {**SCHEMA["properties"], "note": {"type": ["string", "null"]}}}
+    with path.open("wb") as f:
+        for i, row in enumerate(generate(1_001)):
+            if i in (0, 500):
+                message = {"type": "SCHEMA", "stream": stream, "key_properties": KEYS}
+                f.write(orjson.dumps({**message, "schema": SCHEMA if i == 0 else schema2}) + b"\n")
+            record = {**row, "note": "n"} if i >= 500 else row
+            f.write(orjson.dumps({"type": "RECORD", "stream": stream, "record": record}) + b"\n")
+        f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {stream: 1_001}}}) + b"\n")
+
+
+def small_runs(workdir: Path) -> dict[str, int]:
+    """Statements of one whole small run (pre-flight and table creation included) on the emulator:
+    into a fresh workspace (schema, staging volume and ledger made too), then into a new table of a
+    schema the target has loaded before."""
+    config, emulator = start_workspace(workdir)
+    result = {}
+    try:
+        for label, stream in (("fresh_workspace", "small_a"), ("new_table_existing_schema", "small_b")):
+            input_path = workdir / f"{stream}.singer"
+            small_run_input(input_path, stream)
+            emulator.control.reset_counters()
+            run_target({**config, "schema": "bench_small"}, input_path, workdir)
+            result[f"small_run_statements_{label}"] = emulator.control.sql_statements_executed()
+    finally:
+        emulator.stop()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -284,12 +315,21 @@ def main() -> None:
         "--batch-size", type=int, default=100_000, help="batch_size_rows and rows per Parquet file"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per size")
+    parser.add_argument(
+        "--small-run",
+        action="store_true",
+        help="only the statements of one whole small run (1,001 rows, one schema change), workspace",
+    )
     parser.add_argument("--generate", nargs=2, metavar=("ROWS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
         generate_inputs(int(args.generate[0]), Path(args.generate[1]), args.batch_size)
         return
     with tempfile.TemporaryDirectory(prefix="bench-target-") as tmp:
+        if args.small_run:
+            for key, value in small_runs(Path(tmp)).items():
+                print(f"  {key:46} {value}")
+            return
         engines = ["local", "workspace"] if args.engine == "both" else [args.engine]
         for n in (int(x) for x in args.rows.split(",")):
             for engine in engines:
@@ -302,7 +342,7 @@ def main() -> None:
                 print(f"--- {n:,} booking-line records, engine={engine}{via}, input {mib} MiB")
                 for key, value in result.items():
                     if key not in ("records", "engine", "input_mib"):
-                        print(f"  {key:40} {value}", flush=True)
+                        print(f"  {key:46} {value}", flush=True)
 
 
 if __name__ == "__main__":

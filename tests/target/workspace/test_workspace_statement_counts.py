@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import typing as t
 
+import pytest
 from target_testlib import record_msg, run, schema_msg, state_msg
 from workspace_testlib import settings
 
 from databricks_emulator.server import RunningEmulator
 from target_databricks import audit
 from target_databricks.engines.base import TableRef
-from target_databricks.engines.workspace import WorkspaceEngine
+from target_databricks.engines.workspace import StatementFailedError, WorkspaceEngine
 
 STREAM = "items"
 PROPS: dict[str, t.Any] = {"id": {"type": "integer"}, "label": {"type": ["string", "null"]}}
@@ -116,3 +117,49 @@ def test_steady_state_is_two_statements_per_batch(emulator: RunningEmulator) -> 
     run(cfg, _messages(5_000, 700))
     seven_batches = len(_kinds(emulator))
     assert (seven_batches - two_batches) / 5 <= 2
+
+
+def test_state_waits_for_the_deferred_ledger_rows(
+    emulator: RunningEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = {**settings(emulator), "batch_size_rows": 400}
+    run(cfg, _messages(0, 10))
+    # Second run: the table's ledger rows, then INSERT + MERGE per load; the 8th statement is the
+    # INSERT of the last `committed` row, written just before STATE: it fails.
+    emulator.control.fail_statement(8, "warehouse went away")
+    capsys.readouterr()
+    with pytest.raises(StatementFailedError, match="warehouse went away"):
+        run(cfg, _messages(2_000, 1_001))
+    assert '"bookmarks"' not in capsys.readouterr().out  # no STATE for rows the ledger lacked
+    # Closing the engine wrote the deferred row after all: the ledger tells what landed.
+    current = audit.current_loads(_ledger(cfg))
+    assert [e.status for e in current.values()] == ["committed"] * 4
+
+    run(cfg, _messages(2_000, 1_001))  # the tap re-sends: every load is found committed
+    assert '"bookmarks"' in capsys.readouterr().out
+    assert (
+        sorted(e.status for e in _ledger(cfg) if e.recorded_at > max(x.recorded_at for x in current.values()))
+        == ["skipped"] * 3
+    )
+    rows = WorkspaceEngine(cfg).read_table(TableRef("main", "datev", STREAM))
+    assert rows.num_rows == 1_011
+
+
+def test_ledger_view_is_redefined_only_when_its_definition_changed(emulator: RunningEmulator) -> None:
+    cfg = settings(emulator)
+    run(cfg, _messages(0, 10))
+    emulator.control.reset_counters()
+    run(cfg, _messages(100, 10))
+    assert not [k for k in _kinds(emulator) if k.endswith("view") or k.startswith(("CREATE", "ALTER"))]
+
+    # A ledger whose view an older release defined: the next run replaces the view and marks it.
+    ledger = "`main`.`datev`.`_ml_connector_loads`"
+    WorkspaceEngine(cfg).execute(
+        f"ALTER TABLE {ledger} SET TBLPROPERTIES ('ml_connector.ledger_view' = 'old')"
+    )
+    emulator.control.reset_counters()
+    run(cfg, _messages(200, 10))
+    kinds = _kinds(emulator)
+    assert kinds[:2] == ["CREATE VIEW view", "ALTER TABLE ledger"]
+    run(cfg, _messages(300, 10))
+    assert "CREATE VIEW view" not in _kinds(emulator)
