@@ -7,6 +7,7 @@ import re
 import shutil
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -152,7 +153,8 @@ class SqlEngine:
         self.volumes_root.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.executed = 0  # SQL statements run (Statement API and job runs)
-        self.executed_log: list[str] = []  # their text, in order (tests count statements by kind)
+        # Their text, in order (tests count statements by kind); bounded for a long-running server.
+        self.executed_log: deque[str] = deque(maxlen=100_000)
         self._con = duckdb.connect(str(data_dir / "emulator.duckdb"))
         self._con.execute("SET TimeZone = 'UTC'")
         # A SQL macro, not a Python UDF: DuckDB's Python UDFs need numpy.
