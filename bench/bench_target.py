@@ -215,10 +215,11 @@ def bench(
     record_input, batch_input = workdir / f"records-{n}.singer", workdir / f"batch-{n}.singer"
     # Generated in a child process: a forked target inherits the parent's peak RSS in ru_maxrss, so
     # the parent must never hold the rows.
-    subprocess.run(
-        [sys.executable, __file__, "--generate", str(n), str(workdir), "--batch-size", str(batch_size)],
-        check=True,
-    )
+    if not batch_input.exists():  # --engine both: one input for both engines
+        subprocess.run(
+            [sys.executable, __file__, "--generate", str(n), str(workdir), "--batch-size", str(batch_size)],
+            check=True,
+        )
     floor = orjson_floor(record_input)
     result: dict[str, t.Any] = {
         "records": n,
