@@ -12,6 +12,7 @@ Singer output written to /dev/null:
    the SDK's default (simplejson) writer and once with the tap's own (singer-sdk's msgspec writer).
    Printed next to the parse-only figure (read_extf + booking_lines, no Singer output) and a bare
    `csv` read of the same bytes, all in this one run: figures are only comparable within a run.
+   Then one more sync in a fresh process, as Meltano runs the tap, for its peak RSS.
 
 Usage: .venv/bin/python bench/bench_tap.py [clients] [--lines L]   (defaults 5000 and 50000)
 """
@@ -20,7 +21,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
+import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -79,6 +83,23 @@ def timed_sync(
     return writer.records, elapsed
 
 
+def _sync_in_child(config: dict[str, t.Any], streams: set[str]) -> tuple[int, float, float]:
+    logging.disable(logging.INFO)
+    records, seconds = timed_sync(config, streams)
+    return records, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sync_peak_rss(config: dict[str, t.Any], streams: set[str]) -> tuple[int, float, float]:
+    """One sync in a fresh (spawned) process, as Meltano runs the tap: records, seconds, and that
+    process's peak RSS in MiB (imports included; the emulator stays in this process)."""
+    # A copy of the state dir: this process's syncs keep holding its sync lock.
+    state_dir = Path(config["state_dir"])
+    copy = state_dir.with_name(state_dir.name + "-child")
+    shutil.copytree(state_dir, copy, ignore=shutil.ignore_patterns("sync.lock"), dirs_exist_ok=True)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_sync_in_child, ({**config, "state_dir": str(copy)}, streams))
+
+
 def narrow_scopes(config: dict[str, t.Any], drop: str) -> None:
     store = TokenStore.from_config(config)
     pair = store.load()
@@ -133,6 +154,8 @@ def bench_booking_lines(config: dict[str, t.Any], emulator: t.Any, lines: int) -
             f"  tap sync to /dev/null, {label:<20}: {records / best:>9,.0f} records/s   ({best:.2f} s, "
             f"{records} records)"
         )
+    records, seconds, rss = sync_peak_rss(config, streams)
+    print(f"  tap process peak RSS (own process, msgspec writer): {rss:,.0f} MiB ({records} records)")
 
 
 def main() -> None:

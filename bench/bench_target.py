@@ -5,7 +5,11 @@ and the orjson-decode floor of the same input (the ratio says how close the targ
     .venv/bin/python bench/bench_target.py --rows 200000        # one size
     .venv/bin/python bench/bench_target.py --engine workspace --rows 20000
         # the workspace engine against an in-process Databricks emulator; also statements and HTTP
-        # requests per 100k rows
+        # requests per 100k rows, and per batch in steady state (every batch after the run's first)
+    .venv/bin/python bench/bench_target.py --engine workspace --load-via jobs --rows 300000
+        # each batch applied as a one-time Jobs run: runs and seconds per 100k-row batch
+    .venv/bin/python bench/bench_target.py --engine both --rows 100000,1000000,5000000
+        # peak RSS per size on both engines (5M rows: ~10 GB of temporary input, tens of minutes)
 
 Each target run is a separate process (as Meltano runs it); wall time includes its start-up.
 """
@@ -70,13 +74,13 @@ TEXTS = [
 ]
 
 
-def generate(n: int, seed: int = 7) -> list[dict[str, t.Any]]:
+def generate(n: int, seed: int = 7) -> t.Iterator[dict[str, t.Any]]:
+    """n rows, one at a time (5M rows never sit in memory at once)."""
     rnd = random.Random(seed)
     base = dt.date(2024, 1, 1)
-    rows = []
     for i in range(n):
         day = base + dt.timedelta(days=i % 365)
-        rows.append(
+        yield (
             {
                 "line_id": i,
                 "batch_id": i // 1000,
@@ -96,29 +100,29 @@ def generate(n: int, seed: int = 7) -> list[dict[str, t.Any]]:
                 "changed_at": f"{day.isoformat()}T{i % 24:02d}:{i % 60:02d}:00Z",
             }
         )
-    return rows
 
 
-def write_record_input(rows: list[dict[str, t.Any]], path: Path) -> None:
+def write_record_input(n: int, path: Path) -> None:
     extracted = "2024-12-31T00:00:00Z"
     with path.open("wb") as f:
         f.write(
             orjson.dumps({"type": "SCHEMA", "stream": STREAM, "schema": SCHEMA, "key_properties": KEYS})
             + b"\n"
         )
-        for row in rows:
+        for row in generate(n):
             f.write(
                 orjson.dumps({"type": "RECORD", "stream": STREAM, "record": row, "time_extracted": extracted})
                 + b"\n"
             )
-        f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: len(rows)}}}) + b"\n")
+        f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: n}}}) + b"\n")
 
 
-def write_batch_input(rows: list[dict[str, t.Any]], folder: Path, path: Path, rows_per_file: int) -> None:
+def write_batch_input(n: int, folder: Path, path: Path, rows_per_file: int) -> None:
     """Typed Parquet files as a tap would write them (decimal128 money, strings for dates)."""
     manifest = []
-    for start in range(0, len(rows), rows_per_file):
-        chunk = rows[start : start + rows_per_file]
+    rows = generate(n)
+    for start in range(0, n, rows_per_file):
+        chunk = [next(rows) for _ in range(min(rows_per_file, n - start))]
         table = pa.Table.from_pylist(chunk)
         table = table.set_column(
             table.schema.get_field_index("amount"),
@@ -138,15 +142,14 @@ def write_batch_input(rows: list[dict[str, t.Any]], folder: Path, path: Path, ro
             orjson.dumps({"type": "BATCH", "stream": STREAM, "encoding": encoding, "manifest": manifest})
             + b"\n"
         )
-        f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: len(rows)}}}) + b"\n")
+        f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: n}}}) + b"\n")
 
 
 def generate_inputs(n: int, workdir: Path, batch_size: int) -> None:
-    rows = generate(n)
-    write_record_input(rows, workdir / f"records-{n}.singer")
+    write_record_input(n, workdir / f"records-{n}.singer")
     parquet_dir = workdir / f"parquet-{n}"
     parquet_dir.mkdir(exist_ok=True)
-    write_batch_input(rows, parquet_dir, workdir / f"batch-{n}.singer", batch_size)
+    write_batch_input(n, parquet_dir, workdir / f"batch-{n}.singer", batch_size)
 
 
 def orjson_floor(path: Path) -> float:
@@ -193,14 +196,30 @@ def start_workspace(workdir: Path) -> tuple[dict[str, t.Any], RunningEmulator]:
     return config, emulator
 
 
-def bench(n: int, engine: str, batch_size: int, workdir: Path) -> dict[str, t.Any]:
+def _split_statements(statements: list[str]) -> tuple[int, int, int]:
+    """(up to the first load's apply, from there to the last load's apply, after it): the middle part
+    over (batches - 1) is a batch's statements in steady state; the first and last parts are paid
+    once per run (pre-flight, DDL, reading the table's ledger rows; the last ledger rows)."""
+    applies = [i for i, text in enumerate(statements) if text.lstrip().startswith(_APPLY_VERBS)]
+    if not applies:
+        return len(statements), 0, 0
+    return applies[0] + 1, applies[-1] - applies[0], len(statements) - applies[-1] - 1
+
+
+_APPLY_VERBS = ("MERGE", "COPY", "INSERT OVERWRITE")
+
+
+def bench(
+    n: int, engine: str, batch_size: int, workdir: Path, load_via: str = "statements"
+) -> dict[str, t.Any]:
     record_input, batch_input = workdir / f"records-{n}.singer", workdir / f"batch-{n}.singer"
     # Generated in a child process: a forked target inherits the parent's peak RSS in ru_maxrss, so
     # the parent must never hold the rows.
-    subprocess.run(
-        [sys.executable, __file__, "--generate", str(n), str(workdir), "--batch-size", str(batch_size)],
-        check=True,
-    )
+    if not batch_input.exists():  # --engine both: one input for both engines
+        subprocess.run(
+            [sys.executable, __file__, "--generate", str(n), str(workdir), "--batch-size", str(batch_size)],
+            check=True,
+        )
     floor = orjson_floor(record_input)
     result: dict[str, t.Any] = {
         "records": n,
@@ -212,13 +231,14 @@ def bench(n: int, engine: str, batch_size: int, workdir: Path) -> dict[str, t.An
     base: dict[str, t.Any] = {"batch_size_rows": batch_size, "schema": "bench"}
     if engine == "workspace":
         extra, emulator = start_workspace(workdir)
-        base.update(extra)
+        base.update(extra, load_via=load_via)
     try:
         for path_name, input_path in (("record", record_input), ("batch_parquet", batch_input)):
             config = {**base, "local_path": str(workdir / f"lake-{path_name}-{n}")}
             if emulator is not None:
                 emulator.control.reset_counters()
                 config["schema"] = f"bench_{path_name}_{n}"
+            started = time.perf_counter()
             try:
                 wall, rss = run_target(config, input_path, workdir)
             except RuntimeError as exc:
@@ -231,13 +251,55 @@ def bench(n: int, engine: str, batch_size: int, workdir: Path) -> dict[str, t.An
             if emulator is not None:
                 snap = emulator.control.snapshot()
                 per = 100_000 / n
+                batches = -(-n // batch_size)
                 result[f"{path_name}_http_requests_per_100k"] = round(snap["requests"] * per, 1)
                 result[f"{path_name}_sql_statements_per_100k"] = round(
                     snap["sql_statements_executed"] * per, 1
                 )
+                first, middle, last = _split_statements(emulator.control.sql_statements())
+                result[f"{path_name}_sql_statements_first_batch_and_run_end"] = f"{first} + {last}"
+                if batches > 1:
+                    result[f"{path_name}_sql_statements_per_batch_steady"] = round(middle / (batches - 1), 2)
+                if load_via == "jobs":
+                    runs = emulator.control.count("jobs.submit")
+                    result[f"{path_name}_jobs_runs_per_batch"] = round(runs / batches, 2)
+                    result[f"{path_name}_seconds_per_batch"] = round(
+                        (time.perf_counter() - started) / batches, 2
+                    )
     finally:
         if emulator is not None:
             emulator.stop()
+    return result
+
+
+def small_run_input(path: Path, stream: str) -> None:
+    """1,001 booking lines with one schema change after 500 (a new nullable column)."""
+    schema2 = {**SCHEMA, "properties": {**SCHEMA["properties"], "note": {"type": ["string", "null"]}}}
+    with path.open("wb") as f:
+        for i, row in enumerate(generate(1_001)):
+            if i in (0, 500):
+                message = {"type": "SCHEMA", "stream": stream, "key_properties": KEYS}
+                f.write(orjson.dumps({**message, "schema": SCHEMA if i == 0 else schema2}) + b"\n")
+            record = {**row, "note": "n"} if i >= 500 else row
+            f.write(orjson.dumps({"type": "RECORD", "stream": stream, "record": record}) + b"\n")
+        f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {stream: 1_001}}}) + b"\n")
+
+
+def small_runs(workdir: Path) -> dict[str, int]:
+    """Statements of one whole small run (pre-flight and table creation included) on the emulator:
+    into a fresh workspace (schema, staging volume and ledger made too), then into a new table of a
+    schema the target has loaded before."""
+    config, emulator = start_workspace(workdir)
+    result = {}
+    try:
+        for label, stream in (("fresh_workspace", "small_a"), ("new_table_existing_schema", "small_b")):
+            input_path = workdir / f"{stream}.singer"
+            small_run_input(input_path, stream)
+            emulator.control.reset_counters()
+            run_target({**config, "schema": "bench_small"}, input_path, workdir)
+            result[f"small_run_statements_{label}"] = emulator.control.sql_statements_executed()
+    finally:
+        emulator.stop()
     return result
 
 
@@ -246,26 +308,42 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", default="200000,1000000", help="comma-separated record counts")
-    parser.add_argument("--engine", choices=["local", "workspace"], default="local")
+    parser.add_argument("--engine", choices=["local", "workspace", "both"], default="local")
+    parser.add_argument(
+        "--load-via", choices=["statements", "jobs"], default="statements", help="workspace engine only"
+    )
     parser.add_argument(
         "--batch-size", type=int, default=100_000, help="batch_size_rows and rows per Parquet file"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per size")
+    parser.add_argument(
+        "--small-run",
+        action="store_true",
+        help="only the statements of one whole small run (1,001 rows, one schema change), workspace",
+    )
     parser.add_argument("--generate", nargs=2, metavar=("ROWS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
         generate_inputs(int(args.generate[0]), Path(args.generate[1]), args.batch_size)
         return
     with tempfile.TemporaryDirectory(prefix="bench-target-") as tmp:
+        if args.small_run:
+            for key, value in small_runs(Path(tmp)).items():
+                print(f"  {key:46} {value}")
+            return
+        engines = ["local", "workspace"] if args.engine == "both" else [args.engine]
         for n in (int(x) for x in args.rows.split(",")):
-            result = bench(n, args.engine, args.batch_size, Path(tmp))
-            if args.json:
-                print(json.dumps(result))
-                continue
-            print(f"--- {n:,} booking-line records, engine={args.engine}, input {result['input_mib']} MiB")
-            for key, value in result.items():
-                if key not in ("records", "engine", "input_mib"):
-                    print(f"  {key:36} {value}")
+            for engine in engines:
+                result = bench(n, engine, args.batch_size, Path(tmp), args.load_via)
+                if args.json:
+                    print(json.dumps(result), flush=True)
+                    continue
+                via = f", load_via={args.load_via}" if engine == "workspace" else ""
+                mib = result["input_mib"]
+                print(f"--- {n:,} booking-line records, engine={engine}{via}, input {mib} MiB")
+                for key, value in result.items():
+                    if key not in ("records", "engine", "input_mib"):
+                        print(f"  {key:46} {value}", flush=True)
 
 
 if __name__ == "__main__":

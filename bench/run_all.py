@@ -28,6 +28,14 @@ RUNS: list[tuple[str, list[str]]] = [
             "200000,1000000",
         ],
     ),
+    (
+        "target-databricks, workspace engine, statements of one whole small run",
+        ["bench_target.py", "--small-run"],
+    ),
+    (
+        "target-databricks, workspace engine, load_via: jobs (one Jobs run per batch)",
+        ["bench_target.py", "--engine", "workspace", "--load-via", "jobs", "--rows", "300000"],
+    ),
 ]
 
 

@@ -120,6 +120,7 @@ class EmulatorApp:
             expire_tokens=self.tokens.expire_all,
             set_warehouse_state=self.warehouses.set_state,
             executed=lambda: self.engine.executed,
+            executed_log=lambda: list(self.engine.executed_log),
             reset_executed=self.engine.reset_executed,
         )
 

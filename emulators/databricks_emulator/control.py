@@ -124,6 +124,10 @@ class Control:
         """SQL statements actually run on DuckDB (Statement API and job runs)."""
         return int(self._hooks["executed"]())
 
+    def sql_statements(self) -> list[str]:
+        """The text of every SQL statement run on DuckDB since the last reset, in order."""
+        return list(self._hooks["executed_log"]())
+
     def reset_counters(self) -> None:
         """Zero the request counters, the request log and the executed-statement count."""
         with self._lock:

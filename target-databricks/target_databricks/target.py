@@ -104,7 +104,14 @@ class TargetDatabricks(Target):
     def engine(self) -> Engine:
         engine = make_engine(self.config)
         engine.preflight()
+        engine.defer_ledger_rows = True  # flushed before each STATE (_write_state_message)
         return engine
+
+    def _write_state_message(self, state: dict) -> None:
+        # STATE covers only loads whose ledger rows have landed.
+        if "engine" in self.__dict__:
+            self.engine.flush_ledger()
+        super()._write_state_message(state)
 
     def claim_overwrite(self, table: str) -> bool:
         """True once per table and run: that load replaces the table (load_method overwrite)."""

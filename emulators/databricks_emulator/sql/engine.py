@@ -9,6 +9,7 @@ import re
 import shutil
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -164,6 +165,8 @@ class SqlEngine:
         self.volumes_root.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.executed = 0  # SQL statements run (Statement API and job runs)
+        # Their text, in order (tests count statements by kind); bounded for a long-running server.
+        self.executed_log: deque[str] = deque(maxlen=100_000)
         self._con = duckdb.connect(str(data_dir / "emulator.duckdb"))
         self._con.execute("SET TimeZone = 'UTC'")
         # A SQL macro, not a Python UDF: DuckDB's Python UDFs need numpy.
@@ -176,6 +179,7 @@ class SqlEngine:
     def reset_executed(self) -> None:
         with self.lock:
             self.executed = 0
+            self.executed_log.clear()
 
     def close(self) -> None:
         with self.lock:
@@ -426,6 +430,7 @@ class SqlEngine:
             )
         with self.lock:
             self.executed += 1
+            self.executed_log.append(sql)
             try:
                 return self._execute(sql.strip().rstrip(";"), params or [], session)
             except duckdb.Error as exc:

@@ -221,5 +221,12 @@ class Engine(abc.ABC):
     def read_staged(self, staged: str) -> pa.Table:
         """The staged file's rows and schema metadata (STAGED_META_*); used by `replay`."""
 
+    # Set by the target: `committed`/`skipped` ledger rows may wait for flush_ledger (which the
+    # target calls before it emits STATE) and share a statement with the next rows.
+    defer_ledger_rows: bool = False
+
+    def flush_ledger(self) -> None:  # noqa: B027 - optional hook
+        """Write ledger rows the engine deferred; an engine that never defers has nothing to do."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections."""
+        """Release connections (after flush_ledger)."""

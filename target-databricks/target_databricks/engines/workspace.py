@@ -30,6 +30,7 @@ from target_databricks import schema as sch
 from target_databricks.engines import workspace_sql as sql
 from target_databricks.engines.base import (
     LEDGER_COLUMNS,
+    LEDGER_VIEW,
     Applied,
     Column,
     Engine,
@@ -124,6 +125,19 @@ class WorkspaceEngine(Engine):
         self._tables: dict[TableRef, TableSpec] = {}  # effective specs: the table's own column types
         self._ledger_ready = False
         self._staging_dir_ready = False
+        # The ledger as this run knows it: table id -> that table's ledger rows, read once per table
+        # and run (rows naming a table id are facts about that table; its replacement has a new id)
+        # plus the rows this engine appended since. A table this run found missing and then saw
+        # created has a new id no ledger row can name yet: nothing to read.
+        self._ledger_rows: dict[str, list[LedgerEntry]] = {}
+        self._absent: set[TableRef] = set()
+        # With defer_ledger_rows, `committed` and `skipped` rows wait for the next ledger statement
+        # or flush_ledger (the target flushes before it emits STATE; close flushes too); staged
+        # files they supersede are removed after they land.
+        self.defer_ledger_rows = False
+        self._pending: list[LedgerEntry] = []
+        self._pending_unstage: list[str] = []
+        self._ledger_lock = threading.RLock()
         self.last_run_id: int | None = None  # the Jobs run of the last apply (load_via: jobs)
 
     # --- plumbing --------------------------------------------------------------------------------
@@ -346,6 +360,7 @@ class WorkspaceEngine(Engine):
         try:
             return self.client.tables.get(ref.full_name)
         except NotFound:
+            self._absent.add(ref)
             return None
 
     def _existing_columns(self, ref: TableRef) -> dict[str, str] | None:
@@ -486,15 +501,32 @@ class WorkspaceEngine(Engine):
             raise EngineError(f"table {ref.full_name} does not exist in the workspace") from exc
         if not info.table_id:
             raise EngineError(f"Unity Catalog returned no table_id for {ref.full_name}")
+        with self._ledger_lock:
+            if ref in self._absent:  # created since this run found it missing
+                self._absent.discard(ref)
+                self._ledger_rows.setdefault(info.table_id, [])
         return info.table_id
 
     def prior(self, load: Load) -> Prior:
+        """From the ledger rows of load's table id, read once per table and run (a REST lookup of the
+        table id per load, no statement): this run's own rows are added as it appends them, and
+        an apply that finds its load applied before drops them, so the re-check reads afresh."""
         self._ensure_ledger()
-        result = self.execute(
-            sql.ledger_select(self.catalog, self.schema, one_load=True),
-            {"load_id": (load.load_id, "STRING")},
-        )
-        return audit.prior(audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA)), load)
+        with self._ledger_lock:
+            rows = self._ledger_rows.get(load.table_id)
+            if rows is None:
+                result = self.execute(
+                    sql.ledger_select(self.catalog, self.schema, one_table=True),
+                    {"table_id": (load.table_id, "STRING")},
+                )
+                rows = audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
+                rows += [e for e in self._pending if e.table_id == load.table_id]  # not written yet
+                self._ledger_rows[load.table_id] = rows
+            return audit.prior(list(rows), load)
+
+    def _forget_ledger_rows(self, table_id: str) -> None:
+        with self._ledger_lock:
+            self._ledger_rows.pop(table_id, None)
 
     def staged_path(self, load: Load) -> str:
         """Named by the load's identity: COPY INTO skips a file it loaded into this table before."""
@@ -534,6 +566,16 @@ class WorkspaceEngine(Engine):
         # file it loaded, a reused Jobs token answers with the run that already ran.
         if not load.table_id:
             load = dataclasses.replace(load, table_id=self.table_id(load.table.ref))
+        try:
+            applied = self._apply(load)
+        except Exception:
+            self._forget_ledger_rows(load.table_id)  # run_load asks whether a concurrent writer won
+            raise
+        if applied.already:
+            self._forget_ledger_rows(load.table_id)
+        return applied
+
+    def _apply(self, load: Load) -> Applied:
         statement = self.statement_for(load)
         if self.load_via == "jobs":
             return self._apply_as_job(load, statement)
@@ -616,6 +658,13 @@ class WorkspaceEngine(Engine):
             return pq.read_table(io.BytesIO(stream.read()))
 
     def unstage(self, staged: str) -> None:
+        with self._ledger_lock:
+            if self._pending:  # the ledger rows that make the file unneeded have not landed yet
+                self._pending_unstage.append(staged)
+                return
+        self._delete_staged(staged)
+
+    def _delete_staged(self, staged: str) -> None:
         from databricks.sdk.errors import NotFound
 
         with contextlib.suppress(NotFound):  # already gone: unstage is idempotent
@@ -639,27 +688,69 @@ class WorkspaceEngine(Engine):
     # --- ledger ----------------------------------------------------------------------------------
 
     def _ensure_ledger(self) -> None:
-        if self._ledger_ready:
-            return
-        self.execute(sql.create_ledger(self.catalog, self.schema))
-        ledger = sql.ledger_ref(self.catalog, self.schema)
-        existing = self._existing_columns(ledger) or {}
-        missing = [
-            Column(n, t, audit.LEDGER_SCHEMA.field(n).type) for n, t in LEDGER_COLUMNS if n not in existing
-        ]
-        if missing:  # a ledger from before a column existed (table_id)
-            self.execute(sql.add_columns(ledger, missing))
-        self.execute(sql.create_ledger_view(self.catalog, self.schema))
-        self._ledger_ready = True
+        """Ledger table and view, checked through Unity Catalog (no statement when both are current)."""
+        from databricks.sdk.errors import NotFound
+
+        with self._ledger_lock:
+            if self._ledger_ready:
+                return
+            ledger = sql.ledger_ref(self.catalog, self.schema)
+            try:
+                info = self.client.tables.get(ledger.full_name)
+            except NotFound:
+                self.execute(sql.create_ledger(self.catalog, self.schema))  # marked with this view
+                info = self.client.tables.get(ledger.full_name)
+                marked = False  # a concurrent writer may have made it: (re)define the view anyway
+            else:
+                version = (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY)
+                marked = version == sql.ledger_view_version(self.catalog, self.schema)
+            existing = {(c.name or "").lower() for c in info.columns or []}
+            missing = [
+                Column(name, sql_type, audit.LEDGER_SCHEMA.field(name).type)
+                for name, sql_type in LEDGER_COLUMNS
+                if name not in existing
+            ]
+            if missing:  # a ledger from before a column existed (table_id)
+                self.execute(sql.add_columns(ledger, missing))
+            view = TableRef(self.catalog, self.schema, LEDGER_VIEW)
+            if not marked or not self.client.tables.exists(view.full_name).table_exists:
+                self.execute(sql.create_ledger_view(self.catalog, self.schema))
+                if (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY) != sql.ledger_view_version(
+                    self.catalog, self.schema
+                ):
+                    self.execute(sql.mark_ledger_view(self.catalog, self.schema))
+            self._ledger_ready = True
 
     def ledger_append(self, entries: t.Sequence[LedgerEntry]) -> None:
+        """Appends the rows, with any deferred ones first: one INSERT per 200 rows."""
         if not entries:
             return
-        self._ensure_ledger()
+        with self._ledger_lock:
+            for item in entries:
+                if item.table_id is not None and item.table_id in self._ledger_rows:
+                    self._ledger_rows[item.table_id].append(item)
+            if self.defer_ledger_rows and all(e.status in ("committed", "skipped") for e in entries):
+                self._pending.extend(entries)
+                return
+            self._write_ledger([*self._pending, *entries])
+
+    def flush_ledger(self) -> None:
+        """Writes the deferred ledger rows, then removes the staged files they made unneeded."""
+        with self._ledger_lock:
+            self._write_ledger(list(self._pending))
+
+    def _write_ledger(self, entries: t.Sequence[LedgerEntry]) -> None:
+        if entries:
+            self._ensure_ledger()
         for start in range(0, len(entries), _LEDGER_CHUNK):
             self.execute(sql.ledger_insert(self.catalog, self.schema, entries[start : start + _LEDGER_CHUNK]))
+        self._pending.clear()
+        unstage, self._pending_unstage = self._pending_unstage, []
+        for staged in unstage:
+            self._delete_staged(staged)
 
     def ledger_read(self) -> list[LedgerEntry]:
+        self.flush_ledger()
         self._ensure_ledger()
         result = self.execute(sql.ledger_select(self.catalog, self.schema))
         return audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
@@ -703,7 +794,10 @@ class WorkspaceEngine(Engine):
         return lines
 
     def close(self) -> None:
-        self._client = None
+        try:
+            self.flush_ledger()
+        finally:
+            self._client = None
 
 
 def _column_types(info: TableInfo) -> dict[str, str]:

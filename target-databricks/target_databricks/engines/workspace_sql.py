@@ -8,6 +8,7 @@ SQL text: it is staged as Parquet and read with `read_files` / `COPY INTO`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import typing as t
 
@@ -340,9 +341,33 @@ def ledger_ref(catalog: str, schema: str) -> TableRef:
     return TableRef(catalog, schema, LEDGER_TABLE)
 
 
+# A ledger table property: which definition of the ledger view was made last (a hash of its SQL),
+# so a run reads it with the table (no statement) and replaces the view only when it changed.
+LEDGER_VIEW_PROPERTY = "ml_connector.ledger_view"
+
+
+def ledger_view_version(catalog: str, schema: str) -> str:
+    return hashlib.sha256(create_ledger_view(catalog, schema).encode()).hexdigest()[:16]
+
+
+def _ledger_view_property(catalog: str, schema: str) -> str:
+    version = string_literal(ledger_view_version(catalog, schema))
+    return f"TBLPROPERTIES ({string_literal(LEDGER_VIEW_PROPERTY)} = {version})"
+
+
 def create_ledger(catalog: str, schema: str) -> str:
+    """The ledger, marked with the view definition made right after it (the view is checked too)."""
     columns = ", ".join(f"{q(name)} {sql_type}" for name, sql_type in LEDGER_COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {table_name(ledger_ref(catalog, schema))} ({columns}) USING DELTA"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table_name(ledger_ref(catalog, schema))} ({columns}) USING DELTA "
+        + _ledger_view_property(catalog, schema)
+    )
+
+
+def mark_ledger_view(catalog: str, schema: str) -> str:
+    """Record on the ledger that the view now has this definition (after CREATE OR REPLACE VIEW)."""
+    ledger = table_name(ledger_ref(catalog, schema))
+    return f"ALTER TABLE {ledger} SET {_ledger_view_property(catalog, schema)}"
 
 
 def create_ledger_view(catalog: str, schema: str) -> str:
@@ -378,10 +403,13 @@ def ledger_insert(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -
     return f"INSERT INTO {table_name(ledger_ref(catalog, schema))} ({names}) VALUES\n{rows}"
 
 
-def ledger_select(catalog: str, schema: str, *, one_load: bool = False) -> str:
-    """All ledger rows, or (one_load) those of the named parameter :load_id."""
+def ledger_select(catalog: str, schema: str, *, one_load: bool = False, one_table: bool = False) -> str:
+    """All ledger rows, or those of the named parameter :load_id (one_load) or :table_id (one_table)."""
     names = ", ".join(q(name) for name, _ in LEDGER_COLUMNS)
-    where = f"WHERE {q('load_id')} = :load_id " if one_load else ""
+    where = ""
+    if one_load or one_table:
+        column = "load_id" if one_load else "table_id"
+        where = f"WHERE {q(column)} = :{column} "
     return (
         f"SELECT {names} FROM {table_name(ledger_ref(catalog, schema))} {where}"
         f"ORDER BY {q('recorded_at')}, {q('attempt')}, {q('load_id')}"

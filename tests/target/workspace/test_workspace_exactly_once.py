@@ -74,9 +74,9 @@ def test_failed_statement_is_recorded_with_its_message_then_replayed(emulator: R
     schema = schema_msg("lines", local_suite.LINES, ["id"])
     run(cfg, [schema, record_msg("lines", {"id": 1, "amount": "1.00"}, "2024-05-01T00:00:00Z")])
     eng = WorkspaceEngine(cfg)
-    # Second run, SQL in order: CREATE ledger IF NOT EXISTS, its view, INSERT `staged`, the
-    # ledger check, then the MERGE: that one fails as a warehouse would fail it.
-    emulator.control.fail_statement(5, "Disk quota exceeded on the warehouse")
+    # Second run, SQL in order (the ledger and its view exist: checked without SQL): the table's
+    # ledger rows, INSERT `staged`, then the MERGE: that one fails as a warehouse would fail it.
+    emulator.control.fail_statement(3, "Disk quota exceeded on the warehouse")
     with pytest.raises(StatementFailedError, match=r"EMULATOR_INJECTED_FAILURE.*Disk quota exceeded") as info:
         run(
             cfg,
