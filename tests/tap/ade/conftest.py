@@ -6,10 +6,13 @@ from __future__ import annotations
 import io
 import json
 import typing as t
+from urllib.parse import urlsplit
 
 import pytest
+from booking.conftest import RequestLog
 from deltalake import DeltaTable
 
+from tap_datev import client as client_module
 from target_databricks.target import TargetDatabricks
 
 if t.TYPE_CHECKING:
@@ -62,3 +65,17 @@ class Lake:
 @pytest.fixture
 def lake(tmp_path: Path) -> Lake:
     return Lake(tmp_path / "lake")
+
+
+@pytest.fixture
+def request_log(monkeypatch: pytest.MonkeyPatch) -> RequestLog:
+    """Every request the tap's DatevClient sends: (method, path), in order."""
+    log = RequestLog()
+    original = client_module.DatevClient.send
+
+    def send(self: t.Any, request: t.Any, **kwargs: t.Any) -> t.Any:
+        log.calls.append((request.method.upper(), urlsplit(request.url).path))
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(client_module.DatevClient, "send", send)
+    return log
