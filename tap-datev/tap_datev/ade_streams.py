@@ -88,7 +88,7 @@ class _AdeStream(Stream):
                 self.name,
                 settings.ADE_SCOPE,
             )
-            type(self)._scope_note_logged = True
+            self._scope_note_logged = True
         return False
 
     def _path(self, context: Context) -> str:

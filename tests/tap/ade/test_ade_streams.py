@@ -160,3 +160,23 @@ def test_postings_add_up_to_sums_and_balances_to_the_cent(ade_config: dict[str, 
         )
         assert total == signed, (year, account)
         assert isinstance(total, Decimal)
+
+
+def test_a_failed_job_leaves_the_year_due_and_retires_nothing(
+    ade_config: dict[str, t.Any], datev_emulator: t.Any, lake: Lake, caplog: t.Any
+) -> None:
+    first = run_tap(ade_config, streams=["account_postings"])
+    lake.land(first.messages)
+    datev_emulator.control.change_advisor_posting(CLIENT, 20260101, "afa-4", None)
+    datev_emulator.control.fail_account_postings_jobs(1)
+    config = {**ade_config, "ade_postings_interval_hours": 0}
+    second = run_tap(config, state=first.state, streams=["account_postings"])
+    assert not second.records("account_postings")
+    assert not [m for m in second.messages if m["type"] == "ACTIVATE_VERSION"]
+    assert any("FAILED" in r.getMessage() for r in caplog.records)
+    lake.land(second.messages)
+    assert _keys(lake.rows("account_postings")) == _keys(first.records("account_postings"))
+    # The next run exports the year again, now completely, and retires the deleted posting.
+    third = run_tap(config, state=second.state, streams=["account_postings"])
+    lake.land(third.messages)
+    assert len(_depreciation(lake.rows("account_postings"))) == 9
