@@ -15,6 +15,7 @@ import typing as t
 from decimal import ROUND_HALF_UP, Decimal
 
 from tap_datev.booking_line import EUR, money, negate
+from tap_datev.errors import TapDatevError
 
 if t.TYPE_CHECKING:
     from collections.abc import Mapping
@@ -44,7 +45,7 @@ DECIMAL_SCALES: dict[str, int] = {
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-class AdeValueError(ValueError):
+class AdeValueError(TapDatevError, ValueError):
     """A value that has no exact column: names the object and field."""
 
 
