@@ -130,6 +130,15 @@ class AdeReader:
         rows = self.get_ndjson(f"/clients/{client_id}/fiscal-years/{fiscal_year}/accounting-sequences")
         return tuple(dict(r) for r in rows)
 
+    @functools.cache  # noqa: B019
+    def general_ledger_accounts(self, client_id: str, fiscal_year: int) -> tuple[dict[str, t.Any], ...]:
+        """Captions of the fiscal year's whole chart (booked or not), without personal accounts."""
+        rows = self.get_ndjson(
+            f"/clients/{client_id}/fiscal-years/{fiscal_year}/general-ledger-accounts",
+            params={"onlyBooked": "false", "includesPersonalAccounts": "false"},
+        )
+        return tuple(dict(r) for r in rows)
+
     # -- the account-postings job ------------------------------------------------------------------
     def start_postings_job(self, client_id: str, fiscal_year: int) -> str:
         answer = self.datev.request(

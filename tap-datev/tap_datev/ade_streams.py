@@ -60,6 +60,36 @@ def sequences_digest(sequences: Iterable[t.Mapping[str, t.Any]]) -> str:
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
+def scope_granted(reader: AdeReader) -> bool:
+    """False when the stored login's scopes are known and lack the exchange scope."""
+    granted = reader.datev.granted_scopes
+    return not granted or settings.ADE_SCOPE in granted
+
+
+def datev_captions(tap: Tap) -> list[dict[str, t.Any]]:
+    """gl_accounts records from DATEV's captions (latest fiscal year of each client); none when the
+    login lacks the exchange scope."""
+    reader = shared_reader(tap)
+    if not scope_granted(reader):
+        return []
+    latest: dict[str, int] = {}
+    for year in reader.fiscal_years:
+        latest[year.client_id] = max(year.fiscal_year, latest.get(year.client_id, 0))
+    return [
+        {
+            "client_id": client_id,
+            "account_number": row["accountNumber"],
+            "language": "de-DE",
+            "label": row["caption"],
+            "label_long": None,
+            "label_source": "datev",
+        }
+        for client_id, fiscal_year in sorted(latest.items())
+        for row in reader.general_ledger_accounts(client_id, fiscal_year)
+        if row.get("caption") and row.get("accountNumber") is not None
+    ]
+
+
 class _AdeStream(Stream):
     """One read per client x fiscal year; skipped with one line when the login lacks the scope."""
 
@@ -78,8 +108,7 @@ class _AdeStream(Stream):
         return self.ade.partitions() if self._scope_granted() else []
 
     def _scope_granted(self) -> bool:
-        granted = self.ade.datev.granted_scopes
-        if not granted or settings.ADE_SCOPE in granted:
+        if scope_granted(self.ade):
             return True
         if not self._scope_note_logged:
             self.logger.info(
@@ -138,10 +167,7 @@ class GeneralLedgerAccountsStream(_AdeStream):
     schema = load_schema("general_ledger_accounts")
 
     def _rows(self, context: Context) -> Iterable[t.Mapping[str, t.Any]]:
-        return self.ade.get_ndjson(
-            f"{self._path(context)}/general-ledger-accounts",
-            params={"onlyBooked": "false", "includesPersonalAccounts": "false"},
-        )
+        return self.ade.general_ledger_accounts(context["client_id"], context["fiscal_year"])
 
 
 class SumsAndBalancesStream(_AdeStream):

@@ -180,3 +180,26 @@ def test_a_failed_job_leaves_the_year_due_and_retires_nothing(
     third = run_tap(config, state=second.state, streams=["account_postings"])
     lake.land(third.messages)
     assert len(_depreciation(lake.rows("account_postings"))) == 9
+
+
+def test_datev_captions_fill_gl_accounts_where_no_label_is_configured(
+    ade_config: dict[str, t.Any], lake: Lake
+) -> None:
+    labels = [
+        {"client_id": CLIENT, "account_number": "1200", "label": "Hausbank"},
+        {"client_id": CLIENT, "account_number": "4830", "label": "Depreciation", "language": "en-GB"},
+    ]
+    run = run_tap({**ade_config, "gl_accounts": labels}, streams=["gl_accounts", "general_ledger_accounts"])
+    lake.land(run.messages)
+    rows = {(r["account_number"], r["language"]): r for r in lake.rows("gl_accounts")}
+    captions = {r["account_number"]: r["caption"] for r in lake.rows("general_ledger_accounts")}
+    assert captions[1200] and captions[4830] and captions[4120]
+    # Configured labels win, in any language; DATEV's caption fills the accounts without one.
+    assert (rows[(1200, "de-DE")]["label"], rows[(1200, "de-DE")]["label_source"]) == ("Hausbank", "setting")
+    assert (4830, "de-DE") not in rows
+    assert rows[(4830, "en-GB")]["label_source"] == "setting"
+    assert (rows[(4120, "de-DE")]["label"], rows[(4120, "de-DE")]["label_source"]) == (
+        captions[4120],
+        "datev",
+    )
+    assert len(rows) == len(captions)
