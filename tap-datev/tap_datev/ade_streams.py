@@ -291,15 +291,15 @@ class AccountPostingsStream(_AdeStream):
         posted_at = self.ade.datev.clock()
         job_id = self.ade.start_postings_job(client_id, fiscal_year)
         self.ade.wait_for_job(client_id, job_id)
-        # Identical postings in one sequence are numbered; 8 bytes of the hash are enough to count
-        # them (a collision only raises an occurrence number, the key stays unique).
-        seen: dict[tuple[t.Any, int], int] = {}
+        # Identical postings (the hash covers accountingSequenceId) are numbered. 8 bytes of the hash
+        # are enough to count them: a collision only raises an occurrence number, the key stays unique.
+        seen: dict[int, int] = {}
         count = 0
         for posting in self.ade.job_postings(client_id, job_id, posted_at):
             count += 1
             digest = content_hash(posting)
             sequence_id = posting.get("accountingSequenceId")
-            slot = (sequence_id, int(digest[:16], 16))
+            slot = int(digest[:16], 16)
             occurrence = seen[slot] = seen.get(slot, 0) + 1
             here = f"account_postings of {where}, job {job_id} posting {count}"
             record = {
