@@ -160,7 +160,7 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Read the booked ledger through DATEV's Accounting Data Exchange API (streams "
         "fiscal_years, accounting_sequences, general_ledger_accounts, sums_and_balances, "
         "terms_of_payment, account_postings). Needs DATEV's approval of the app for the data service "
-        "\"Datenservice Export Rechnungswesen\"; login then asks for scope datev:accounting:exchange "
+        '"Datenservice Export Rechnungswesen"; login then asks for scope datev:accounting:exchange '
         "(log in again after turning it on).",
     ),
     th.Property(
