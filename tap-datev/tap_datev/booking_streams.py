@@ -297,9 +297,15 @@ class Labels:
     partners, and from both the account number → label map of each client. Problems a file has
     (a skipped row, a header field) go to `warn` once."""
 
-    def __init__(self, config: Mapping[str, t.Any], warn: t.Callable[..., None]) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, t.Any],
+        warn: t.Callable[..., None],
+        captions: t.Callable[[], list[dict[str, t.Any]]] | None = None,
+    ) -> None:
         self.config = config
         self.warn = warn
+        self.captions = captions  # DATEV's own labels (ade_enabled): for accounts without one here
 
     def _read(self, path: str) -> t.Any:
         from tap_datev import extf
@@ -309,14 +315,18 @@ class Labels:
 
     @functools.cached_property
     def gl_accounts(self) -> list[dict[str, t.Any]]:
-        """Files first, then the setting (a setting entry wins over a file's label for the same key)."""
+        """Files first, then the setting (a setting entry wins over a file's label for the same key),
+        then DATEV's captions for accounts with no label from either; `label_source` says which."""
         from tap_datev import extf
 
         found: dict[tuple[str, str, str], dict[str, t.Any]] = {}
         for path in self.config.get("gl_account_files") or ():
             f = self._read(path)
             for rec in extf.gl_accounts(f, client_id=f.header.client_id):
-                found[(rec["client_id"], str(rec["account_number"]), rec["language"])] = rec
+                found[(rec["client_id"], str(rec["account_number"]), rec["language"])] = {
+                    **rec,
+                    "label_source": "file",
+                }
             self._report(f)
         for entry in self.config.get("gl_accounts") or ():
             language = entry.get("language") or "de-DE"
@@ -326,8 +336,13 @@ class Labels:
                 "language": language,
                 "label": entry["label"],
                 "label_long": None,
+                "label_source": "setting",
             }
             found[(rec["client_id"], str(rec["account_number"]), language)] = rec
+        labelled = {(client, account) for client, account, _ in found}
+        for rec in self.captions() if self.captions else ():
+            if (rec["client_id"], str(rec["account_number"])) not in labelled:
+                found[(rec["client_id"], str(rec["account_number"]), rec["language"])] = rec
         return list(found.values())
 
     @functools.cached_property
@@ -372,7 +387,12 @@ def shared_labels(tap: Tap) -> Labels:
     """The tap's one Labels (read on first use, by whichever stream needs it first)."""
     labels: Labels | None = getattr(tap, "_datev_labels", None)
     if labels is None:
-        labels = Labels(tap.config, tap.logger.warning)
+        captions = None
+        if settings.ade_enabled(tap.config):
+            from tap_datev.ade_streams import datev_captions
+
+            captions = functools.partial(datev_captions, tap)
+        labels = Labels(tap.config, tap.logger.warning, captions)
         tap._datev_labels = labels  # type: ignore[attr-defined]
     return labels
 

@@ -100,8 +100,10 @@ class DatevClient:
         files: t.Any = None,
         json: t.Any = None,
         retry: bool = True,
+        stream: bool = False,
     ) -> requests.Response:
-        """Call `path` of one API (`clients`, `documents`, `extf`, `dxso`); raise DatevAPIError on errors."""
+        """Call `path` of one API (`clients`, `documents`, `extf`, `dxso`, `ade`); raise DatevAPIError
+        on errors. `stream`: the body is read as it is consumed (large ndjson pages)."""
         url = self.base_url(api) + (path if path.startswith("/") else f"/{path}")
         request = requests.Request(
             method.upper(),
@@ -112,9 +114,13 @@ class DatevClient:
             files=files,
             json=json,
         )
+        if stream:
+            return self.send(request, retry=retry, stream=True)
         return self.send(request, retry=retry)
 
-    def send(self, request: requests.Request, *, retry: bool = True) -> requests.Response:
+    def send(
+        self, request: requests.Request, *, retry: bool = True, stream: bool = False
+    ) -> requests.Response:
         """Send with auth headers, 401 → one refresh + one retry, backoff on 429/503/connection errors."""
         # Prepared once (file bodies are read once), copied per attempt.
         prepared = self.session.prepare_request(request)
@@ -126,7 +132,7 @@ class DatevClient:
             attempt_request = self.auth(prepared.copy())
             used_token = (attempt_request.headers.get("Authorization") or "")[len("Bearer ") :]
             try:
-                response = self.session.send(attempt_request, timeout=self.timeout)
+                response = self.session.send(attempt_request, timeout=self.timeout, stream=stream)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if not self.answered:
                     raise DatevUnreachableError(

@@ -55,7 +55,8 @@ class LoginResult:
 
 
 def login_scopes(config: Mapping[str, t.Any]) -> list[str]:
-    """openid + offline_access, the clients scopes, and the scopes of the enabled submit kinds.
+    """openid + offline_access, the clients scopes, the scopes of the enabled submit kinds, and the
+    Accounting Data Exchange scope when `ade_enabled`.
 
     DATEV: request only the scopes of data services actually used. The clients scopes are always
     needed (the clients stream; the checks against a client's accounting basics before a submit);
@@ -64,6 +65,8 @@ def login_scopes(config: Mapping[str, t.Any]) -> list[str]:
     wanted: list[str] = [*settings.BASE_SCOPES, *settings.ALWAYS_SCOPES]
     for kind in settings.submit_kinds(config):
         wanted.extend(settings.SUBMIT_SCOPES[kind])
+    if settings.ade_enabled(config):
+        wanted.append(settings.ADE_SCOPE)
     return list(dict.fromkeys(wanted))
 
 

@@ -16,7 +16,7 @@ from singer_sdk import typing as th
 from tap_datev.errors import DatevConfigError
 
 ENVIRONMENTS = ("production", "datev-sandbox", "local")
-APIS = ("clients", "documents", "extf", "dxso")
+APIS = ("clients", "documents", "extf", "dxso", "ade")
 SUBMIT_KINDS = ("extf", "dxso", "documents")
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 DEFAULT_STATE_DIR = ".state/tap-datev"
@@ -29,6 +29,7 @@ _API_PRODUCTS: dict[str, tuple[str, str]] = {
     "documents": ("accounting-documents", "v2"),
     "extf": ("accounting-extf-files", "v3"),
     "dxso": ("accounting-dxso-jobs", "v2"),
+    "ade": ("accounting-data-exchange", "v1"),
 }
 
 _DISCOVERY = {
@@ -46,6 +47,9 @@ CLIENTS_READ_SCOPE = "accounting:clients:read"  # documents API: GET /clients/{i
 DOCUMENTS_SCOPE = "accounting:documents"
 EXTF_SCOPE = "datev:accounting:extf-files-import"
 DXSO_SCOPE = "accounting:dxso-jobs"
+# Accounting Data Exchange (the booked ledger): needs DATEV's approval of the app for the data
+# service "Datenservice Export Rechnungswesen", so it is asked for only with `ade_enabled`.
+ADE_SCOPE = "datev:accounting:exchange"
 # Asked for at every login, whatever submit_kinds says.
 ALWAYS_SCOPES = (CLIENTS_SCOPE, CLIENTS_READ_SCOPE)
 SUBMIT_SCOPES: dict[str, tuple[str, ...]] = {
@@ -150,6 +154,23 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Paths of EXTF category 16 files (Debitoren/Kreditoren).",
     ),
     th.Property(
+        "ade_enabled",
+        th.BooleanType,
+        default=False,
+        description="Read the booked ledger through DATEV's Accounting Data Exchange API (streams "
+        "fiscal_years, accounting_sequences, general_ledger_accounts, sums_and_balances, "
+        "terms_of_payment, account_postings). Needs DATEV's approval of the app for the data service "
+        '"Datenservice Export Rechnungswesen"; login then asks for scope datev:accounting:exchange '
+        "(log in again after turning it on).",
+    ),
+    th.Property(
+        "ade_postings_interval_hours",
+        th.NumberType,
+        default=24,
+        description="A fiscal year that is not closed is exported (account_postings, one whole-year "
+        "job per client and fiscal year) at most once in this many hours, however often the tap runs.",
+    ),
+    th.Property(
         "start_date",
         th.DateType,
         description="Earliest date (YYYY-MM-DD) to sync for incremental streams.",
@@ -248,7 +269,7 @@ def discovery_url(config: t.Mapping[str, t.Any]) -> str:
 
 
 def api_base_url(config: t.Mapping[str, t.Any], api: str) -> str:
-    """Base URL of one DATEV API: `clients`, `documents`, `extf` or `dxso`."""
+    """Base URL of one DATEV API: `clients`, `documents`, `extf`, `dxso` or `ade`."""
     if api not in _API_PRODUCTS:
         raise ValueError(f"unknown DATEV API {api!r}; expected one of {', '.join(APIS)}")
     product, version = _API_PRODUCTS[api]
@@ -310,3 +331,7 @@ def token_entry_name(config: t.Mapping[str, t.Any]) -> str:
 
 def number(config: t.Mapping[str, t.Any], key: str) -> float:
     return float(_get(config, key))
+
+
+def ade_enabled(config: t.Mapping[str, t.Any]) -> bool:
+    return bool(_get(config, "ade_enabled"))

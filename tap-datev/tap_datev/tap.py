@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from ml_credentials import CredentialStoreError
 from tap_datev import log_filters, progress, settings
+from tap_datev.ade_streams import ADE_STREAMS
 from tap_datev.booking_streams import BOOKING_STREAMS
 from tap_datev.client import DatevStream, shared_client
 from tap_datev.errors import DatevConfigError
@@ -44,9 +45,11 @@ class DatevMessageWriter(MsgSpecWriter):
         out.flush()
 
 
-def stream_types() -> list[type[Stream]]:
-    """Every stream class the tap offers, in sync order (parents before children)."""
-    return [*STREAMS, *BOOKING_STREAMS]
+def stream_types(config: t.Mapping[str, t.Any] | None = None) -> list[type[Stream]]:
+    """Every stream class the tap offers, in sync order (parents before children). The Accounting
+    Data Exchange streams only with `ade_enabled` (they need DATEV's approval and their own scope)."""
+    ade = ADE_STREAMS if config is not None and settings.ade_enabled(config) else []
+    return [*STREAMS, *BOOKING_STREAMS, *ade]
 
 
 class TapDatev(Tap):
@@ -94,7 +97,7 @@ class TapDatev(Tap):
         polls only open jobs, and the first poll fails fast too): it only reads the store (no
         network), to log the expiry and end at once on an expired login.
         """
-        if any(isinstance(s, DatevStream) and s.selected for s in self.streams.values()):
+        if any(isinstance(s, (DatevStream, *ADE_STREAMS)) and s.selected for s in self.streams.values()):
             shared_client(self).prove_session()
             return
         try:
@@ -105,7 +108,7 @@ class TapDatev(Tap):
             shared_client(self).tokens.check_login()
 
     def discover_streams(self) -> list[Stream]:
-        return [stream_class(tap=self) for stream_class in stream_types()]
+        return [stream_class(tap=self) for stream_class in stream_types(self.config)]
 
 
 log_filters.install(TapDatev.name)
