@@ -123,6 +123,9 @@ class WorkspaceEngine(Engine):
         self._client = client
         self._client_lock = threading.Lock()
         self._tables: dict[TableRef, TableSpec] = {}  # effective specs: the table's own column types
+        # Data columns a table has and its stream no longer declares (a property dropped from a later
+        # SCHEMA): every row a load writes has NULL there, as the local engine writes them.
+        self._undeclared: dict[TableRef, tuple[Column, ...]] = {}
         self._ledger_ready = False
         self._staging_dir_ready = False
         # The ledger as this run knows it: table id -> that table's ledger rows, read once per table
@@ -419,6 +422,14 @@ class WorkspaceEngine(Engine):
             for c in spec.columns
         )
         self._tables[spec.ref] = dataclasses.replace(spec, columns=effective)
+        # The target's own metadata columns are in every stream's spec; one a spec leaves out keeps
+        # what the load statements did with it before.
+        declared = {c.name for c in spec.columns} | sch.METADATA_NAMES
+        self._undeclared[spec.ref] = tuple(
+            Column(name, type_text, sch.arrow_type_for_sql(type_text))
+            for name, type_text in existing.items()
+            if name not in declared
+        )
 
     def _clustering(self, spec: TableSpec, order: t.Sequence[str]) -> tuple[str, ...]:
         """The table's clustering columns; only the first 32 columns have the statistics liquid
@@ -550,14 +561,15 @@ class WorkspaceEngine(Engine):
     def statement_for(self, load: Load) -> str:
         """The one statement that applies a staged load (also what a Jobs run executes)."""
         spec = self._effective(load.table)
+        undeclared = self._undeclared.get(spec.ref, ())
         kind = _statement_kind(load)
         if kind == "merge":
-            return sql.merge(spec, load.staged)
+            return sql.merge(spec, load.staged, undeclared)
         if kind == "overwrite":
-            return sql.overwrite(spec, load.staged)
+            return sql.overwrite(spec, load.staged, undeclared)
         if load.method == "upsert":
             logger.info("%s has no key properties: appending instead of upserting", spec.ref.full_name)
-        return sql.copy_into(spec, load.staged)
+        return sql.copy_into(spec, load.staged, undeclared)
 
     def apply(self, load: Load) -> Applied:
         # The ledger already said whether this load was committed to this table (run_load asks

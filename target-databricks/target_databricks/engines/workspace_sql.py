@@ -213,9 +213,11 @@ def _read_files(path: str) -> str:
     return f"read_files({string_literal(path)}, format => 'parquet')"
 
 
-def _typed_projection(columns: t.Sequence[Column]) -> str:
-    # Cast to the table's types so Parquet's physical types never decide the column type.
-    return ", ".join(f"CAST({q(c.name)} AS {c.sql_type}) AS {q(c.name)}" for c in columns)
+def _typed_projection(columns: t.Sequence[Column], undeclared: t.Sequence[Column] = ()) -> str:
+    # Cast to the table's types so Parquet's physical types never decide the column type. A table
+    # column the stream no longer declares is not in the staged file: it is written as a typed NULL.
+    staged = [f"CAST({q(c.name)} AS {c.sql_type}) AS {q(c.name)}" for c in columns]
+    return ", ".join([*staged, *(f"{literal(None, c.sql_type)} AS {q(c.name)}" for c in undeclared)])
 
 
 def _version_time(spec: TableSpec, alias: str = "") -> str | None:
@@ -263,18 +265,22 @@ def _newer(spec: TableSpec) -> str:
     return _greater(s_pos, t_pos)
 
 
-def merge(spec: TableSpec, path: str) -> str:
-    """Ordered upsert: dedupe the batch by key (newest wins), then replace only older target rows."""
+def merge(spec: TableSpec, path: str, undeclared: t.Sequence[Column] = ()) -> str:
+    """Ordered upsert: dedupe the batch by key (newest wins), then replace only older target rows.
+
+    undeclared: table columns the stream no longer declares; a replaced or inserted row has NULL
+    there, as in a table the stream's current schema made.
+    """
     if not spec.key_properties:
         raise ValueError("a merge needs key properties")
     keys = ", ".join(q(k) for k in spec.key_properties)
-    names = [q(c.name) for c in spec.columns]
+    names = [q(c.name) for c in (*spec.columns, *undeclared)]
     on = " AND ".join(f"t.{q(k)} <=> s.{q(k)}" for k in spec.key_properties)
     updates = ", ".join(f"{n} = s.{n}" for n in names)
     return (
         f"MERGE INTO {table_name(spec.ref)} AS t\n"
         f"USING (\n"
-        f"  SELECT {_typed_projection(spec.columns)}\n"
+        f"  SELECT {_typed_projection(spec.columns, undeclared)}\n"
         f"  FROM {_read_files(path)}\n"
         f"  QUALIFY ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {', '.join(_order_terms(spec))}) = 1\n"
         f") AS s\n"
@@ -284,25 +290,27 @@ def merge(spec: TableSpec, path: str) -> str:
     )
 
 
-def copy_into(spec: TableSpec, path: str) -> str:
+def copy_into(spec: TableSpec, path: str, undeclared: t.Sequence[Column] = ()) -> str:
     """Append once: COPY INTO remembers the files it loaded into a table and skips them on a rerun.
 
     The staged columns are selected with CASTs to the table's types: COPY INTO enforces the table
     schema, so a Parquet DECIMAL(15,2) or a BIGINT column would be refused by a table column that an
     earlier stream version created wider (DECIMAL(38,10), say) instead of being widened silently.
+    undeclared columns (the stream no longer declares them) are NULL in the appended rows.
     """
     return (
         f"COPY INTO {table_name(spec.ref)}\n"
-        f"FROM (SELECT {_typed_projection(spec.columns)} FROM {string_literal(path)})\n"
+        f"FROM (SELECT {_typed_projection(spec.columns, undeclared)} FROM {string_literal(path)})\n"
         "FILEFORMAT = PARQUET"
     )
 
 
-def overwrite(spec: TableSpec, path: str) -> str:
-    names = ", ".join(q(c.name) for c in spec.columns)
+def overwrite(spec: TableSpec, path: str, undeclared: t.Sequence[Column] = ()) -> str:
+    """Replace the rows; undeclared columns (the stream no longer declares them) are NULL."""
+    names = ", ".join(q(c.name) for c in (*spec.columns, *undeclared))
     return (
         f"INSERT OVERWRITE {table_name(spec.ref)} ({names})\n"
-        f"SELECT {_typed_projection(spec.columns)}\nFROM {_read_files(path)}"
+        f"SELECT {_typed_projection(spec.columns, undeclared)}\nFROM {_read_files(path)}"
     )
 
 

@@ -112,6 +112,38 @@ def test_added_and_removed_properties_keep_every_column(cfg: dict[str, t.Any]) -
     assert (got[2]["old"], got[2]["new"]) == (None, True)
 
 
+def test_removed_property_is_null_in_updated_and_new_rows_only(cfg: dict[str, t.Any]) -> None:
+    props = {"a": {"type": "string"}, "b": {"type": "string"}}
+    _load(cfg, props, *({"id": i, "a": f"a{i}", "b": f"b{i}"} for i in (1, 2)))
+    # b is gone from the stream: id 1 is updated (a newer version), id 3 is new, id 2 untouched.
+    run(
+        cfg,
+        [
+            schema_msg("items", {"id": {"type": "integer"}, "a": {"type": "string"}}, ["id"]),
+            record_msg("items", {"id": 1, "a": "a1-new"}, "2024-03-02T00:00:00Z"),
+            record_msg("items", {"id": 3, "a": "a3"}, "2024-03-02T00:00:00Z"),
+        ],
+    )
+    assert column_types(cfg)["b"] == "STRING"
+    assert {i: (r["a"], r["b"]) for i, r in rows(cfg).items()} == {
+        1: ("a1-new", None),
+        2: ("a2", "b2"),
+        3: ("a3", None),
+    }
+
+
+@pytest.mark.parametrize("method", ["append-only", "overwrite"])
+def test_removed_property_is_null_in_appended_and_overwritten_rows(
+    cfg: dict[str, t.Any], method: str
+) -> None:
+    cfg = {**cfg, "load_method": method}
+    _load(cfg, {"a": {"type": "string"}, "b": {"type": "integer"}}, {"id": 1, "a": "x", "b": 5})
+    _load(cfg, {"a": {"type": "string"}}, {"id": 1, "a": "y"})
+    assert column_types(cfg)["b"] == "BIGINT"
+    landed = sorted((r["a"], r["b"]) for r in _engine(cfg).read_table(REF).to_pylist())
+    assert landed == ([("x", 5), ("y", None)] if method == "append-only" else [("y", None)])
+
+
 def test_nested_object_then_string_lands_as_text(cfg: dict[str, t.Any]) -> None:
     _load(
         cfg,
