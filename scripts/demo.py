@@ -52,6 +52,7 @@ DBT_PYTHON = REPO / ".venv-dbt" / "bin" / "python"
 LISTENING = re.compile(r"listening on (http://\S+)")
 AUTHORIZE_URL = re.compile(r"(http://\S+/openid/authorize\?\S+)")
 EXTF_JOB_SECONDS = 6  # the emulator finishes an EXTF job ~5 s after upload
+MONEY_COLUMNS = ("umsatz", "kurs", "account_amount", "account_amount_eur", "contra_account_amount_eur")
 
 
 def read_delta(path: Path) -> pa.Table:
@@ -228,6 +229,11 @@ class Demo:
         print(f"\nRows per table in {self.lake}")
         for name, table in tables.items():
             print(f"  {name:<32} {table.num_rows:>6}")
+        if "booking_lines" in tables:
+            # The exact types the tap declares, as the Delta log holds them (no float anywhere).
+            fields = DeltaTable(str(self.lake / "booking_lines")).schema().fields
+            money = [f"{f.name} {f.type.type}" for f in fields if f.name in MONEY_COLUMNS]
+            print(f"\nbooking_lines column types (Delta log): {', '.join(money)}")
         return {name: table.num_rows for name, table in tables.items()}
 
     def marts(self) -> None:

@@ -75,6 +75,20 @@ def test_first_run_lands_the_year(demo_runs: DemoRuns) -> None:
     assert _table(demo_runs, "business_partners").num_rows == 3 * len(demo_ledger.SUPPLIERS)
 
 
+def test_demo_shows_the_exact_money_types(demo_runs: DemoRuns) -> None:
+    prefix = "booking_lines column types (Delta log): "
+    (line,) = [x for x in demo_runs.first.splitlines() if x.startswith(prefix)]
+    shown = dict(pair.split(" ") for pair in line.removeprefix(prefix).split(", "))
+    money = "decimal(15,2)"
+    assert shown == {
+        "umsatz": money,
+        "kurs": "decimal(10,6)",
+        "account_amount": money,
+        "account_amount_eur": money,
+        "contra_account_amount_eur": money,
+    }
+
+
 def test_second_run_adds_nothing_and_prints_the_same(demo_runs: DemoRuns) -> None:
     submissions = len(BATCHES) + 2 * len(demo_data.ENTITIES)
     assert "no new login" in demo_runs.second

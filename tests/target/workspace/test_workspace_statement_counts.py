@@ -43,14 +43,18 @@ def _kinds(emulator: RunningEmulator) -> list[str]:
     for text in emulator.control.sql_statements():
         words = [w for w in text.split() if w not in ("OR", "REPLACE")]
         verb = " ".join(words[:2]) if words[0] in ("CREATE", "ALTER") else words[0]
-        if "_ml_connector_loads_current" in text:
-            name = "view"
-        elif "_ml_connector_loads" in text:
-            name = "ledger"
-        elif f"`{STREAM}`" in text:
-            name = STREAM
-        else:
-            name = "other"
+        # The object a statement is about is the first one it names (a column comment may name the
+        # ledger too).
+        found = {
+            name: text.find(marker)
+            for name, marker in (
+                ("view", "`_ml_connector_loads_current`"),
+                ("ledger", "`_ml_connector_loads`"),
+                (STREAM, f"`{STREAM}`"),
+            )
+            if marker in text
+        }
+        name = min(found, key=found.__getitem__) if found else "other"
         kinds.append(f"{verb} {name}")
     emulator.control.reset_counters()
     return kinds
