@@ -56,7 +56,8 @@ def decode(data: bytes) -> str | None:
         return None
 
 
-def _date(text: str) -> date | None:
+def date8(text: str) -> date | None:
+    """A DATEV YYYYMMDD date, or None when the text is not one."""
     if not re.fullmatch(r"\d{8}", text):
         return None
     try:
@@ -74,7 +75,7 @@ def _fiscal_year_problem(
 ) -> dict[str, str] | None:
     """DATEV imports into a fiscal year the client has, with that year's account length."""
     for year in fiscal_years:
-        if _date(str(year.get("fiscal_year_start", ""))[:10].replace("-", "")) != fy_begin:
+        if date8(str(year.get("fiscal_year_start", ""))[:10].replace("-", "")) != fy_begin:
             continue
         if year.get("account_length") not in (None, account_length):
             return {
@@ -140,7 +141,7 @@ def check_extf(
     header_client = _int(h[12])
     if header_client is None or not 1 <= header_client <= 99_999:
         bad(12, "Client")
-    fy_begin = _date(h[13])
+    fy_begin = date8(h[13])
     if fy_begin is None:
         bad(13, "FY Begin")
     account_length = _int(h[14])
@@ -148,7 +149,7 @@ def check_extf(
         bad(14, "Length of Ledger Account")
     date_from = date_to = None
     if category == 21:
-        date_from, date_to = _date(h[15]), _date(h[16])
+        date_from, date_to = date8(h[15]), date8(h[16])
         if date_from is None:
             bad(15, "Date From")
         if date_to is None:

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from datev_emulator.extf_check import decode
+from datev_emulator.extf_check import date8, decode
 
 CENT = Decimal("0.01")
 MARK_OF_ORIGIN = re.compile(r"[A-Z][A-Z0-9]?")
@@ -44,15 +44,6 @@ class ExtfBatch:
     accounting_reason: str
 
 
-def _date8(text: str) -> date | None:
-    if not re.fullmatch(r"\d{8}", text):
-        return None
-    try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
-    except ValueError:
-        return None
-
-
 def _amount(text: str) -> Decimal | None:
     text = text.strip()
     if not re.fullmatch(r"\d{1,10},\d{1,2}|\d{1,10}", text):
@@ -72,14 +63,14 @@ def read_batch(data: bytes) -> ExtfBatch | None:
     if not rows or len(rows[0]) < 31:
         return None
     h = ["", *rows[0]]  # 1-based like DATEV's field numbers
-    begin = _date8(h[13])
+    begin = date8(h[13])
     if begin is None:
         return None
     mark = h[8] if MARK_OF_ORIGIN.fullmatch(h[8]) else None
     return ExtfBatch(
         fiscal_year_begin=begin,
-        date_from=_date8(h[15]),
-        date_to=_date8(h[16]),
+        date_from=date8(h[15]),
+        date_to=date8(h[16]),
         initials=h[18][:2],
         mark_of_origin=mark,
         is_committed=h[21] == "1",
