@@ -16,7 +16,7 @@ import pytest
 from cli_testlib import error_line, write_json, write_lines
 from target_testlib import config, read, record_msg, run, run_process, schema_msg, state_msg
 
-from target_databricks.batches import BatchTypeError
+from target_databricks.batches import BatchTypeError, KeyPropertyMissingError
 
 ORDERS = {
     "id": {"type": ["integer", "null"]},
@@ -140,3 +140,17 @@ def test_a_bad_value_in_a_jsonl_batch_file_names_file_and_row(tmp_path: Path) ->
         run(cfg, [schema_msg("sales", PROPS, ["id"]), batch])
     assert f"BATCH file {path.as_uri()} row 3: price 'abc' is not a decimal number" in str(info.value)
     assert "<class" not in str(info.value)
+
+
+def test_the_sdks_record_path_refuses_a_missing_key_with_its_line_too(tmp_path: Path) -> None:
+    # validate_records sends records through singer-sdk's own path (not the target's short one).
+    cfg = config(tmp_path, validate_records=True)
+    messages = [
+        schema_msg("orders", ORDERS, ["id"]),
+        record_msg("orders", {"id": 1, "total": "1.00"}),
+        record_msg("orders", {"total": "2.00"}),
+    ]
+    with pytest.raises(KeyPropertyMissingError) as info:
+        run(cfg, messages)
+    assert str(info.value).startswith("stream orders line 3: key property 'id' is null or missing")
+    assert read(cfg, "orders").num_rows == 0
