@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing as t
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +62,35 @@ def read_delta(path: Path) -> pa.Table:
 
 
 STARTED = time.monotonic()
+
+
+def play_login(project: Path, args: t.Sequence[str], env: t.Mapping[str, str]) -> tuple[int, str]:
+    """`meltano [ARGS] invoke tap-datev:login` in `project`, with this function as the browser:
+    the emulator's test user consents at once and is redirected to tap-datev's loopback listener.
+    Returns the exit code and the output."""
+    proc = subprocess.Popen(
+        [str(BIN / "meltano"), *args, "invoke", "tap-datev:login"],
+        cwd=project,
+        env={**env, "BROWSER": "true"},  # no real browser: answered below
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    output: list[str] = []
+    browser: threading.Thread | None = None
+    for line in proc.stdout:
+        output.append(line)
+        match = AUTHORIZE_URL.search(line)
+        if match and browser is None:
+            browser = threading.Thread(
+                target=requests.get, args=(match.group(1),), kwargs={"timeout": 30}, daemon=True
+            )
+            browser.start()
+    code = proc.wait(timeout=120)
+    if browser is not None:
+        browser.join(30)
+    return code, "".join(output)
 
 
 def say(message: str) -> None:
@@ -129,33 +159,12 @@ class Demo:
         return any(name.startswith("datev-tokens") for name in store.names())
 
     def login(self) -> None:
-        """`tap-datev login` as a user runs it; this method is the user's browser."""
-        proc = subprocess.Popen(
-            [str(BIN / "meltano"), "--environment", "demo", "invoke", "tap-datev:login"],
-            cwd=self.project,
-            env=self.env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        assert proc.stdout is not None
-        output: list[str] = []
-        browser: threading.Thread | None = None
-        for line in proc.stdout:
-            output.append(line)
-            match = AUTHORIZE_URL.search(line)
-            if match and browser is None:
-                # The emulator's test user consents at once and redirects to tap-datev's listener.
-                browser = threading.Thread(
-                    target=requests.get, args=(match.group(1),), kwargs={"timeout": 30}, daemon=True
-                )
-                browser.start()
-        if proc.wait() != 0:
-            sys.stderr.write("".join(output))
+        """`tap-datev login` as a user runs it; `play_login` is the user's browser."""
+        code, text = play_login(self.project, ("--environment", "demo"), self.env)
+        if code != 0:
+            sys.stderr.write(text)
             raise SystemExit("tap-datev login failed")
-        if browser is not None:
-            browser.join(30)
-        lines = [ln.strip() for ln in output if ln.strip() and "[info" not in ln]
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "[info" not in ln]
         say("Logged in to DATEV (emulator)" + (f": {lines[-1]}" if lines else ""))
 
     def submit(self, files: dict[str, list[Path]]) -> bool:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
-import threading
 import typing as t
 from pathlib import Path
 
-import requests
-
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from demo import play_login  # noqa: E402 - scripts/ is not a package
+
 BIN = Path(sys.executable).parent
-AUTHORIZE_URL = re.compile(r"(http://\S+/openid/authorize\?\S+)")
 KEY_ENV = "ML_CONNECTOR_CREDENTIALS_KEY"
 
 
@@ -42,28 +40,7 @@ def meltano(
 
 
 def login(project: Path, *args: str, env: t.Mapping[str, str]) -> str:
-    """`meltano [ARGS] invoke tap-datev:login`, with this function as the browser: the emulator's
-    test user consents and is redirected to the tap's loopback listener."""
-    proc = subprocess.Popen(
-        [str(BIN / "meltano"), *args, "invoke", "tap-datev:login"],
-        cwd=project,
-        env={**env, "BROWSER": "true"},  # no real browser: answered below
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    output: list[str] = []
-    browser: threading.Thread | None = None
-    for line in proc.stdout:
-        output.append(line)
-        match = AUTHORIZE_URL.search(line)
-        if match and browser is None:
-            browser = threading.Thread(
-                target=requests.get, args=(match.group(1),), kwargs={"timeout": 30}, daemon=True
-            )
-            browser.start()
-    assert proc.wait(timeout=120) == 0, "".join(output)
-    if browser is not None:
-        browser.join(30)
-    return "".join(output)
+    """`meltano [ARGS] invoke tap-datev:login`, the demo's browser answering the emulator's login."""
+    code, output = play_login(project, args, env)
+    assert code == 0, output
+    return output
