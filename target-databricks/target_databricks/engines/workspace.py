@@ -238,6 +238,8 @@ class WorkspaceEngine(Engine):
     # --- pre-flight ------------------------------------------------------------------------------
 
     def preflight(self) -> None:
+        """Metastore, warehouse, catalog, schema and staging volume: Unity Catalog REST calls only,
+        so a run's statements are its loads (creating what is missing costs no statement either)."""
         from databricks.sdk.errors import NotFound, PermissionDenied
 
         self._check_metastore()
@@ -254,7 +256,7 @@ class WorkspaceEngine(Engine):
                 ) from None
             logger.info("Creating catalog %s (create_catalog is true)", self.catalog)
             self._create(
-                sql.create_catalog(self.catalog),
+                lambda: w.catalogs.create(self.catalog),
                 f"Cannot create catalog {self.catalog!r}: the principal needs the CREATE CATALOG "
                 "privilege on the metastore (or create the catalog yourself and grant USE CATALOG)",
             )
@@ -267,25 +269,33 @@ class WorkspaceEngine(Engine):
         except NotFound:
             logger.info("Creating schema %s.%s", self.catalog, self.schema)
             self._create(
-                sql.create_schema(self.catalog, self.schema),
+                lambda: w.schemas.create(self.schema, self.catalog),
                 f"Cannot create schema {self.catalog}.{self.schema}: grant the principal CREATE SCHEMA "
                 f"on catalog {self.catalog}",
             )
         try:
             w.volumes.read(f"{self.catalog}.{self.schema}.{self.staging_volume}")
         except NotFound:
+            from databricks.sdk.service.catalog import VolumeType
+
             logger.info("Creating staging volume %s.%s.%s", self.catalog, self.schema, self.staging_volume)
             self._create(
-                sql.create_volume(self.catalog, self.schema, self.staging_volume),
+                lambda: w.volumes.create(self.catalog, self.schema, self.staging_volume, VolumeType.MANAGED),
                 f"Cannot create the staging volume {self.staging_volume!r}: grant the principal CREATE "
                 f"VOLUME on schema {self.catalog}.{self.schema}",
             )
 
-    def _create(self, statement: str, fix: str) -> None:
+    @staticmethod
+    def _create(create: t.Callable[[], object], fix: str) -> None:
+        """One Unity Catalog create call; one made concurrently by another writer is as good."""
+        from databricks.sdk.errors import BadRequest, PermissionDenied, ResourceConflict
+
         try:
-            self.execute(statement)
-        except StatementFailedError as exc:
-            raise EngineError(f"{fix}. Databricks said: {exc}") from exc
+            create()
+        except ResourceConflict:
+            pass  # ALREADY_EXISTS: created between our look and our create
+        except (PermissionDenied, BadRequest) as exc:
+            raise EngineError(f"{fix}. Databricks said: {exc.error_code}: {exc}") from exc
 
     def _check_metastore(self) -> None:
         from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied, Unauthenticated

@@ -102,18 +102,6 @@ def column_definitions(columns: t.Iterable[Column], not_null: t.Collection[str] 
     )
 
 
-def create_catalog(catalog: str) -> str:
-    return f"CREATE CATALOG IF NOT EXISTS {q(catalog)}"
-
-
-def create_schema(catalog: str, schema: str) -> str:
-    return f"CREATE SCHEMA IF NOT EXISTS {q(catalog)}.{q(schema)}"
-
-
-def create_volume(catalog: str, schema: str, volume: str) -> str:
-    return f"CREATE VOLUME IF NOT EXISTS {q(catalog)}.{q(schema)}.{q(volume)}"
-
-
 def primary_key_name(ref: TableRef) -> str:
     """One informational primary key per table, named after it (constraint names are per schema)."""
     return f"{ref.name[:252]}_pk"
