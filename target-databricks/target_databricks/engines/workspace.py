@@ -126,7 +126,12 @@ class WorkspaceEngine(Engine):
         # Data columns a table has and its stream no longer declares (a property dropped from a later
         # SCHEMA): every row a load writes has NULL there, as the local engine writes them.
         self._undeclared: dict[TableRef, tuple[Column, ...]] = {}
-        self._ledger_ready = False
+        # Per table, this run's SCHEMAs (oldest first) and the column types they make of it (from the
+        # table's Unity Catalog description): checked at SCHEMA time, created at the first load.
+        self._declared: dict[TableRef, list[TableSpec]] = {}
+        self._planned: dict[TableRef, dict[str, str]] = {}
+        self._tables_lock = threading.RLock()
+        self._ledger_ready: bool | None = None  # whether the ledger table exists; None: not read yet
         self._staging_dir_ready = False
         # The ledger as this run knows it: table id -> that table's ledger rows, read once per table
         # and run (rows naming a table id are facts about that table; its replacement has a new id)
@@ -381,13 +386,54 @@ class WorkspaceEngine(Engine):
         info = self._table_info(ref)
         return None if info is None else _column_types(info)
 
+    def declare_table(self, spec: TableSpec) -> bool:
+        """Decided against the table's description (one Unity Catalog read per table and run) and
+        this run's earlier SCHEMAs, without DDL: the table is made or changed at its first load."""
+        with self._tables_lock:
+            planned = self._planned.get(spec.ref)
+            if planned is None:
+                info = self._table_info(spec.ref)
+                planned = _column_types(info) if info else {}
+            planned = dict(planned)
+            known = [c for c in spec.columns if c.name in planned]
+            changes = [sch.type_change(c.name, planned[c.name], c.sql_type) for c in known]
+            sch.check_type_changes(spec.ref, changes)  # the kept-types warning comes with the load
+            planned.update({c.column: c.to for c in changes})
+            planned.update({c.name: c.sql_type for c in spec.columns if c.name not in planned})
+            self._planned[spec.ref] = planned
+            self._declared.setdefault(spec.ref, []).append(spec)
+        return False
+
+    def _newest(self, spec: TableSpec) -> TableSpec:
+        """The stream's latest SCHEMA for this table: what its comments, key and clustering follow."""
+        with self._tables_lock:
+            declared = self._declared.get(spec.ref)
+            return declared[-1] if declared else spec
+
+    def _creation_spec(self, spec: TableSpec) -> TableSpec:
+        """The table as this run's SCHEMAs make it: every column any of them declared (first
+        declared first), with the planned type; key and comments from the latest SCHEMA."""
+        with self._tables_lock:
+            specs = [*self._declared.get(spec.ref, ()), spec]
+            planned = self._planned.get(spec.ref, {})
+        newest = self._newest(spec)
+        columns: dict[str, Column] = {}
+        for declared in specs:
+            for column in declared.columns:
+                columns.setdefault(column.name, column)
+        for declared in (spec, newest):  # the latest description of a column wins
+            columns.update({c.name: c for c in declared.columns})
+        typed = [_typed(column, planned.get(name, column.sql_type)) for name, column in columns.items()]
+        return dataclasses.replace(newest, columns=tuple(typed))
+
     def ensure_table(self, spec: TableSpec) -> None:
-        rely = load_method_for(self._settings, spec.key_properties) == "upsert"
         info = self._table_info(spec.ref)
         if info is None:
-            cluster = self._clustering(spec, [c.name for c in spec.columns])
+            create = self._creation_spec(spec)
+            cluster = self._clustering(create, [c.name for c in create.columns])
+            rely = load_method_for(self._settings, create.key_properties) == "upsert"
             self.execute(
-                sql.create_table(spec, cluster_by=cluster, properties=self.options.properties, rely=rely)
+                sql.create_table(create, cluster_by=cluster, properties=self.options.properties, rely=rely)
             )
             # Read back: a concurrent writer may have created it first, with other columns.
             info = self._table_info(spec.ref)
@@ -421,7 +467,9 @@ class WorkspaceEngine(Engine):
         if widen or rewrite or new:
             info = self._table_info(spec.ref)  # a rewrite drops comments, keys and properties
         if info is not None:
-            self._converge(spec, info, rely=rely)
+            newest = self._newest(spec)
+            rely = load_method_for(self._settings, newest.key_properties) == "upsert"
+            self._converge(newest, info, rely=rely)
         # Load with the column types the table has from now on (values are cast on load).
         effective = tuple(
             dataclasses.replace(
@@ -532,15 +580,16 @@ class WorkspaceEngine(Engine):
         """From the ledger rows of load's table id, read once per table and run (a REST lookup of the
         table id per load, no statement): this run's own rows are added as it appends them, and
         an apply that finds its load applied before drops them, so the re-check reads afresh."""
-        self._ensure_ledger()
         with self._ledger_lock:
             rows = self._ledger_rows.get(load.table_id)
             if rows is None:
-                result = self.execute(
-                    sql.ledger_select(self.catalog, self.schema, one_table=True),
-                    {"table_id": (load.table_id, "STRING")},
-                )
-                rows = audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
+                rows = []
+                if self._ledger_exists():  # no ledger yet: no row names any table
+                    result = self.execute(
+                        sql.ledger_select(self.catalog, self.schema, one_table=True),
+                        {"table_id": (load.table_id, "STRING")},
+                    )
+                    rows = audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
                 rows += [e for e in self._pending if e.table_id == load.table_id]  # not written yet
                 self._ledger_rows[load.table_id] = rows
             return audit.prior(list(rows), load)
@@ -709,39 +758,65 @@ class WorkspaceEngine(Engine):
 
     # --- ledger ----------------------------------------------------------------------------------
 
-    def _ensure_ledger(self) -> None:
-        """Ledger table and view, checked through Unity Catalog (no statement when both are current)."""
+    def _ledger_exists(self) -> bool:
+        """Whether the ledger table exists, read through Unity Catalog once per run (no statement).
+        An existing ledger gets the columns and the view definition of this release; a missing one
+        is made by the first ledger write, with its rows (_create_ledger)."""
         from databricks.sdk.errors import NotFound
 
         with self._ledger_lock:
-            if self._ledger_ready:
-                return
-            ledger = sql.ledger_ref(self.catalog, self.schema)
+            if self._ledger_ready is None:
+                try:
+                    info = self.client.tables.get(sql.ledger_ref(self.catalog, self.schema).full_name)
+                except NotFound:
+                    self._ledger_ready = False
+                else:
+                    self._converge_ledger(info)
+                    self._ledger_ready = True
+            return self._ledger_ready
+
+    def _converge_ledger(self, info: TableInfo) -> None:
+        """A ledger from before a column existed (table_id) gets it; the view is (re)defined when the
+        ledger's mark names another definition or the view is missing."""
+        ledger = sql.ledger_ref(self.catalog, self.schema)
+        existing = {(c.name or "").lower() for c in info.columns or []}
+        missing = [
+            Column(name, sql_type, audit.LEDGER_SCHEMA.field(name).type)
+            for name, sql_type in LEDGER_COLUMNS
+            if name not in existing
+        ]
+        if missing:
+            self.execute(sql.add_columns(ledger, missing))
+        marked = (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY) == sql.ledger_view_version(
+            self.catalog, self.schema
+        )
+        view = TableRef(self.catalog, self.schema, LEDGER_VIEW)
+        if not marked or not self.client.tables.exists(view.full_name).table_exists:
+            self.execute(sql.create_ledger_view(self.catalog, self.schema))
+            if not marked:
+                self.execute(sql.mark_ledger_view(self.catalog, self.schema))
+
+    def _create_ledger(self, entries: t.Sequence[LedgerEntry]) -> None:
+        """The ledger made by the statement that writes its first rows, then its view."""
+        from databricks.sdk.errors import NotFound
+
+        try:
+            self.execute(sql.create_ledger(self.catalog, self.schema, entries))
+        except StatementFailedError as exc:
+            if exc.sql_state != "42P07":  # TABLE_OR_VIEW_ALREADY_EXISTS
+                raise
+            # Another writer made it first (or this statement's own request, retried by the SDK,
+            # did: its rows are then written twice, which no ledger reading counts twice).
             try:
-                info = self.client.tables.get(ledger.full_name)
+                info = self.client.tables.get(sql.ledger_ref(self.catalog, self.schema).full_name)
             except NotFound:
-                self.execute(sql.create_ledger(self.catalog, self.schema))  # marked with this view
-                info = self.client.tables.get(ledger.full_name)
-                marked = False  # a concurrent writer may have made it: (re)define the view anyway
-            else:
-                version = (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY)
-                marked = version == sql.ledger_view_version(self.catalog, self.schema)
-            existing = {(c.name or "").lower() for c in info.columns or []}
-            missing = [
-                Column(name, sql_type, audit.LEDGER_SCHEMA.field(name).type)
-                for name, sql_type in LEDGER_COLUMNS
-                if name not in existing
-            ]
-            if missing:  # a ledger from before a column existed (table_id)
-                self.execute(sql.add_columns(ledger, missing))
-            view = TableRef(self.catalog, self.schema, LEDGER_VIEW)
-            if not marked or not self.client.tables.exists(view.full_name).table_exists:
-                self.execute(sql.create_ledger_view(self.catalog, self.schema))
-                if (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY) != sql.ledger_view_version(
-                    self.catalog, self.schema
-                ):
-                    self.execute(sql.mark_ledger_view(self.catalog, self.schema))
+                raise exc from None
+            self._converge_ledger(info)
             self._ledger_ready = True
+            self.execute(sql.ledger_insert(self.catalog, self.schema, entries))
+            return
+        self._ledger_ready = True
+        self.execute(sql.create_ledger_view(self.catalog, self.schema))
 
     def ledger_append(self, entries: t.Sequence[LedgerEntry]) -> None:
         """Appends the rows, with any deferred ones first: one INSERT per 200 rows."""
@@ -762,10 +837,12 @@ class WorkspaceEngine(Engine):
             self._write_ledger(list(self._pending))
 
     def _write_ledger(self, entries: t.Sequence[LedgerEntry]) -> None:
-        if entries:
-            self._ensure_ledger()
         for start in range(0, len(entries), _LEDGER_CHUNK):
-            self.execute(sql.ledger_insert(self.catalog, self.schema, entries[start : start + _LEDGER_CHUNK]))
+            chunk = entries[start : start + _LEDGER_CHUNK]
+            if self._ledger_exists():
+                self.execute(sql.ledger_insert(self.catalog, self.schema, chunk))
+            else:
+                self._create_ledger(chunk)
         self._pending.clear()
         unstage, self._pending_unstage = self._pending_unstage, []
         for staged in unstage:
@@ -773,7 +850,8 @@ class WorkspaceEngine(Engine):
 
     def ledger_read(self) -> list[LedgerEntry]:
         self.flush_ledger()
-        self._ensure_ledger()
+        if not self._ledger_exists():
+            return []
         result = self.execute(sql.ledger_select(self.catalog, self.schema))
         return audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
 
@@ -827,6 +905,14 @@ def _column_types(info: TableInfo) -> dict[str, str]:
         (c.name or "").lower(): c.type_text or (c.type_name.value if c.type_name else "")
         for c in info.columns or []
     }
+
+
+def _typed(column: Column, sql_type: str) -> Column:
+    """The column with another Databricks type (and its Arrow type); unchanged when the same."""
+    to = sch.normalize_type(sql_type)
+    if to == sch.normalize_type(column.sql_type):
+        return column
+    return dataclasses.replace(column, sql_type=to, arrow_type=sch.arrow_type_for_sql(to))
 
 
 def _clustering_columns(properties: t.Mapping[str, str]) -> tuple[str, ...]:
