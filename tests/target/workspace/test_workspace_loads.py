@@ -265,7 +265,12 @@ def test_maintain(engine: WorkspaceEngine) -> None:
     engine.ensure_table(table)
     lines = engine.maintain([table.ref], vacuum_retention_hours=200)
     assert lines == ["OPTIMIZE main.datev.lines", "VACUUM main.datev.lines RETAIN 200 HOURS"]
-    engine.ledger_read()  # creates the ledger: maintained as well from now on
+    assert engine.ledger_read() == []  # reading makes no ledger: nothing more to maintain
+    assert len(engine.maintain([table.ref], vacuum_retention_hours=200)) == 2
+    entry = LedgerEntry(
+        "M1", "lines", "main.datev.lines", "upsert", "staged", 1, 1, "/Volumes/m", None, T0, T0
+    )
+    engine.ledger_append([entry])  # the first row makes the ledger: maintained as well from now on
     assert engine.maintain([table.ref], vacuum_retention_hours=200)[2:] == [
         "OPTIMIZE main.datev._ml_connector_loads",
         "VACUUM main.datev._ml_connector_loads RETAIN 200 HOURS",
