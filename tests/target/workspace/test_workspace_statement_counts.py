@@ -116,6 +116,24 @@ def test_small_run_statements(emulator: RunningEmulator) -> None:
     assert {e.status for e in current.values()} == {"committed"} and len(current) == 5
 
 
+def test_small_run_into_a_new_table_of_a_loaded_schema(emulator: RunningEmulator) -> None:
+    cfg = settings(emulator)
+    run(cfg, [schema_msg("seed", PROPS, ["id"]), record_msg("seed", {"id": 1})])  # ledger and view
+    emulator.control.reset_counters()
+    run(cfg, _messages(0, 1_001, schema_change_at=500))
+    assert _kinds(emulator) == [
+        "CREATE TABLE items",  # with the columns of both SCHEMAs
+        "INSERT ledger",  # load 1 staged
+        "MERGE items",
+        "INSERT ledger",  # load 1 committed + load 2 staged
+        "MERGE items",
+        "INSERT ledger",  # load 2 committed
+    ]
+    rows = WorkspaceEngine(cfg).read_table(TableRef("main", "datev", STREAM))
+    notes = rows.column("note").to_pylist()
+    assert rows.num_rows == 1_001 and notes.count(None) == 500 and notes.count("n") == 501
+
+
 def test_steady_state_is_two_statements_per_batch(emulator: RunningEmulator) -> None:
     cfg = {**settings(emulator), "batch_size_rows": 100}
     run(cfg, _messages(0, 100))  # the table and the ledger exist from here on
