@@ -131,6 +131,7 @@ class WorkspaceEngine(Engine):
         self._declared: dict[TableRef, list[TableSpec]] = {}
         self._planned: dict[TableRef, dict[str, str]] = {}
         self._tables_lock = threading.RLock()
+        self._created: set[TableRef] = set()  # tables this run made (CREATE TABLE)
         self._ledger_ready: bool | None = None  # whether the ledger table exists; None: not read yet
         self._staging_dir_ready = False
         # The ledger as this run knows it: table id -> that table's ledger rows, read once per table
@@ -428,6 +429,9 @@ class WorkspaceEngine(Engine):
 
     def ensure_table(self, spec: TableSpec) -> None:
         info = self._table_info(spec.ref)
+        if info is not None and spec.ref not in self._created:
+            with self._ledger_lock:  # missing at SCHEMA time, made by another writer since
+                self._absent.discard(spec.ref)
         if info is None:
             create = self._creation_spec(spec)
             cluster = self._clustering(create, [c.name for c in create.columns])
@@ -435,6 +439,7 @@ class WorkspaceEngine(Engine):
             self.execute(
                 sql.create_table(create, cluster_by=cluster, properties=self.options.properties, rely=rely)
             )
+            self._created.add(spec.ref)
             # Read back: a concurrent writer may have created it first, with other columns.
             info = self._table_info(spec.ref)
         existing = _column_types(info) if info else {c.name: c.sql_type for c in spec.columns}

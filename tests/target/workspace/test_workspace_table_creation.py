@@ -5,16 +5,18 @@ read and before any DDL. What lands is read back from the emulator (columns, typ
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 import pytest
 from target_testlib import record_msg, run, schema_msg, state_msg
-from workspace_testlib import settings
+from workspace_testlib import batch, settings, spec
 
 from databricks_emulator.server import RunningEmulator
 from target_databricks import schema as sch
-from target_databricks.engines.base import SchemaChangeError, TableRef
+from target_databricks.engines.base import Load, SchemaChangeError, TableRef
 from target_databricks.engines.workspace import WorkspaceEngine
+from target_databricks.loads import run_load
 
 REF = TableRef("main", "datev", "items")
 PROPS: dict[str, t.Any] = {"id": {"type": "integer"}, "n": {"type": ["integer", "null"]}}
@@ -85,3 +87,17 @@ def test_incompatible_change_before_the_first_load_fails_before_any_ddl(emulator
     assert "flag: table has BOOLEAN, stream declares BIGINT" in str(info.value)
     assert emulator.control.sql_statements() == []  # nothing created, nothing loaded
     assert not WorkspaceEngine(cfg).client.tables.exists(REF.full_name).table_exists
+
+
+def test_a_table_another_writer_made_after_the_schema_has_its_ledger_read(emulator: RunningEmulator) -> None:
+    table = spec()
+    mine = WorkspaceEngine(settings(emulator))
+    mine.preflight()
+    assert mine.declare_table(table) is False  # missing now: made at the first load
+    other = WorkspaceEngine(settings(emulator))
+    other.ensure_table(table)  # meanwhile another writer makes the table and commits a load
+    data = batch(table, "L1", [(1, "a", "1.00")])
+    load = Load("L1", "lines", table, "upsert", data.num_rows, staged="")
+    assert run_load(other, load, data) is not None
+    mine.ensure_table(table)  # finds it made: its ledger rows count
+    assert mine.prior(dataclasses.replace(load, table_id=mine.table_id(table.ref))).committed
