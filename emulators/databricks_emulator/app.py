@@ -108,6 +108,7 @@ class EmulatorApp:
     def __init__(self, data_dir: Path, control: Control) -> None:
         self.control = control
         self.engine = SqlEngine(data_dir)
+        self.engine.denied_privileges = control.denied_privileges  # one set: SQL and REST agree
         self.tokens = TokenStore(control)
         self.warehouses = Warehouses(control)
         self.statements = StatementService(self.engine, self.warehouses, control)

@@ -37,6 +37,9 @@ class Control:
     """In-process control of a running emulator (also reachable as POST /_emulator/control)."""
 
     metastore_assigned: bool = True
+    # Privileges the principal lacks ("CREATE_CATALOG", "CREATE_SCHEMA", "CREATE_VOLUME"): refused
+    # alike through SQL and Unity Catalog REST (the SQL engine holds the same set).
+    denied_privileges: set[str] = field(default_factory=set)
     token_lifetime_seconds: int = 3600
     # Polls a warehouse stays STARTING after a start (then RUNNING).
     warehouse_start_polls: int = 2
@@ -98,6 +101,12 @@ class Control:
     def set_metastore(self, assigned: bool) -> None:
         self.metastore_assigned = assigned
 
+    def deny(self, *privileges: str) -> None:
+        """Take privileges from the principal, e.g. deny("CREATE_SCHEMA"); deny() gives all back."""
+        with self._lock:
+            self.denied_privileges.clear()
+            self.denied_privileges.update(p.upper().replace(" ", "_") for p in privileges)
+
     def set_token_lifetime(self, seconds: int) -> None:
         self.token_lifetime_seconds = seconds
 
@@ -153,6 +162,7 @@ class Control:
         "fail_statement",
         "clear_faults",
         "set_metastore",
+        "deny",
         "set_token_lifetime",
         "expire_tokens",
         "set_warehouse_state",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from databricks_emulator.auth import SERVICE_PRINCIPAL_ID, WORKSPACE_ID
@@ -74,7 +76,8 @@ class UnityCatalog:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "name is required.")
         if name in self._engine.catalog_names():
             raise ApiError(409, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
-        self._engine.create_catalog(name)
+        with _permission_denied():
+            self._engine.create_catalog(name)
         return self._catalog_json(name)
 
     def _schema_json(self, catalog: str, schema: str) -> dict[str, Any]:
@@ -109,7 +112,8 @@ class UnityCatalog:
         self.get_catalog(catalog)
         if name in self._engine.schema_names(catalog):
             raise ApiError(409, "SCHEMA_ALREADY_EXISTS", f"Schema '{catalog}.{name}' already exists.")
-        self._engine.create_schema(catalog, name)
+        with _permission_denied():
+            self._engine.create_schema(catalog, name)
         return self._schema_json(catalog, name)
 
     def _table_json(self, catalog: str, table: dict[str, Any]) -> dict[str, Any]:
@@ -227,9 +231,22 @@ class UnityCatalog:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "The emulator creates MANAGED volumes only.")
         self.get_schema(f"{catalog}.{schema}")
         try:
-            self._engine.create_volume(
-                catalog, schema, name, if_not_exists=False, comment=body.get("comment") or ""
-            )
+            with _permission_denied():
+                self._engine.create_volume(
+                    catalog, schema, name, if_not_exists=False, comment=body.get("comment") or ""
+                )
         except SqlError as exc:
             raise ApiError(409, "RESOURCE_ALREADY_EXISTS", exc.detail) from exc
         return self.get_volume(f"{catalog}.{schema}.{name}")
+
+
+@contextlib.contextmanager
+def _permission_denied() -> Iterator[None]:
+    """A privilege the SQL engine refuses is HTTP 403 PERMISSION_DENIED through REST."""
+    try:
+        yield
+    except SqlError as exc:
+        if exc.error_class != "INSUFFICIENT_PERMISSIONS":
+            raise
+        message = exc.detail.removeprefix("Insufficient privileges: ")
+        raise ApiError(403, "PERMISSION_DENIED", message) from exc

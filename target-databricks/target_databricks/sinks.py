@@ -73,10 +73,15 @@ class DatabricksSink(BatchSink):
         return self._target.engine
 
     def setup(self) -> None:
-        # The table exists as soon as its SCHEMA arrives: an empty stream is an empty table, and an
-        # incompatible schema change fails before any record of it is read.
+        # An incompatible schema change fails before any record of it is read. The table is made when
+        # the engine says: at once locally; in the workspace at the first load (a later SCHEMA before
+        # it makes one CREATE with every column, not CREATE + ALTER) or at run end (clean_up).
         super().setup()
-        self.ensure_table()
+        self._table_ready = self.engine.declare_table(self.plan.spec)
+
+    def clean_up(self) -> None:
+        self.ensure_table()  # an empty stream is an empty table
+        super().clean_up()
 
     # --- the SDK's per-record path, trimmed to what the table needs ----------------------------
 

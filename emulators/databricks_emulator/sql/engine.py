@@ -167,6 +167,8 @@ class SqlEngine:
         self.executed = 0  # SQL statements run (Statement API and job runs)
         # Their text, in order (tests count statements by kind); bounded for a long-running server.
         self.executed_log: deque[str] = deque(maxlen=100_000)
+        # Privileges the principal lacks (the app shares Control.denied_privileges here).
+        self.denied_privileges: set[str] = set()
         self._con = duckdb.connect(str(data_dir / "emulator.duckdb"))
         self._con.execute("SET TimeZone = 'UTC'")
         # A SQL macro, not a Python UDF: DuckDB's Python UDFs need numpy.
@@ -198,12 +200,22 @@ class SqlEngine:
             rows = self._con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
         return sorted(n for (name,) in rows if (n := uc_catalog(name)) is not None)
 
+    def require_privilege(self, privilege: str, securable: str) -> None:
+        """Refuse what the principal may not do; REST answers it as 403 PERMISSION_DENIED."""
+        if privilege in self.denied_privileges:
+            raise SqlError(
+                "INSUFFICIENT_PERMISSIONS",
+                f"Insufficient privileges: User does not have {privilege.replace('_', ' ')} on {securable}.",
+                "42501",
+            )
+
     def create_catalog(self, catalog: str, *, if_not_exists: bool = False) -> None:
         catalog = catalog.lower()
         with self.lock:
+            if if_not_exists and catalog in self.catalog_names():
+                return
+            self.require_privilege("CREATE_CATALOG", "Metastore")
             if catalog in self.catalog_names():
-                if if_not_exists:
-                    return
                 raise SqlError("CATALOG_ALREADY_EXISTS", f"Catalog '{catalog}' already exists.", "42P04")
             self._attach(catalog)
             self._con.execute(
@@ -244,9 +256,10 @@ class SqlEngine:
     def create_schema(self, catalog: str, schema: str, *, if_not_exists: bool = False) -> None:
         with self.lock:
             self.require_catalog(catalog)
+            if if_not_exists and schema.lower() in self.schema_names(catalog):
+                return
+            self.require_privilege("CREATE_SCHEMA", f"Catalog '{catalog.lower()}'")
             if schema.lower() in self.schema_names(catalog):
-                if if_not_exists:
-                    return
                 raise SqlError(
                     "SCHEMA_ALREADY_EXISTS",
                     f"Cannot create schema `{schema}` because it already exists.",
@@ -378,9 +391,10 @@ class SqlEngine:
         catalog, schema, volume = catalog.lower(), schema.lower(), volume.lower()
         with self.lock:
             self.require_schema(catalog, schema)
+            if if_not_exists and self.volume_exists(catalog, schema, volume):
+                return
+            self.require_privilege("CREATE_VOLUME", f"Schema '{catalog}.{schema}'")
             if self.volume_exists(catalog, schema, volume):
-                if if_not_exists:
-                    return
                 raise SqlError(
                     "VOLUME_ALREADY_EXISTS",
                     f"Volume `{catalog}`.`{schema}`.`{volume}` already exists.",

@@ -171,6 +171,13 @@ class Engine(abc.ABC):
     def preflight(self) -> None:
         """Check everything a load needs up front; raise EngineError naming the fix."""
 
+    def declare_table(self, spec: TableSpec) -> bool:
+        """A stream's SCHEMA arrived: an incompatible type change raises SchemaChangeError now, before
+        any record of it is read. True when the table is ready for the stream's loads; False when the
+        engine makes it later (ensure_table at the first load, or at run end for an empty stream)."""
+        self.ensure_table(spec)
+        return True
+
     @abc.abstractmethod
     def ensure_table(self, spec: TableSpec) -> None:
         """Create the table, or add new columns; an incompatible type change raises SchemaChangeError."""

@@ -126,7 +126,13 @@ class WorkspaceEngine(Engine):
         # Data columns a table has and its stream no longer declares (a property dropped from a later
         # SCHEMA): every row a load writes has NULL there, as the local engine writes them.
         self._undeclared: dict[TableRef, tuple[Column, ...]] = {}
-        self._ledger_ready = False
+        # Per table, this run's SCHEMAs (oldest first) and the column types they make of it (from the
+        # table's Unity Catalog description): checked at SCHEMA time, created at the first load.
+        self._declared: dict[TableRef, list[TableSpec]] = {}
+        self._planned: dict[TableRef, dict[str, str]] = {}
+        self._tables_lock = threading.RLock()
+        self._created: set[TableRef] = set()  # tables this run made (CREATE TABLE)
+        self._ledger_ready: bool | None = None  # whether the ledger table exists; None: not read yet
         self._staging_dir_ready = False
         # The ledger as this run knows it: table id -> that table's ledger rows, read once per table
         # and run (rows naming a table id are facts about that table; its replacement has a new id)
@@ -238,6 +244,8 @@ class WorkspaceEngine(Engine):
     # --- pre-flight ------------------------------------------------------------------------------
 
     def preflight(self) -> None:
+        """Metastore, warehouse, catalog, schema and staging volume: Unity Catalog REST calls only,
+        so a run's statements are its loads (creating what is missing costs no statement either)."""
         from databricks.sdk.errors import NotFound, PermissionDenied
 
         self._check_metastore()
@@ -254,7 +262,7 @@ class WorkspaceEngine(Engine):
                 ) from None
             logger.info("Creating catalog %s (create_catalog is true)", self.catalog)
             self._create(
-                sql.create_catalog(self.catalog),
+                lambda: w.catalogs.create(self.catalog),
                 f"Cannot create catalog {self.catalog!r}: the principal needs the CREATE CATALOG "
                 "privilege on the metastore (or create the catalog yourself and grant USE CATALOG)",
             )
@@ -267,25 +275,33 @@ class WorkspaceEngine(Engine):
         except NotFound:
             logger.info("Creating schema %s.%s", self.catalog, self.schema)
             self._create(
-                sql.create_schema(self.catalog, self.schema),
+                lambda: w.schemas.create(self.schema, self.catalog),
                 f"Cannot create schema {self.catalog}.{self.schema}: grant the principal CREATE SCHEMA "
                 f"on catalog {self.catalog}",
             )
         try:
             w.volumes.read(f"{self.catalog}.{self.schema}.{self.staging_volume}")
         except NotFound:
+            from databricks.sdk.service.catalog import VolumeType
+
             logger.info("Creating staging volume %s.%s.%s", self.catalog, self.schema, self.staging_volume)
             self._create(
-                sql.create_volume(self.catalog, self.schema, self.staging_volume),
+                lambda: w.volumes.create(self.catalog, self.schema, self.staging_volume, VolumeType.MANAGED),
                 f"Cannot create the staging volume {self.staging_volume!r}: grant the principal CREATE "
                 f"VOLUME on schema {self.catalog}.{self.schema}",
             )
 
-    def _create(self, statement: str, fix: str) -> None:
+    @staticmethod
+    def _create(create: t.Callable[[], object], fix: str) -> None:
+        """One Unity Catalog create call; one made concurrently by another writer is as good."""
+        from databricks.sdk.errors import BadRequest, PermissionDenied, ResourceConflict
+
         try:
-            self.execute(statement)
-        except StatementFailedError as exc:
-            raise EngineError(f"{fix}. Databricks said: {exc}") from exc
+            create()
+        except ResourceConflict:
+            pass  # ALREADY_EXISTS: created between our look and our create
+        except (PermissionDenied, BadRequest) as exc:
+            raise EngineError(f"{fix}. Databricks said: {exc.error_code}: {exc}") from exc
 
     def _check_metastore(self) -> None:
         from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied, Unauthenticated
@@ -371,14 +387,59 @@ class WorkspaceEngine(Engine):
         info = self._table_info(ref)
         return None if info is None else _column_types(info)
 
+    def declare_table(self, spec: TableSpec) -> bool:
+        """Decided against the table's description (one Unity Catalog read per table and run) and
+        this run's earlier SCHEMAs, without DDL: the table is made or changed at its first load."""
+        with self._tables_lock:
+            planned = self._planned.get(spec.ref)
+            if planned is None:
+                info = self._table_info(spec.ref)
+                planned = _column_types(info) if info else {}
+            planned = dict(planned)
+            known = [c for c in spec.columns if c.name in planned]
+            changes = [sch.type_change(c.name, planned[c.name], c.sql_type) for c in known]
+            sch.check_type_changes(spec.ref, changes)  # the kept-types warning comes with the load
+            planned.update({c.column: c.to for c in changes})
+            planned.update({c.name: c.sql_type for c in spec.columns if c.name not in planned})
+            self._planned[spec.ref] = planned
+            self._declared.setdefault(spec.ref, []).append(spec)
+        return False
+
+    def _newest(self, spec: TableSpec) -> TableSpec:
+        """The stream's latest SCHEMA for this table: what its comments, key and clustering follow."""
+        with self._tables_lock:
+            declared = self._declared.get(spec.ref)
+            return declared[-1] if declared else spec
+
+    def _creation_spec(self, spec: TableSpec) -> TableSpec:
+        """The table as this run's SCHEMAs make it: every column any of them declared (first
+        declared first), with the planned type; key and comments from the latest SCHEMA."""
+        with self._tables_lock:
+            specs = [*self._declared.get(spec.ref, ()), spec]
+            planned = self._planned.get(spec.ref, {})
+        newest = self._newest(spec)
+        columns: dict[str, Column] = {}
+        for declared in specs:
+            for column in declared.columns:
+                columns.setdefault(column.name, column)
+        for declared in (spec, newest):  # the latest description of a column wins
+            columns.update({c.name: c for c in declared.columns})
+        typed = [_typed(column, planned.get(name, column.sql_type)) for name, column in columns.items()]
+        return dataclasses.replace(newest, columns=tuple(typed))
+
     def ensure_table(self, spec: TableSpec) -> None:
-        rely = load_method_for(self._settings, spec.key_properties) == "upsert"
         info = self._table_info(spec.ref)
+        if info is not None and spec.ref not in self._created:
+            with self._ledger_lock:  # missing at SCHEMA time, made by another writer since
+                self._absent.discard(spec.ref)
         if info is None:
-            cluster = self._clustering(spec, [c.name for c in spec.columns])
+            create = self._creation_spec(spec)
+            cluster = self._clustering(create, [c.name for c in create.columns])
+            rely = load_method_for(self._settings, create.key_properties) == "upsert"
             self.execute(
-                sql.create_table(spec, cluster_by=cluster, properties=self.options.properties, rely=rely)
+                sql.create_table(create, cluster_by=cluster, properties=self.options.properties, rely=rely)
             )
+            self._created.add(spec.ref)
             # Read back: a concurrent writer may have created it first, with other columns.
             info = self._table_info(spec.ref)
         existing = _column_types(info) if info else {c.name: c.sql_type for c in spec.columns}
@@ -411,7 +472,9 @@ class WorkspaceEngine(Engine):
         if widen or rewrite or new:
             info = self._table_info(spec.ref)  # a rewrite drops comments, keys and properties
         if info is not None:
-            self._converge(spec, info, rely=rely)
+            newest = self._newest(spec)
+            rely = load_method_for(self._settings, newest.key_properties) == "upsert"
+            self._converge(newest, info, rely=rely)
         # Load with the column types the table has from now on (values are cast on load).
         effective = tuple(
             dataclasses.replace(
@@ -522,15 +585,16 @@ class WorkspaceEngine(Engine):
         """From the ledger rows of load's table id, read once per table and run (a REST lookup of the
         table id per load, no statement): this run's own rows are added as it appends them, and
         an apply that finds its load applied before drops them, so the re-check reads afresh."""
-        self._ensure_ledger()
         with self._ledger_lock:
             rows = self._ledger_rows.get(load.table_id)
             if rows is None:
-                result = self.execute(
-                    sql.ledger_select(self.catalog, self.schema, one_table=True),
-                    {"table_id": (load.table_id, "STRING")},
-                )
-                rows = audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
+                rows = []
+                if self._ledger_exists():  # no ledger yet: no row names any table
+                    result = self.execute(
+                        sql.ledger_select(self.catalog, self.schema, one_table=True),
+                        {"table_id": (load.table_id, "STRING")},
+                    )
+                    rows = audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
                 rows += [e for e in self._pending if e.table_id == load.table_id]  # not written yet
                 self._ledger_rows[load.table_id] = rows
             return audit.prior(list(rows), load)
@@ -699,39 +763,65 @@ class WorkspaceEngine(Engine):
 
     # --- ledger ----------------------------------------------------------------------------------
 
-    def _ensure_ledger(self) -> None:
-        """Ledger table and view, checked through Unity Catalog (no statement when both are current)."""
+    def _ledger_exists(self) -> bool:
+        """Whether the ledger table exists, read through Unity Catalog once per run (no statement).
+        An existing ledger gets the columns and the view definition of this release; a missing one
+        is made by the first ledger write, with its rows (_create_ledger)."""
         from databricks.sdk.errors import NotFound
 
         with self._ledger_lock:
-            if self._ledger_ready:
-                return
-            ledger = sql.ledger_ref(self.catalog, self.schema)
+            if self._ledger_ready is None:
+                try:
+                    info = self.client.tables.get(sql.ledger_ref(self.catalog, self.schema).full_name)
+                except NotFound:
+                    self._ledger_ready = False
+                else:
+                    self._converge_ledger(info)
+                    self._ledger_ready = True
+            return self._ledger_ready
+
+    def _converge_ledger(self, info: TableInfo) -> None:
+        """A ledger from before a column existed (table_id) gets it; the view is (re)defined when the
+        ledger's mark names another definition or the view is missing."""
+        ledger = sql.ledger_ref(self.catalog, self.schema)
+        existing = {(c.name or "").lower() for c in info.columns or []}
+        missing = [
+            Column(name, sql_type, audit.LEDGER_SCHEMA.field(name).type)
+            for name, sql_type in LEDGER_COLUMNS
+            if name not in existing
+        ]
+        if missing:
+            self.execute(sql.add_columns(ledger, missing))
+        marked = (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY) == sql.ledger_view_version(
+            self.catalog, self.schema
+        )
+        view = TableRef(self.catalog, self.schema, LEDGER_VIEW)
+        if not marked or not self.client.tables.exists(view.full_name).table_exists:
+            self.execute(sql.create_ledger_view(self.catalog, self.schema))
+            if not marked:
+                self.execute(sql.mark_ledger_view(self.catalog, self.schema))
+
+    def _create_ledger(self, entries: t.Sequence[LedgerEntry]) -> None:
+        """The ledger made by the statement that writes its first rows, then its view."""
+        from databricks.sdk.errors import NotFound
+
+        try:
+            self.execute(sql.create_ledger(self.catalog, self.schema, entries))
+        except StatementFailedError as exc:
+            if exc.sql_state != "42P07":  # TABLE_OR_VIEW_ALREADY_EXISTS
+                raise
+            # Another writer made it first (or this statement's own request, retried by the SDK,
+            # did: its rows are then written twice, which no ledger reading counts twice).
             try:
-                info = self.client.tables.get(ledger.full_name)
+                info = self.client.tables.get(sql.ledger_ref(self.catalog, self.schema).full_name)
             except NotFound:
-                self.execute(sql.create_ledger(self.catalog, self.schema))  # marked with this view
-                info = self.client.tables.get(ledger.full_name)
-                marked = False  # a concurrent writer may have made it: (re)define the view anyway
-            else:
-                version = (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY)
-                marked = version == sql.ledger_view_version(self.catalog, self.schema)
-            existing = {(c.name or "").lower() for c in info.columns or []}
-            missing = [
-                Column(name, sql_type, audit.LEDGER_SCHEMA.field(name).type)
-                for name, sql_type in LEDGER_COLUMNS
-                if name not in existing
-            ]
-            if missing:  # a ledger from before a column existed (table_id)
-                self.execute(sql.add_columns(ledger, missing))
-            view = TableRef(self.catalog, self.schema, LEDGER_VIEW)
-            if not marked or not self.client.tables.exists(view.full_name).table_exists:
-                self.execute(sql.create_ledger_view(self.catalog, self.schema))
-                if (info.properties or {}).get(sql.LEDGER_VIEW_PROPERTY) != sql.ledger_view_version(
-                    self.catalog, self.schema
-                ):
-                    self.execute(sql.mark_ledger_view(self.catalog, self.schema))
+                raise exc from None
+            self._converge_ledger(info)
             self._ledger_ready = True
+            self.execute(sql.ledger_insert(self.catalog, self.schema, entries))
+            return
+        self._ledger_ready = True
+        self.execute(sql.create_ledger_view(self.catalog, self.schema))
 
     def ledger_append(self, entries: t.Sequence[LedgerEntry]) -> None:
         """Appends the rows, with any deferred ones first: one INSERT per 200 rows."""
@@ -752,10 +842,12 @@ class WorkspaceEngine(Engine):
             self._write_ledger(list(self._pending))
 
     def _write_ledger(self, entries: t.Sequence[LedgerEntry]) -> None:
-        if entries:
-            self._ensure_ledger()
         for start in range(0, len(entries), _LEDGER_CHUNK):
-            self.execute(sql.ledger_insert(self.catalog, self.schema, entries[start : start + _LEDGER_CHUNK]))
+            chunk = entries[start : start + _LEDGER_CHUNK]
+            if self._ledger_exists():
+                self.execute(sql.ledger_insert(self.catalog, self.schema, chunk))
+            else:
+                self._create_ledger(chunk)
         self._pending.clear()
         unstage, self._pending_unstage = self._pending_unstage, []
         for staged in unstage:
@@ -763,7 +855,8 @@ class WorkspaceEngine(Engine):
 
     def ledger_read(self) -> list[LedgerEntry]:
         self.flush_ledger()
-        self._ensure_ledger()
+        if not self._ledger_exists():
+            return []
         result = self.execute(sql.ledger_select(self.catalog, self.schema))
         return audit.entries_from_arrow(_result_table(result, audit.LEDGER_SCHEMA))
 
@@ -817,6 +910,14 @@ def _column_types(info: TableInfo) -> dict[str, str]:
         (c.name or "").lower(): c.type_text or (c.type_name.value if c.type_name else "")
         for c in info.columns or []
     }
+
+
+def _typed(column: Column, sql_type: str) -> Column:
+    """The column with another Databricks type (and its Arrow type); unchanged when the same."""
+    to = sch.normalize_type(sql_type)
+    if to == sch.normalize_type(column.sql_type):
+        return column
+    return dataclasses.replace(column, sql_type=to, arrow_type=sch.arrow_type_for_sql(to))
 
 
 def _clustering_columns(properties: t.Mapping[str, str]) -> tuple[str, ...]:

@@ -102,18 +102,6 @@ def column_definitions(columns: t.Iterable[Column], not_null: t.Collection[str] 
     )
 
 
-def create_catalog(catalog: str) -> str:
-    return f"CREATE CATALOG IF NOT EXISTS {q(catalog)}"
-
-
-def create_schema(catalog: str, schema: str) -> str:
-    return f"CREATE SCHEMA IF NOT EXISTS {q(catalog)}.{q(schema)}"
-
-
-def create_volume(catalog: str, schema: str, volume: str) -> str:
-    return f"CREATE VOLUME IF NOT EXISTS {q(catalog)}.{q(schema)}.{q(volume)}"
-
-
 def primary_key_name(ref: TableRef) -> str:
     """One informational primary key per table, named after it (constraint names are per schema)."""
     return f"{ref.name[:252]}_pk"
@@ -363,12 +351,15 @@ def _ledger_view_property(catalog: str, schema: str) -> str:
     return f"TBLPROPERTIES ({string_literal(LEDGER_VIEW_PROPERTY)} = {version})"
 
 
-def create_ledger(catalog: str, schema: str) -> str:
-    """The ledger, marked with the view definition made right after it (the view is checked too)."""
-    columns = ", ".join(f"{q(name)} {sql_type}" for name, sql_type in LEDGER_COLUMNS)
+def create_ledger(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -> str:
+    """The ledger made with its first rows (its columns typed by the literals), marked with the view
+    definition made right after it. No IF NOT EXISTS: a ledger another writer made first fails the
+    statement (TABLE_OR_VIEW_ALREADY_EXISTS) instead of silently dropping these rows."""
+    names = ", ".join(q(name) for name, _ in LEDGER_COLUMNS)
     return (
-        f"CREATE TABLE IF NOT EXISTS {table_name(ledger_ref(catalog, schema))} ({columns}) USING DELTA "
-        + _ledger_view_property(catalog, schema)
+        f"CREATE TABLE {table_name(ledger_ref(catalog, schema))} USING DELTA "
+        f"{_ledger_view_property(catalog, schema)}\n"
+        f"AS SELECT * FROM VALUES\n{_ledger_rows(entries)}\nAS v({names})"
     )
 
 
@@ -379,7 +370,7 @@ def mark_ledger_view(catalog: str, schema: str) -> str:
 
 
 def create_ledger_view(catalog: str, schema: str) -> str:
-    """(Re)defined once per process, so a new definition reaches existing ledgers.
+    """Made with the ledger, and again only when its definition changed (the ledger's mark says).
 
     The current row per load id, as audit.current_loads computes it: the latest row (then the later
     attempt, then the more final status), except that `staged` and `skipped` rows of a table the
@@ -402,13 +393,16 @@ def create_ledger_view(catalog: str, schema: str) -> str:
     )
 
 
-def ledger_insert(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -> str:
-    names = ", ".join(q(name) for name, _ in LEDGER_COLUMNS)
-    rows = ",\n".join(
+def _ledger_rows(entries: t.Sequence[LedgerEntry]) -> str:
+    return ",\n".join(
         "(" + ", ".join(literal(getattr(entry, name), sql_type) for name, sql_type in LEDGER_COLUMNS) + ")"
         for entry in entries
     )
-    return f"INSERT INTO {table_name(ledger_ref(catalog, schema))} ({names}) VALUES\n{rows}"
+
+
+def ledger_insert(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -> str:
+    names = ", ".join(q(name) for name, _ in LEDGER_COLUMNS)
+    return f"INSERT INTO {table_name(ledger_ref(catalog, schema))} ({names}) VALUES\n{_ledger_rows(entries)}"
 
 
 def ledger_select(catalog: str, schema: str, *, one_load: bool = False, one_table: bool = False) -> str:

@@ -6,9 +6,9 @@ import io
 
 import pytest
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import AlreadyExists, NotFound, ResourceConflict
+from databricks.sdk.errors import AlreadyExists, NotFound, PermissionDenied, ResourceConflict
 from databricks.sdk.service.catalog import VolumeType
-from dbx_emu_helpers import ok
+from dbx_emu_helpers import failed, ok
 
 from databricks_emulator.server import RunningEmulator
 
@@ -61,6 +61,48 @@ def test_rest_created_objects_are_usable_in_sql(sp_client: WorkspaceClient) -> N
         "INSERT INTO rest.s.t SELECT a FROM read_files('/Volumes/rest/s/v/a.json', format => 'json')",
     )
     assert ok(sp_client, "SELECT a FROM rest.s.t ORDER BY a") == [["x"], ["y"]]
+
+
+def test_uc_creates_are_refused_like_databricks(
+    emulator: RunningEmulator, sp_client: WorkspaceClient
+) -> None:
+    sp_client.schemas.create(name="s", catalog_name="main")
+    sp_client.volumes.create(catalog_name="main", schema_name="s", name="v", volume_type=VolumeType.MANAGED)
+    # A second create of the same object: HTTP 409, whichever path made the first.
+    ok(sp_client, "CREATE SCHEMA main.sql_made")
+    for again in (
+        lambda: sp_client.schemas.create(name="sql_made", catalog_name="main"),
+        lambda: sp_client.volumes.create("main", "s", "v", VolumeType.MANAGED),
+    ):
+        with pytest.raises(ResourceConflict) as conflict:
+            again()
+        assert conflict.value.error_code in ("SCHEMA_ALREADY_EXISTS", "RESOURCE_ALREADY_EXISTS")
+    with pytest.raises(NotFound) as missing:
+        sp_client.schemas.create(name="s", catalog_name="nope")
+    assert missing.value.error_code == "CATALOG_DOES_NOT_EXIST"
+    with pytest.raises(NotFound) as missing:
+        sp_client.volumes.create("main", "nope", "v", VolumeType.MANAGED)
+    assert missing.value.error_code == "SCHEMA_DOES_NOT_EXIST"
+
+    # A privilege the principal lacks: 403 PERMISSION_DENIED through REST, a FAILED statement in SQL.
+    emulator.control.deny("CREATE_SCHEMA", "CREATE_VOLUME")
+    with pytest.raises(PermissionDenied) as denied:
+        sp_client.schemas.create(name="t", catalog_name="main")
+    assert denied.value.error_code == "PERMISSION_DENIED"
+    assert str(denied.value).startswith("User does not have CREATE SCHEMA on Catalog 'main'.")
+    with pytest.raises(PermissionDenied, match=r"CREATE VOLUME on Schema 'main.s'"):
+        sp_client.volumes.create("main", "s", "w", VolumeType.MANAGED)
+    assert failed(sp_client, "CREATE SCHEMA main.t").startswith("[INSUFFICIENT_PERMISSIONS]")
+    ok(sp_client, "CREATE SCHEMA IF NOT EXISTS main.s")  # nothing to create, nothing refused
+    assert [s.name for s in sp_client.schemas.list(catalog_name="main")] == ["default", "s", "sql_made"]
+    emulator.control.deny()
+    sp_client.schemas.create(name="t", catalog_name="main")
+
+    # Without a metastore nothing is created: the same refusal as every Unity Catalog call.
+    emulator.control.set_metastore(False)
+    with pytest.raises(NotFound) as refused:
+        sp_client.schemas.create(name="u", catalog_name="main")
+    assert refused.value.error_code == "METASTORE_DOES_NOT_EXIST"
 
 
 def test_files_api(sp_client: WorkspaceClient) -> None:

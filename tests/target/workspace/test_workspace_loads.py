@@ -265,7 +265,12 @@ def test_maintain(engine: WorkspaceEngine) -> None:
     engine.ensure_table(table)
     lines = engine.maintain([table.ref], vacuum_retention_hours=200)
     assert lines == ["OPTIMIZE main.datev.lines", "VACUUM main.datev.lines RETAIN 200 HOURS"]
-    engine.ledger_read()  # creates the ledger: maintained as well from now on
+    assert engine.ledger_read() == []  # reading makes no ledger: nothing more to maintain
+    assert len(engine.maintain([table.ref], vacuum_retention_hours=200)) == 2
+    entry = LedgerEntry(
+        "M1", "lines", "main.datev.lines", "upsert", "staged", 1, 1, "/Volumes/m", None, T0, T0
+    )
+    engine.ledger_append([entry])  # the first row makes the ledger: maintained as well from now on
     assert engine.maintain([table.ref], vacuum_retention_hours=200)[2:] == [
         "OPTIMIZE main.datev._ml_connector_loads",
         "VACUUM main.datev._ml_connector_loads RETAIN 200 HOURS",
@@ -309,3 +314,22 @@ def test_statement_timeout_cancels(emulator: RunningEmulator) -> None:
     with pytest.raises(StatementFailedError, match=r"did not finish within 0.3 s .*cancelled"):
         eng.execute("SELECT 1")
     assert emulator.control.count("statements.cancel") == 1
+
+
+def test_a_ledger_another_writer_made_meanwhile_gets_the_rows(
+    emulator: RunningEmulator, engine: WorkspaceEngine
+) -> None:
+    # Both writers find no ledger; the other one makes it first (with its row and the view).
+    assert engine.ledger_read() == []
+    other = WorkspaceEngine(settings(emulator))
+    first = LedgerEntry(
+        "L1", "lines", "main.datev.lines", "upsert", "staged", 2, 1, "/Volumes/a", None, T0, T0
+    )
+    other.ledger_append([first])
+    mine = LedgerEntry(
+        "L2", "lines", "main.datev.lines", "upsert", "staged", 3, 1, "/Volumes/b", None, T0, T0
+    )
+    engine.ledger_append([mine])  # its CREATE fails (the table exists): the row is appended instead
+    assert sorted(WorkspaceEngine(settings(emulator)).ledger_read(), key=lambda e: e.load_id) == [first, mine]
+    view = "main.datev._ml_connector_loads_current"
+    assert engine.execute(f"SELECT load_id FROM {view} ORDER BY load_id").rows == [["L1"], ["L2"]]

@@ -43,6 +43,33 @@ def test_missing_catalog_is_created_only_when_allowed(emulator: RunningEmulator)
     allowed.preflight()  # a second pre-flight finds everything in place
 
 
+def test_preflight_creates_through_unity_catalog_without_statements(emulator: RunningEmulator) -> None:
+    emulator.control.reset_counters()
+    eng = WorkspaceEngine(settings(emulator, schema="fresh"))
+    eng.preflight()
+    assert emulator.control.sql_statements() == []
+    assert emulator.control.count("uc.schemas") == 1 and emulator.control.count("uc.volumes") == 1
+    # Statements see what REST made: a table in the schema, a file in the volume.
+    eng.execute("CREATE TABLE `main`.`fresh`.`t` (id BIGINT) USING DELTA")
+    assert eng.client.tables.get("main.fresh.t").schema_name == "fresh"
+    assert eng.client.volumes.read("main.fresh._ml_connector_staging").volume_type is not None
+
+
+@pytest.mark.parametrize(
+    ("privilege", "fix"),
+    [
+        ("CREATE_SCHEMA", "schema main.fresh: grant the principal CREATE SCHEMA on catalog main"),
+        ("CREATE_VOLUME", "grant the principal CREATE VOLUME on schema main.fresh"),
+    ],
+)
+def test_missing_privilege_names_the_grant(emulator: RunningEmulator, privilege: str, fix: str) -> None:
+    emulator.control.deny(privilege)
+    with pytest.raises(EngineError) as info:
+        WorkspaceEngine(settings(emulator, schema="fresh")).preflight()
+    message = str(info.value)
+    assert fix in message and "PERMISSION_DENIED" in message and "\n" not in message
+
+
 def test_stopped_warehouse_is_started_and_waited_for(
     emulator: RunningEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:

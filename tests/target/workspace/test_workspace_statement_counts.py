@@ -1,10 +1,12 @@
 """Warehouse statements a run costs, counted by the Databricks emulator (they are deterministic).
 
 A load in steady state is its apply statement and one ledger INSERT (its `staged` row, which also
-carries the previous load's `committed` row); pre-flight, the ledger table and its view are read
-through Unity Catalog, not with statements, and a table's ledger rows are read once per run (not
-at all for a table the run created). What the ledger holds afterwards is read back: every load
-still has its `staged` and `committed` rows with the table's id.
+carries the previous load's `committed` row); pre-flight (schema and staging volume made through
+Unity Catalog REST), the ledger table and its view are read through Unity Catalog, not with
+statements; a missing ledger is made by the statement that writes its first rows, and a table at
+its first load with every column of the run's SCHEMAs. A table's ledger rows are read once per run
+(not at all for a table the run created). What the ledger holds afterwards is read back: every
+load still has its `staged` and `committed` rows with the table's id.
 """
 
 from __future__ import annotations
@@ -73,15 +75,17 @@ def test_small_run_statements(emulator: RunningEmulator) -> None:
     emulator.control.reset_counters()
     run(cfg, _messages(0, 1_001, schema_change_at=500))  # two loads: the schema change drains
     fresh = _kinds(emulator)
-    table_ddl = ["CREATE TABLE items", "ALTER TABLE items"]
-    assert [k for k in fresh if k.endswith(("ledger", "view"))] == [
-        "CREATE TABLE ledger",
+    # Pre-flight made schema and volume through Unity Catalog (no statement); the table is made at
+    # its first load with the columns of both SCHEMAs (no ALTER); the ledger with its first row.
+    assert fresh == [
+        "CREATE TABLE items",
+        "CREATE TABLE ledger",  # made by the statement that writes its first row: load 1 staged
         "CREATE VIEW view",
-        "INSERT ledger",  # load 1 staged
+        "MERGE items",
         "INSERT ledger",  # load 1 committed + load 2 staged
+        "MERGE items",
         "INSERT ledger",  # load 2 committed
     ]
-    assert [k for k in fresh if k.endswith(" items") and k not in table_ddl] == ["MERGE items"] * 2
 
     # A second run into an existing table: its ledger rows are read once, then INSERT + MERGE.
     cfg2 = {**cfg, "batch_size_rows": 400}
@@ -110,6 +114,24 @@ def test_small_run_statements(emulator: RunningEmulator) -> None:
     assert by_status == {"staged": 5, "committed": 5, "skipped": 3}
     current = audit.current_loads(ledger)
     assert {e.status for e in current.values()} == {"committed"} and len(current) == 5
+
+
+def test_small_run_into_a_new_table_of_a_loaded_schema(emulator: RunningEmulator) -> None:
+    cfg = settings(emulator)
+    run(cfg, [schema_msg("seed", PROPS, ["id"]), record_msg("seed", {"id": 1})])  # ledger and view
+    emulator.control.reset_counters()
+    run(cfg, _messages(0, 1_001, schema_change_at=500))
+    assert _kinds(emulator) == [
+        "CREATE TABLE items",  # with the columns of both SCHEMAs
+        "INSERT ledger",  # load 1 staged
+        "MERGE items",
+        "INSERT ledger",  # load 1 committed + load 2 staged
+        "MERGE items",
+        "INSERT ledger",  # load 2 committed
+    ]
+    rows = WorkspaceEngine(cfg).read_table(TableRef("main", "datev", STREAM))
+    notes = rows.column("note").to_pylist()
+    assert rows.num_rows == 1_001 and notes.count(None) == 500 and notes.count("n") == 501
 
 
 def test_steady_state_is_two_statements_per_batch(emulator: RunningEmulator) -> None:
