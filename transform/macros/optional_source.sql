@@ -37,3 +37,18 @@ from (select 1 as absent) as no_table
 where 1 = 0
 {%- endif %}
 {% endmacro %}
+
+{#- on-run-start: dbt-duckdb's plugin creates the sources' schema as each model reads its first source,
+    and two threads doing that at once in a new marts file conflict ("write-write conflict on create"):
+    the schema is made once before. Elsewhere the connector's schema exists. -#}
+{% macro create_source_schema() %}
+  {{ return(adapter.dispatch('create_source_schema', 'ml_connector')()) }}
+{% endmacro %}
+
+{% macro default__create_source_schema() %}
+  select 1
+{% endmacro %}
+
+{% macro duckdb__create_source_schema() %}
+  create schema if not exists {{ adapter.quote(env_var('DATABRICKS_SCHEMA', 'datev')) }}
+{% endmacro %}

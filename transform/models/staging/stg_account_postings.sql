@@ -7,7 +7,7 @@
     [dbt.concat([dbt.cast('fiscal_year', dbt.type_string()), "'|'",
                  dbt.cast('accounting_sequence_id', dbt.type_string()), "'|'", 'posting_hash', "'|'",
                  dbt.cast('occurrence', dbt.type_string())]), 'posting_id', dbt.type_string()],
-    ['"date"', 'booking_date', 'date'],
+    [adapter.quote('date'), 'booking_date', 'date'],
     ['account_number', 'account_number', 'bigint'],
     ['contra_account_number', 'contra_account_number', 'bigint'],
     [dbt.cast('accounting_transaction_key', dbt.type_string()), 'tax_key', dbt.type_string()],
