@@ -23,10 +23,17 @@ from conftest import DemoRuns, lake_rows
 from deltalake import DeltaTable
 from demo import read_delta
 
+from datev_emulator.advisor import ADE_SCOPE
+from datev_emulator.seed import demo_clients
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 BATCHES = demo_ledger.batches()
+# The clients whose DATEV services include the Datenservice Export Rechnungswesen.
+BOOKED_CLIENTS = {
+    c["id"] for c in demo_clients() if any(ADE_SCOPE in service["scopes"] for service in c["services"])
+}
 
 
 def _table(runs: DemoRuns, name: str) -> pa.Table:
@@ -119,7 +126,8 @@ def test_second_run_adds_nothing_and_prints_the_same(demo_runs: DemoRuns) -> Non
 def test_demo_prints_spend_by_entity_name_and_the_rejected_batch(demo_runs: DemoRuns) -> None:
     report = _report(demo_runs.first)
     for entity in demo_ledger.ENTITIES:
-        assert f"\n  {entity.name}\n" in report
+        source = "booked" if entity.client_id in BOOKED_CLIENTS else "submitted"
+        assert f"\n  {entity.name} ({source})\n" in report
     assert "Gehälter" in report and "Wareneingang 19 % Vorsteuer" in report
     ok = len(BATCHES) - 1
     assert f"ok: {ok}, rejected: 1" in report
