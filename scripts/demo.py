@@ -7,10 +7,13 @@
 3. submits a fiscal year of monthly EXTF Buchungsstapel per entity (plus one that DATEV rejects),
    one DXSO job and a few invoice scans, each once (`tap-datev submit`'s functions, with the
    config Meltano resolves),
-4. runs the job `meltano --environment demo run datev-to-databricks`: tap-datev → target-databricks
-   → `dbt:build` (the marts, as tables in .lake/marts.duckdb),
+4. runs the job `meltano --environment demo run datev-to-databricks`: tap-datev (with the booked
+   ledger, ade_enabled, whose export jobs the emulator finishes in half a second) → target-databricks
+   → `dbt:build` (the marts, as tables in .lake/marts.duckdb), and lists which fiscal years of
+   account_postings the tap exported or skipped,
 5. stops the emulator (also when a step fails), prints rows per table read back from .lake, spend
-   per entity and month, the batch reconciliation, and writes a chart of monthly spend (PNG).
+   per entity and month, the batch reconciliation with what DATEV booked of each batch, the balance
+   findings, and writes a chart of monthly spend (PNG).
 
 Run it twice: the second run submits nothing new, duplicates no row and prints the same figures.
 `--project DIR` runs it in another Meltano project folder holding a copy of meltano.yml (the
