@@ -7,10 +7,13 @@
 3. submits a fiscal year of monthly EXTF Buchungsstapel per entity (plus one that DATEV rejects),
    one DXSO job and a few invoice scans, each once (`tap-datev submit`'s functions, with the
    config Meltano resolves),
-4. runs the job `meltano --environment demo run datev-to-databricks`: tap-datev → target-databricks
-   → `dbt:build` (the marts, as tables in .lake/marts.duckdb),
+4. runs the job `meltano --environment demo run datev-to-databricks`: tap-datev (with the booked
+   ledger, ade_enabled, whose export jobs the emulator finishes in half a second) → target-databricks
+   → `dbt:build` (the marts, as tables in .lake/marts.duckdb), and lists which fiscal years of
+   account_postings the tap exported or skipped,
 5. stops the emulator (also when a step fails), prints rows per table read back from .lake, spend
-   per entity and month, the batch reconciliation, and writes a chart of monthly spend (PNG).
+   per entity and month, the batch reconciliation with what DATEV booked of each batch, the balance
+   findings, and writes a chart of monthly spend (PNG).
 
 Run it twice: the second run submits nothing new, duplicates no row and prints the same figures.
 `--project DIR` runs it in another Meltano project folder holding a copy of meltano.yml (the
@@ -53,6 +56,10 @@ DBT_PYTHON = REPO / ".venv-dbt" / "bin" / "python"
 LISTENING = re.compile(r"listening on (http://\S+)")
 AUTHORIZE_URL = re.compile(r"(http://\S+/openid/authorize\?\S+)")
 EXTF_JOB_SECONDS = 6  # the emulator finishes an EXTF job ~5 s after upload
+ADE_JOB_SECONDS = 0.5  # an account-postings job of the emulator is PENDING this long
+# tap-datev's log line per client and fiscal year of account_postings (read, or why not), up to
+# the fields Meltano appends.
+ACCOUNT_POSTINGS_LOG = re.compile(r"(account_postings of client .*?)(?:\s+cmd_type=|\s*$)", re.MULTILINE)
 MONEY_COLUMNS = ("umsatz", "kurs", "account_amount", "account_amount_eur", "contra_account_amount_eur")
 
 
@@ -223,6 +230,16 @@ class Demo:
             client, ledger, entity.client_id, item.name, item.read_bytes(), document_type="Rechnungseingang"
         )
 
+    @staticmethod
+    def booked_ledger_reads(log: str) -> None:
+        """What tap-datev exported of the booked ledger and what it skipped (closed fiscal years, years
+        exported within ade_postings_interval_hours), from its log lines in Meltano's output."""
+        reads = sorted({match.group(1) for match in ACCOUNT_POSTINGS_LOG.finditer(log)})
+        if reads:
+            say("tap-datev's account postings (Accounting Data Exchange):")
+            for line in reads:
+                print(f"      {line}", flush=True)
+
     def tap_config(self) -> str:
         path = self.data / "tap-datev-config.json"
         path.write_text(self.meltano("config", "print", "tap-datev").stdout, encoding="utf-8")
@@ -264,6 +281,11 @@ class Demo:
         with self.datev_emulator() as url:
             say(f"DATEV emulator at {url}")
             self.env["DATEV_EMULATOR_URL"] = url
+            # DATEV takes minutes for an account-postings export; the emulator's jobs finish on its own
+            # clock, so the demo's few whole-year exports add seconds (the tap polls with its backoff).
+            requests.post(
+                f"{url}/_emulator/settings", json={"ade_delay_seconds": ADE_JOB_SECONDS}, timeout=10
+            ).raise_for_status()
             if self.logged_in():
                 say("A DATEV token pair is stored already: the tap refreshes it (no new login)")
             else:
@@ -272,8 +294,9 @@ class Demo:
                 time.sleep(EXTF_JOB_SECONDS)  # jobs still pending would simply be re-polled next run
             say("meltano --environment demo run datev-to-databricks (tap-datev target-databricks dbt:build)")
             started = time.monotonic()
-            self.meltano("run", "datev-to-databricks")
+            run = self.meltano("run", "datev-to-databricks")
             say(f"meltano run finished in {time.monotonic() - started:.1f} s")
+            self.booked_ledger_reads(run.stdout + run.stderr)
         counts = self.report()
         self.marts()
         return counts

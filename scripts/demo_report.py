@@ -26,11 +26,20 @@ def eur(value: Decimal | float) -> str:
     return f"{value:,.2f}"
 
 
+# Each entity's fiscal year with the most postings: the year the demo generates (the booked ledger
+# also holds the advisor's bookings of the years before and after it).
+MAIN_YEAR = f"""(SELECT client_id, arg_max(fiscal_year, n) AS fiscal_year
+    FROM (SELECT client_id, fiscal_year, SUM(postings) AS n
+          FROM {SCHEMA}.spend_monthly_by_entity GROUP BY ALL)
+    GROUP BY client_id)"""
+
+
 def spend_table(con: duckdb.DuckDBPyConnection) -> None:
     months = con.execute(
-        f"""SELECT entity_name, fiscal_year, fiscal_period, booking_month, spend_eur, vat_eur,
+        f"""SELECT entity_name, ledger_source, fiscal_year, fiscal_period, booking_month, spend_eur, vat_eur,
                    has_unknown_vat_rate
-            FROM {SCHEMA}.spend_monthly_by_entity ORDER BY entity_name, booking_month"""
+            FROM {SCHEMA}.spend_monthly_by_entity JOIN {MAIN_YEAR} USING (client_id, fiscal_year)
+            ORDER BY entity_name, booking_month"""
     ).fetchall()
     top = con.execute(
         f"""SELECT entity_name, booking_month, coalesce(account_label, CAST(account_number AS VARCHAR)),
@@ -42,22 +51,26 @@ def spend_table(con: duckdb.DuckDBPyConnection) -> None:
     for entity, month, label, amount in top:
         tops.setdefault((entity, month), []).append(f"{label} {amount:,.0f}")
     print("\nSpend in EUR net of VAT per entity and fiscal month (top GL accounts by label)")
+    print("  from DATEV's booked postings where the booked ledger is read, else the submitted batches")
     entity_seen = None
-    for entity, year, period, month, spend, vat, unknown in months:
+    for entity, source, year, period, month, spend, vat, unknown in months:
         if entity != entity_seen:
-            print(f"\n  {entity}")
+            print(f"\n  {entity} ({source})")
             print(f"    {'FY':<7} {'P':>2} {'month':<8} {'spend EUR':>14} {'VAT EUR':>12}  top accounts")
             entity_seen = entity
         flag = " (!)" if unknown else ""
         accounts = "; ".join(tops[(entity, month)][:TOP_ACCOUNTS])
         print(f"    {year:<7} {period:>2} {month:%Y-%m}  {eur(spend):>14} {eur(vat):>12}  {accounts}{flag}")
     totals = con.execute(
-        f"""SELECT entity_name, SUM(spend_eur), SUM(vat_eur), SUM(postings)
-            FROM {SCHEMA}.spend_monthly_by_entity GROUP BY ALL ORDER BY 1"""
+        f"""SELECT entity_name, fiscal_year, ledger_source, SUM(spend_eur), SUM(vat_eur), SUM(postings)
+            FROM {SCHEMA}.spend_monthly_by_entity GROUP BY ALL ORDER BY 1, 2"""
     ).fetchall()
     print("\n  Fiscal year totals")
-    for entity, spend, vat, postings in totals:
-        print(f"    {entity:<32} {eur(spend):>16} EUR net  {eur(vat):>14} EUR VAT  {postings:>5} postings")
+    for entity, year, source, spend, vat, postings in totals:
+        print(
+            f"    {entity:<30} FY {year} {source:<9} {eur(spend):>16} EUR net  {eur(vat):>14} EUR VAT"
+            f"  {postings:>5} postings"
+        )
     print("  (!) = a posting with an unknown tax key, counted gross (spend.has_unknown_vat_rate)")
 
 
@@ -75,10 +88,60 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> None:
         print(f"  {status.upper():<9} {file_name} ({entity}): {reason}")
 
 
+def booked(con: duckdb.DuckDBPyConnection) -> None:
+    """Submitted vs booked per accounting sequence, and the advisor's own sequences."""
+    counts = con.execute(
+        f"""SELECT booked_status, COUNT(*) FROM {SCHEMA}.batch_reconciliation GROUP BY 1 ORDER BY 1"""
+    ).fetchall()
+    print("\nBooked in DATEV (submitted batch vs DATEV's accounting sequence: lines, debit and credit sums)")
+    print("  " + ", ".join(f"{status}: {n}" for status, n in counts))
+    rows = con.execute(
+        f"""SELECT entity_name, file_name, booked_status, accounting_sequence_id, loaded_line_count,
+                   booked_line_count, loaded_debit_sum, booked_debit_sum, booked_reason
+            FROM {SCHEMA}.batch_reconciliation
+            WHERE booked_status NOT IN ('booked', 'no booked ledger', 'not imported') ORDER BY 2"""
+    ).fetchall()
+    for entity, file_name, status, sequence, lines, booked_lines, debit, booked_debit, reason in rows:
+        figures = ""
+        if sequence is not None:
+            debits = f"{eur(debit)}/{eur(booked_debit)}"
+            figures = f"sequence {sequence}: lines {lines}/{booked_lines}, debit {debits}; "
+        print(f"  {status.upper():<10} {file_name} ({entity}): {figures}{reason}")
+    sequences = con.execute(
+        f"""SELECT entity_name, origin, COUNT(*), SUM(booked_line_count),
+                   SUM(CASE WHEN is_committed THEN 0 ELSE 1 END)
+            FROM {SCHEMA}.booked_sequences GROUP BY ALL ORDER BY 1, 2 DESC"""
+    ).fetchall()
+    for entity, origin, n, postings, open_ in sequences:
+        print(f"  {entity:<30} {n:>3} sequences {origin:<9} {postings:>5} postings, {open_} not committed")
+
+
+def balances(con: duckdb.DuckDBPyConnection) -> None:
+    """Postings vs DATEV's sums and balances: every mismatch named."""
+    counts = dict(
+        con.execute(
+            f"SELECT balance_status, COUNT(*) FROM {SCHEMA}.balance_reconciliation GROUP BY 1"
+        ).fetchall()
+    )
+    print("\nBalance reconciliation (booked postings vs DATEV's sums and balances, per account and month)")
+    print(f"  ok: {counts.get('ok', 0)}, findings: {counts.get('mismatch', 0)}")
+    findings = con.execute(
+        f"""SELECT entity_name, account_number, coalesce(account_caption, ''), booking_month,
+                   posted_movement_eur, datev_movement_eur, difference_eur
+            FROM {SCHEMA}.balance_reconciliation WHERE balance_status = 'mismatch' ORDER BY ALL"""
+    ).fetchall()
+    for entity, account, caption, month, posted, datev, difference in findings:
+        print(
+            f"  FINDING {entity}, account {account} {caption}, {month:%Y-%m}: postings {eur(posted)}, "
+            f"DATEV {eur(datev)}, difference {eur(difference)} EUR"
+        )
+
+
 def chart(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     rows = con.execute(
         f"""SELECT entity_name, fiscal_year, fiscal_period, MONTH(booking_month), spend_eur
-            FROM {SCHEMA}.spend_monthly_by_entity ORDER BY entity_name, fiscal_year, fiscal_period"""
+            FROM {SCHEMA}.spend_monthly_by_entity JOIN {MAIN_YEAR} USING (client_id, fiscal_year)
+            ORDER BY entity_name, fiscal_year, fiscal_period"""
     ).fetchall()
     series: dict[str, dict[int, float]] = {}
     first_month: dict[str, tuple[int, int]] = {}
@@ -112,6 +175,8 @@ def main() -> None:
     with duckdb.connect(str(database), read_only=True) as con:
         spend_table(con)
         reconciliation(con)
+        booked(con)
+        balances(con)
         chart(con, picture)
 
 

@@ -10,12 +10,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from datev_emulator.extf_check import date8, decode
 
 CENT = Decimal("0.01")
+RATE_STEP = Decimal("0.000001")  # exchangeRate: at most 6 decimals, minimum 1e-06
+MAX_RATE = Decimal("99999.999999")
 MARK_OF_ORIGIN = re.compile(r"[A-Z][A-Z0-9]?")
 # Header field 20 (Rechnungslegungszweck) → AccountingSequence.accountingReason.
 ACCOUNTING_REASONS = {
@@ -95,9 +97,15 @@ def _posting_date(ttmm: str, year_begin: date, year_end: date) -> date | None:
     return None
 
 
-def _eur_amount(row: list[str], header_currency: str) -> tuple[Decimal, str, Decimal | None] | None:
-    """(EUR amount, currency of the row, exchange rate): DATEV books in EUR; a foreign row needs its
-    Basis-Umsatz in EUR or a Kurs (units of the currency per EUR)."""
+def _money(row: list[str], header_currency: str) -> tuple[Decimal, str, Decimal | None] | None:
+    """(amount in the row's currency, the currency, exchange rate) as an AccountPosting carries them.
+
+    The Accounting Data Exchange document states the amount in the posting's currency, not in EUR:
+    CurrencyCode "indicates the currency used for the amount", and exchangeRate "stipulates how the
+    amount stated and transferred in a foreign currency is to be translated into the base currency".
+    So amountDebit/amountCredit keep the file's Umsatz and exchangeRate its Kurs (units of the currency
+    per EUR, as in EXTF). DATEV books a foreign row only with a Kurs or a Basis-Umsatz in EUR; with the
+    Basis-Umsatz alone the rate is Umsatz / Basis-Umsatz."""
     amount = _amount(row[1])
     if amount is None or amount == 0:
         return None
@@ -105,19 +113,31 @@ def _eur_amount(row: list[str], header_currency: str) -> tuple[Decimal, str, Dec
     if currency == "EUR":
         return amount, currency, None
     rate = Decimal(row[4].replace(",", ".")) if re.fullmatch(r"\d{1,4}(,\d{1,6})?", row[4]) else None
-    base = _amount(row[5])
-    if base is not None and row[6] == "EUR":
-        return base, currency, rate
     if rate:
-        return (amount / rate).quantize(CENT), currency, rate
+        return amount, currency, rate
+    base = _amount(row[5])
+    if base and row[6] == "EUR":
+        derived = (amount / base).quantize(RATE_STEP, ROUND_HALF_UP)
+        return (amount, currency, derived) if RATE_STEP <= derived <= MAX_RATE else None
     return None
+
+
+def eur_amount(posting: dict[str, Any], key: str) -> Decimal:
+    """A posting's amount (amountDebit or amountCredit) in EUR, DATEV's base currency: amount ÷
+    exchangeRate, half-up to cents, as the tap converts it."""
+    value: Decimal = posting[key]
+    rate = posting.get("exchangeRate")
+    if posting.get("currencyCode", "EUR") == "EUR" or not rate:
+        return value
+    return (value / rate).quantize(CENT, ROUND_HALF_UP)
 
 
 def read_postings(
     data: bytes, sequence_id: int, year_begin: date, year_end: date
 ) -> Iterator[dict[str, Any]]:
     """The bookable rows of the file as AccountPosting objects (Decimal amounts). Rows DATEV would not
-    book (no account, no amount, a date outside the fiscal year, a foreign amount without EUR value)
+    book (no account, no amount, a date outside the fiscal year, a foreign amount without Kurs or EUR
+    value)
     are left out."""
     rows = _rows(data)
     if not rows or len(rows[0]) < 31:
@@ -129,7 +149,7 @@ def read_postings(
         if not any(raw):
             continue
         row = ["", *raw, *([""] * max(0, 125 - len(raw)))]
-        money = _eur_amount(row, header[22])
+        money = _money(row, header[22])
         account, contra = row[7], row[8]
         day = _posting_date(row[10], year_begin, year_end)
         if money is None or day is None or not account.isdigit() or not contra.isdigit():

@@ -14,7 +14,7 @@ from typing import Any
 
 from datev_emulator.advisor import fiscal_year_id, generated_postings, stored_posting
 from datev_emulator.context import Context
-from datev_emulator.extf_postings import read_batch, read_postings
+from datev_emulator.extf_postings import eur_amount, read_batch, read_postings
 
 EXTF_BATCH_CATEGORY = 21
 FIRST_EXTF_SEQUENCE = 100
@@ -179,7 +179,8 @@ def sums_and_balances(postings: Iterable[dict[str, Any]], year: FiscalYear) -> l
     annual: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     monthly: dict[int, dict[int, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     for posting in postings:
-        debit, credit = posting["amountDebit"], posting["amountCredit"]
+        # Sums and balances are in the base currency (EUR); a posting's amounts are in its currency.
+        debit, credit = eur_amount(posting, "amountDebit"), eur_amount(posting, "amountCredit")
         month = year.month_of(date.fromisoformat(posting["date"]))
         for account, d, c in (
             (posting["accountNumber"], debit, credit),

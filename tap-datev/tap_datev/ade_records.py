@@ -6,6 +6,11 @@ account's side (`amountDebit` = Soll, `amountCredit` = Haben). `account_amount` 
 (debit positive), `contra_account_amount` its negation, `debit_credit` S or H for the account, `amount`
 unsigned. EUR by the booking_lines rule without Basis-Umsatz (ADE has none): currency EUR → the
 amount; an exchange rate → amount ÷ rate, half-up to cents; otherwise no EUR amount.
+
+The amounts are in the posting's currency, not in EUR: the OpenAPI document (1.5.8) says CurrencyCode
+"indicates the currency used for the amount" and exchangeRate (Fremdwährungskurs) "stipulates how the
+amount stated and transferred in a foreign currency is to be translated into the base currency" - the
+Kurs of EXTF, units of the currency per EUR, hence the division.
 """
 
 from __future__ import annotations

@@ -23,10 +23,17 @@ from conftest import DemoRuns, lake_rows
 from deltalake import DeltaTable
 from demo import read_delta
 
+from datev_emulator.advisor import ADE_SCOPE
+from datev_emulator.seed import demo_clients
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 BATCHES = demo_ledger.batches()
+# The clients whose DATEV services include the Datenservice Export Rechnungswesen.
+BOOKED_CLIENTS = {
+    c["id"] for c in demo_clients() if any(ADE_SCOPE in service["scopes"] for service in c["services"])
+}
 
 
 def _table(runs: DemoRuns, name: str) -> pa.Table:
@@ -119,7 +126,8 @@ def test_second_run_adds_nothing_and_prints_the_same(demo_runs: DemoRuns) -> Non
 def test_demo_prints_spend_by_entity_name_and_the_rejected_batch(demo_runs: DemoRuns) -> None:
     report = _report(demo_runs.first)
     for entity in demo_ledger.ENTITIES:
-        assert f"\n  {entity.name}\n" in report
+        source = "booked" if entity.client_id in BOOKED_CLIENTS else "submitted"
+        assert f"\n  {entity.name} ({source})\n" in report
     assert "Gehälter" in report and "Wareneingang 19 % Vorsteuer" in report
     ok = len(BATCHES) - 1
     assert f"ok: {ok}, rejected: 1" in report
@@ -140,3 +148,40 @@ def test_tables_carry_comments_and_keys(demo_runs: DemoRuns) -> None:
     assert {name: comments[name] for name in expected} == expected
     assert delta.metadata().description.startswith("Singer stream 'booking_lines' of tap-datev")
     assert {f.name for f in fields if not f.nullable} == {"client_id", "batch_id", "line_number"}
+
+
+def test_foreign_currency_postings_land_in_their_currency_with_the_eur_amount(demo_runs: DemoRuns) -> None:
+    """The booked ledger holds an imported CHF or USD line as DATEV's Accounting Data Exchange gives it:
+    the amount in currency_code with the Kurs as exchange_rate; account_amount_eur is amount ÷ rate."""
+    postings = _table(demo_runs, "account_postings").to_pylist()
+    foreign = [
+        (b.entity.client_id, p)
+        for b in BATCHES
+        if b.entity.client_id in {r["client_id"] for r in postings}
+        for p in b.postings
+        if p.currency
+    ]
+    assert {p.currency for _, p in foreign} == {"CHF", "USD"}
+    for client_id, line in foreign:
+        (row,) = [
+            r for r in postings if r["client_id"] == client_id and r["document_field1"] == line.document
+        ]
+        assert (row["currency_code"], row["amount"], row["exchange_rate"]) == (
+            line.currency,
+            line.amount,
+            demo_ledger.RATES[line.currency],
+        )
+        assert row["account_amount_eur"] == line.amount_eur  # generator: amount / Kurs, half-up
+        assert row["contra_account_amount_eur"] == -line.amount_eur
+
+
+def test_the_second_run_skips_what_the_booked_ledger_need_not_reread(demo_runs: DemoRuns) -> None:
+    """Closed fiscal years are not read again; the open ones are not exported again within
+    ade_postings_interval_hours; the demo says so and lands the same rows."""
+    assert "postings exported by job" in demo_runs.first
+    assert "postings exported by job" not in demo_runs.second
+    closed = [ln for ln in demo_runs.second.splitlines() if "closed, exported" in ln]
+    waiting = [ln for ln in demo_runs.second.splitlines() if "the next export is due" in ln]
+    assert closed and waiting
+    assert all("not read again" in ln for ln in closed)
+    assert all("ade_postings_interval_hours" in ln for ln in waiting)

@@ -16,7 +16,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DBT = REPO / ".venv-dbt" / "bin" / "dbt"
-MARTS = ("spend", "spend_monthly_by_entity", "batch_reconciliation")
+MARTS = (
+    "spend",
+    "spend_monthly_by_entity",
+    "batch_reconciliation",
+    "booked_sequences",
+    "balance_reconciliation",
+)
+# The booked ledger's tables exist only where the tap runs with ade_enabled.
+OPTIONAL_SOURCES = {"fiscal_years", "accounting_sequences", "account_postings", "sums_and_balances"}
 
 
 def dbt_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -60,6 +68,10 @@ def test_dbt_parse_with_the_databricks_target(tmp_path: Path) -> None:
         assert models[name]["config"]["materialized"] == "table"
     sources = {s["name"]: s for s in manifest["sources"].values()}
     assert (sources["booking_lines"]["database"], sources["booking_lines"]["schema"]) == ("finance", "datev")
+    assert {name for name, s in sources.items() if s["meta"].get("optional")} == OPTIONAL_SOURCES
     tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
     kinds = {(t.get("test_metadata") or {}).get("name", "singular") for t in tests}
+    # A balance finding is shown, not a failed build.
+    (balances,) = [t for t in tests if t["name"] == "assert_balances_reconcile"]
+    assert balances["config"]["severity"].lower() == "warn"
     assert {"not_null", "unique", "relationships", "accepted_values", "singular"} <= kinds

@@ -3,7 +3,8 @@
 dbt-duckdb's own `delta` plugin reads through DeltaTable.to_pyarrow_dataset(), whose Python
 filesystem bridge intermittently aborts the interpreter at exit in deltalake 1.6; this reads with
 delta-rs' own engine, as target-databricks' local engine does. Sources are copied into the DuckDB
-file as tables, so the marts file stands alone.
+file as tables, so the marts file stands alone. A source marked `optional` whose table is absent
+becomes a relation without rows whose only column is ABSENT_MARKER.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import SourceConfig
 from deltalake import DeltaTable, QueryBuilder
 
+# The only column of an absent optional source (meta `optional: true`: the booked ledger's tables).
+ABSENT_MARKER = "_ml_connector_absent"
+
 
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
@@ -24,6 +28,9 @@ class Plugin(BasePlugin):
     def load(self, source_config: SourceConfig) -> pa.Table:
         path = self.root / source_config.identifier
         if not (path / "_delta_log").is_dir():
+            if source_config.get("optional"):
+                # macros/optional_source.sql reads this as "no table" (dbt-duckdb needs some relation).
+                return pa.table({ABSENT_MARKER: pa.array([], pa.bool_())})
             raise FileNotFoundError(f"{path}: no Delta table here; run tap-datev target-databricks first")
         table = DeltaTable(str(path))
         schema = pa.schema(table.schema().to_arrow())

@@ -13,7 +13,7 @@ import json
 import typing as t
 from collections import defaultdict
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -209,7 +209,9 @@ def test_ledger_holds_advisor_postings_and_succeeded_extf_batches(
     assert [(p["amountDebit"], p["amountCredit"]) for p in booked] == [
         (Decimal("1234.5"), Decimal("0")),
         (Decimal("0.1"), Decimal("0")),
-        (Decimal("0"), Decimal("1000")),  # 1,100.00 USD at 1.1 USD per EUR
+        # In the posting's currency (the spec's CurrencyCode "indicates the currency used for the
+        # amount"), with the Kurs: 1,100.00 USD at 1.1 USD per EUR.
+        (Decimal("0"), Decimal("1100")),
     ]
     assert booked[2]["currencyCode"] == "USD" and booked[2]["exchangeRate"] == Decimal("1.1")
     # The advisor's bookings (payroll, depreciation, opening balances, closing entries) are there too.
@@ -228,12 +230,18 @@ def test_amounts_are_exact_json_numbers_and_sums_add_up(
     raw = flow.api("GET", f"{CLIENT}/fiscal-years/20250101/sums-and-balances", token)
     assert "2083.33" in raw.text and "1234.5," in raw.text and "99999" not in raw.text
 
+    def eur(posting: dict[str, Any], key: str) -> Decimal:
+        """Sums and balances are in EUR; a posting's amount is in its currency, at its Kurs."""
+        rate = posting.get("exchangeRate")
+        return (posting[key] / rate).quantize(Decimal("0.01"), ROUND_HALF_UP) if rate else posting[key]
+
     expected: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for p in postings:
         kind = "opening" if p["isOpeningBalancePosting"] else "annual"
+        debit_eur, credit_eur = eur(p, "amountDebit"), eur(p, "amountCredit")
         for account, debit, credit in (
-            (p["accountNumber"], p["amountDebit"], p["amountCredit"]),
-            (p["contraAccountNumber"], p["amountCredit"], p["amountDebit"]),
+            (p["accountNumber"], debit_eur, credit_eur),
+            (p["contraAccountNumber"], credit_eur, debit_eur),
         ):
             expected[account][f"{kind}Debit"] += debit
             expected[account][f"{kind}Credit"] += credit
@@ -251,6 +259,7 @@ def test_amounts_are_exact_json_numbers_and_sums_add_up(
         )
         assert monthly == sums["annualDebit"] - sums["annualCredit"]
     assert rows[4930]["caption"] == "Bürobedarf"
+    assert rows[8400]["annualValueCredit"] == Decimal("1000")  # 1,100.00 USD at 1.1 USD per EUR
 
 
 def test_job_fails_on_the_fault_switch_and_is_deleted_after_12_hours(

@@ -1,6 +1,10 @@
 -- Per submitted batch: what the file held at submit time (recorded by the tap), what landed in
 -- booking_lines, and what DATEV counted; status ok / mismatch / pending / rejected with the reason.
 -- Sums are of Umsatz as in the file (unsigned, file currencies) over its S resp. H lines.
+-- Booked in DATEV (Accounting Data Exchange, where the client's booked ledger is read): the accounting
+-- sequence the batch became (stg_batch_sequences), its postings and sums as DATEV holds them now, and
+-- booked_status booked / differs / not booked / not imported / no booked ledger. A difference is a
+-- finding (the advisor may change an uncommitted sequence), not a failed reconciliation.
 with batches as (
     select * from {{ ref('stg_booking_batches') }}
 ),
@@ -27,6 +31,21 @@ compared as (
     left join {{ ref('stg_clients') }} as c on b.client_id = c.client_id
 ),
 
+booked_clients as (
+    select distinct client_id from {{ ref('stg_account_postings') }}
+),
+
+booked as (
+    select
+        m.batch_id, s.fiscal_year, s.accounting_sequence_id, s.is_committed, s.booked_line_count,
+        s.booked_debit_sum, s.booked_credit_sum
+    from {{ ref('stg_batch_sequences') }} as m
+    inner join {{ ref('booked_sequences') }} as s
+        on m.client_id = s.client_id
+        and m.fiscal_year = s.fiscal_year
+        and m.accounting_sequence_id = s.accounting_sequence_id
+),
+
 judged as (
     select
         *,
@@ -42,6 +61,29 @@ judged as (
             else 'ok'
         end as reconciliation_status
     from compared
+),
+
+with_booked as (
+    select
+        j.*,
+        k.fiscal_year as booked_fiscal_year,
+        k.accounting_sequence_id,
+        k.is_committed as sequence_is_committed,
+        k.booked_line_count,
+        k.booked_debit_sum,
+        k.booked_credit_sum,
+        case
+            when bc.client_id is null then 'no booked ledger'
+            when j.reconciliation_status in ('rejected', 'pending') and k.batch_id is null then 'not imported'
+            when k.batch_id is null then 'not booked'
+            when k.booked_line_count <> j.loaded_line_count
+                or k.booked_debit_sum <> j.loaded_debit_sum
+                or k.booked_credit_sum <> j.loaded_credit_sum then 'differs'
+            else 'booked'
+        end as booked_status
+    from judged as j
+    left join booked as k on j.batch_id = k.batch_id
+    left join booked_clients as bc on j.client_id = bc.client_id
 )
 
 select
@@ -62,6 +104,24 @@ select
     loaded_credit_sum,
     datev_line_count,
     reconciliation_status,
+    booked_fiscal_year,
+    accounting_sequence_id,
+    sequence_is_committed,
+    booked_line_count,
+    booked_debit_sum,
+    booked_credit_sum,
+    booked_status,
+    case booked_status
+        when 'no booked ledger'
+            then 'the booked ledger of the client is not read (ade_enabled, Datenservice Export Rechnungswesen)'
+        when 'not imported' then 'DATEV did not import the batch'
+        when 'not booked' then case
+            when kind = 'dxso' then 'posting proposals of the Rechnungsdatenservice: booked once the advisor books them'
+            else 'no accounting sequence in DATEV holds these lines'
+        end
+        when 'differs' then 'the accounting sequence in DATEV differs from the lines submitted (changed in DATEV)'
+        else 'lines and sums as submitted'
+    end as booked_reason,
     case reconciliation_status
         when 'rejected' then {{ dbt.concat([
             "'DATEV rejected the batch'",
@@ -90,4 +150,4 @@ select
             else 'file, booking_lines and DATEV agree'
         end
     end as reason
-from judged
+from with_booked

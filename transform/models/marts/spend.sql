@@ -1,5 +1,6 @@
 -- Spend per entity × fiscal month × GL account × cost centre (KOST1) × supplier, in EUR net of VAT.
--- Expense accounts: debits positive, credits (refunds, reversals) negative.
+-- Expense accounts: debits positive, credits (refunds, reversals) negative. ledger_source: 'booked'
+-- (DATEV's booked postings, Accounting Data Exchange) or 'submitted' (the batches the company sent).
 with lines as (
     select * from {{ ref('spend_lines') }}
 ),
@@ -21,6 +22,7 @@ grouped as (
     select
         client_id,
         entity_name,
+        ledger_source,
         chart_of_accounts,
         fiscal_year,
         fiscal_period,
@@ -38,7 +40,7 @@ grouped as (
         sum(case when vat_rate_known then 0 else 1 end) as postings_vat_unknown
     from lines
     group by
-        client_id, entity_name, chart_of_accounts, fiscal_year, fiscal_period, booking_month,
+        client_id, entity_name, ledger_source, chart_of_accounts, fiscal_year, fiscal_period, booking_month,
         account_class, class_caption_de, class_caption_en, account_number, cost_centre, partner_account
 )
 
@@ -52,6 +54,7 @@ select
     ]) }} as spend_key,
     g.client_id,
     g.entity_name,
+    g.ledger_source,
     g.chart_of_accounts,
     g.fiscal_year,
     g.fiscal_period,

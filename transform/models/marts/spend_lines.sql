@@ -1,4 +1,5 @@
--- One row per accepted booking line on a spend account: the line's net amount and VAT in EUR.
+-- One row per posting on a spend account: the net amount and VAT in EUR. The postings are DATEV's
+-- booked ones or the submitted lines DATEV accepted, per client (stg_postings; ledger_source says which).
 -- Booking amounts are gross (DATEV splits VAT off inside DATEV); the rate comes from the tax key
 -- when the line has one, else from the rate the line states (DXSO `tax`, EXTF Steuersatz), else
 -- from the automatic account, else there is no VAT. A tax key the seed does not know leaves the
@@ -52,8 +53,11 @@ select
     client_id,
     entity_name,
     chart_of_accounts,
+    ledger_source,
     batch_id,
     line_number,
+    accounting_sequence_id,
+    posting_id,
     side,
     booking_date,
     cast({{ dbt.date_trunc('month', 'booking_date') }} as date) as booking_month,

@@ -3,6 +3,7 @@ select
     {{ dbt.concat(['client_id', "'|'", dbt.cast('booking_month', dbt.type_string())]) }} as entity_month_key,
     client_id,
     entity_name,
+    ledger_source,
     fiscal_year,
     fiscal_period,
     booking_month,
@@ -12,4 +13,4 @@ select
     sum(postings) as postings,
     sum(case when has_unknown_vat_rate then 1 else 0 end) > 0 as has_unknown_vat_rate
 from {{ ref('spend') }}
-group by client_id, entity_name, fiscal_year, fiscal_period, booking_month
+group by client_id, entity_name, ledger_source, fiscal_year, fiscal_period, booking_month

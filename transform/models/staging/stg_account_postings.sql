@@ -1,0 +1,25 @@
+-- Booked postings (Accounting Data Exchange) as landed, from the posting's account side; no rows where
+-- the tap runs without ade_enabled. Opening-balance postings (EB-Werte) are kept and flagged.
+{{ select_or_empty(optional_source('datev', 'account_postings'), [
+    ['client_id', 'client_id', dbt.type_string()],
+    ['fiscal_year', 'fiscal_year', 'bigint'],
+    ['accounting_sequence_id', 'accounting_sequence_id', 'bigint'],
+    [dbt.concat([dbt.cast('fiscal_year', dbt.type_string()), "'|'",
+                 dbt.cast('accounting_sequence_id', dbt.type_string()), "'|'", 'posting_hash', "'|'",
+                 dbt.cast('occurrence', dbt.type_string())]), 'posting_id', dbt.type_string()],
+    [adapter.quote('date'), 'booking_date', 'date'],
+    ['account_number', 'account_number', 'bigint'],
+    ['contra_account_number', 'contra_account_number', 'bigint'],
+    [dbt.cast('accounting_transaction_key', dbt.type_string()), 'tax_key', dbt.type_string()],
+    ['cast(tax_rate as decimal(5,2))', 'stated_vat_rate', 'decimal(5,2)'],
+    ["nullif(trim(kost1_cost_center_id), '')", 'cost_centre', dbt.type_string()],
+    ['debit_credit', 'debit_credit', dbt.type_string()],
+    ['cast(amount as decimal(18,2))', 'amount', 'decimal(18,2)'],
+    ['currency_code', 'currency', dbt.type_string()],
+    ['cast(account_amount_eur as decimal(18,2))', 'account_amount_eur', 'decimal(18,2)'],
+    ['cast(contra_account_amount_eur as decimal(18,2))', 'contra_account_amount_eur', 'decimal(18,2)'],
+    ['is_general_reversal', 'is_general_reversal', 'boolean'],
+    ['coalesce(is_opening_balance_posting, false)', 'is_opening_balance_posting', 'boolean'],
+    ['document_field1', 'document_number', dbt.type_string()],
+    ['posting_description', 'booking_text', dbt.type_string()],
+], where='_sdc_deleted_at is null') }}
