@@ -32,9 +32,9 @@ class ExtfBody:
     end: int
     codec: str  # "ascii", "cp1252" or "utf-8"; each writes LF as the one byte 0x0A
 
-    def blocks(self, size: int = BLOCK_SIZE) -> Iterator[Block]:
+    def blocks(self) -> Iterator[Block]:
         """Consecutive blocks of whole lines; the last may lack its line end."""
-        data, pos, end = self.data, self.start, self.end
+        data, pos, end, size = self.data, self.start, self.end, BLOCK_SIZE
         while pos < end:
             cut = data.find(b"\n", min(pos + size, end), end)
             stop = end if cut < 0 else cut + 1
