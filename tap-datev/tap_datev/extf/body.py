@@ -1,10 +1,11 @@
 """The data lines of an ordinary EXTF file, kept as the file's bytes and read in blocks. No I/O.
 
-A lenient read (`read_extf`) keeps the lines from line 3 on as bytes when the file is ordinary:
-ASCII, Windows-1252 or UTF-8 with its BOM, every line ending in LF or CR LF, no blank line between
-lines. Every line end is then the byte LF, so the body splits into blocks of whole lines without
-decoding it: booking_lines reads each block with pyarrow.csv, and anything else parses them with the
-csv module on first use. Neither holds the whole file as text or rows.
+A lenient read (`read_extf`) keeps the lines from line 3 on as bytes when the encoding is plain:
+ASCII, Windows-1252 or UTF-8 with its BOM, each writing LF as the one byte 0x0A. The body then splits
+into blocks ending at an LF without decoding it: booking_lines reads each block with pyarrow.csv
+(extf/booking_columns.py), anything else parses the lines with the csv module on first use. Neither
+holds the whole file as text or rows; problems of the lines (a blank line, broken CSV) are reported
+as the lines are read.
 """
 
 from __future__ import annotations
@@ -74,9 +75,14 @@ class Block:
         text = self.text
         return self.raw if self.codec == "utf-8" and not self.normalised else text.encode("utf-8")
 
-    @property
-    def line_count(self) -> int:
-        return self.raw.count(b"\n") + (not self.raw.endswith(b"\n"))
+    def one_line_per_row(self, rows: int) -> bool:
+        """Whether `rows` rows (as pyarrow.csv read them) are the block's lines one to one: no line
+        break inside quotes, every line ending in LF or CR LF (a CR alone ends a line for the csv
+        module, and would shift the line numbers)."""
+        lf = self.raw.count(b"\n")
+        if rows != lf + (not self.raw.endswith(b"\n")):
+            return False
+        return b"\r" not in self.raw or self.raw.count(b"\r") == lf
 
 
 def plain_codec(data: bytes, start: int, bom_encoding: str | None) -> str | None:
@@ -105,16 +111,9 @@ def _valid_utf8(data: bytes, start: int) -> bool:
     return True
 
 
-def body_end(data: bytes, start: int) -> int | None:
-    """End of the lines from `start` without trailing line ends; None unless every line ends in LF or
-    CR LF and no line between is blank (those files go the careful way, which warns)."""
+def body_end(data: bytes, start: int) -> int:
+    """End of the lines from `start` without trailing line ends."""
     end = len(data)
     while end > start and data[end - 1] in b"\r\n":
         end -= 1
-    if end > start and data[start] in b"\r\n":
-        return None
-    if data.find(b"\n\n", start, end) >= 0 or data.find(b"\n\r", start, end) >= 0:
-        return None
-    if data.count(b"\r", start, end) != data.count(b"\r\n", start, end):
-        return None  # a CR alone ends a line for the csv module
     return end

@@ -87,8 +87,8 @@ def _read_block(block: Block, n: int) -> pa.Table | None:
         table = pcsv.read_csv(pa.py_buffer(block.utf8), *_options(len(first)))
     except pa.ArrowInvalid:
         return None
-    if table.num_rows != block.line_count:
-        return None  # a line break inside quoted text
+    if not block.one_line_per_row(table.num_rows):
+        return None
     limit = csv.field_size_limit()
     for i, column in enumerate(table.columns):
         if column.null_count == len(column):
@@ -103,6 +103,40 @@ def _read_block(block: Block, n: int) -> pa.Table | None:
     return table.select(range(n))
 
 
+class _Stores:
+    """What a block's records get beyond the template: per key, the values of every line, or of
+    the lines listed (a mostly empty column costs only its non-empty values)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, list[int] | None, list[Any]]] = []
+        self.dense: dict[str, list[Any]] = {}
+
+    def every(self, key: str, values: list[Any]) -> None:
+        self.items.append((key, None, values))
+        self.dense[key] = values
+
+    def some(self, key: str, where: list[int], values: list[Any]) -> None:
+        if where:
+            self.items.append((key, where, values))
+
+    def column(self, key: str, array: pa.Array) -> None:
+        if array.null_count * 2 > len(array):
+            where = _indices(pc.is_valid(array))
+            self.some(key, where, array.take(where).to_pylist() if where else [])
+        else:
+            self.every(key, array.to_pylist())
+
+    def apply(self, records: list[dict[str, Any]]) -> None:
+        # Column by column: one dict store per value, no per-line tuple of values.
+        for key, where, values in self.items:
+            if where is None:
+                for rec, value in zip(records, values, strict=True):
+                    rec[key] = value
+            else:
+                for j, value in zip(where, values, strict=True):
+                    records[j][key] = value
+
+
 def _block_records(
     table: pa.Table, block: Block, first_line: int, lines: LineRecords
 ) -> list[dict[str, Any]]:
@@ -111,33 +145,22 @@ def _block_records(
         c.field: table.column(i).combine_chunks() for i, c in enumerate(lines.columns)
     }
     bad: list[int] = []  # lines LineRecords makes: a value not in its plain form, a warning
-    keys: list[str] = []
-    values: list[list[Any]] = []
-
-    def put(key: str, column: list[Any]) -> None:
-        keys.append(key)
-        values.append(column)
-
+    stores = _Stores()
     for column in lines.columns:
         array = arrays[column.field]
-        if column.field in SPECIAL_FIELDS or array.null_count == rows:
-            continue
-        converted, failed = _convert(array, column, lines)
-        put(column.field, converted)
-        bad.extend(failed)
+        if column.field not in SPECIAL_FIELDS and array.null_count != rows:
+            bad.extend(_convert(array, column, lines, stores))
 
     amount = _amounts(arrays["umsatz"], bad)
     base = _amounts(arrays["basis_umsatz"], bad)
-    if arrays["kurs"].null_count != rows:
-        kurs, failed = _by_value(arrays["kurs"], lines.converters["kurs"], None, pc.is_valid(arrays["kurs"]))
-        put("kurs", kurs)
-        bad.extend(failed)
+    where, kurs, failed = _by_value(arrays["kurs"], lines.converters["kurs"])
+    stores.some("kurs", where, kurs)
+    bad.extend(failed)
     belegdatum = arrays["belegdatum"]
-    if belegdatum.null_count != rows:
-        put("belegdatum", belegdatum.to_pylist())
-        dates, failed = _booking_dates(belegdatum, lines)
-        put("booking_date", dates)
-        bad.extend(failed)
+    stores.column("belegdatum", belegdatum)
+    where, dates, failed = _by_value(belegdatum, _date_of(lines))
+    stores.some("booking_date", where, dates)
+    bad.extend(failed)
 
     debit_credit = arrays["soll_haben_kennzeichen"]
     debit = pc.fill_null(pc.equal(debit_credit, "S"), False)
@@ -154,38 +177,33 @@ def _block_records(
     )
     bad.extend(_indices(pc.and_(pc.is_valid(amount), pc.is_null(eur))))
 
-    put("line_number", list(range(first_line, first_line + rows)))
-    put("currency", currency.to_pylist())
-    put("amount", amount.to_pylist())
-    put("debit_credit", debit_credit.to_pylist())
+    stores.every("line_number", list(range(first_line, first_line + rows)))
+    stores.column("currency", currency)
+    stores.column("debit_credit", debit_credit)
+    amounts = amount.to_pylist()
+    stores.every("amount", amounts)
+    stores.every("umsatz", amounts)
     for side, money in (("", amount), ("_eur", eur)):
         negated = _negate(money)
-        put(f"account_amount{side}", pc.if_else(debit, money, negated).to_pylist())
-        put(f"contra_account_amount{side}", pc.if_else(debit, negated, money).to_pylist())
-    put("umsatz", amount.to_pylist())
-    put("basis_umsatz", base.to_pylist())
+        stores.column(f"account_amount{side}", pc.if_else(debit, money, negated))
+        stores.column(f"contra_account_amount{side}", pc.if_else(debit, negated, money))
+    stores.column("basis_umsatz", base)
     reversal = arrays.get("generalumkehr")
-    if reversal is not None and reversal.null_count != rows:
-        put("is_general_reversal", pc.fill_null(pc.equal(reversal, "1"), False).to_pylist())
+    if reversal is not None:
+        where = _indices(pc.fill_null(pc.equal(reversal, "1"), False))
+        stores.some("is_general_reversal", where, [True] * len(where))
     labels = lines.ctx.labels
     if labels:
         by_number = {int(k): v for k, v in labels.items() if k.isdigit() and str(int(k)) == k}
         for field, label in (("konto", "account_label"), ("gegenkonto", "contra_account_label")):
-            if field in keys:
-                put(label, [by_number.get(k) for k in values[keys.index(field)]])
+            if field in stores.dense:
+                stores.every(label, [by_number.get(k) for k in stores.dense[field]])
 
-    # Column by column: one dict store per non-empty value, no per-line tuple of values.
     records = [lines.template.copy() for _ in range(rows)]
-    for key, converted in zip(keys, values, strict=True):
-        for rec, value in zip(records, converted, strict=True):
-            rec[key] = value
+    stores.apply(records)
     if bad:
-        raw = [
-            row
-            for row, _ in body_rows(
-                _Reader(lines.filename, strict=False), io.StringIO(block.text, newline=""), 1
-            )
-        ]
+        reader = _Reader(lines.filename, strict=False)
+        raw = [row for row, _ in body_rows(reader, io.StringIO(block.text, newline=""), 1)]
         for j in set(bad):
             records[j] = lines.record(raw[j], first_line + j)
     return records
@@ -207,45 +225,52 @@ def _negate(money: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(money, "0.00"), money, pc.binary_join_element_wise("-", money, ""))
 
 
-def _convert(array: pa.Array, column: Column, lines: LineRecords) -> tuple[list[Any], list[int]]:
-    """Record values of one column and the lines whose value cannot be converted."""
+def _convert(array: pa.Array, column: Column, lines: LineRecords, stores: _Stores) -> list[int]:
+    """Stores the record values of one column; returns the lines whose value cannot be converted."""
     convert = lines.converters.get(column.field)
     if convert is None:
-        return array.to_pylist(), []
+        stores.column(column.field, array)
+        return []
     if column.kind == "int":
         plain = pc.fill_null(pc.match_substring_regex(array, _DIGITS), False)
-        done = pc.cast(pc.if_else(plain, array, _NULL), pa.int64()).to_pylist()
+        done = pc.cast(pc.if_else(plain, array, _NULL), pa.int64())
     elif column.kind == "amount":
         plain = pc.fill_null(pc.match_substring_regex(array, _AMOUNT), False)
-        done = pc.replace_substring(pc.if_else(plain, array, _NULL), ",", ".").to_pylist()
+        done = pc.replace_substring(pc.if_else(plain, array, _NULL), ",", ".")
     else:
-        return _by_value(array, convert, None, pc.is_valid(array))
-    return _by_value(array, convert, done, pc.and_(pc.is_valid(array), pc.invert(plain)))
+        where, values, failed = _by_value(array, convert)
+        stores.some(column.field, where, values)
+        return failed
+    stores.column(column.field, done)
+    where, values, failed = _by_value(pc.if_else(plain, _NULL, array), convert)
+    stores.some(column.field, where, values)
+    return failed
 
 
-def _by_value(
-    array: pa.Array, convert: Callable[[str], Any], done: list[Any] | None, todo: pa.Array
-) -> tuple[list[Any], list[int]]:
-    """`done` (or nulls) with the values at `todo` converted one distinct value at a time; the lines
-    whose value `convert` refuses are returned (LineRecords warns about them)."""
-    out = done if done is not None else [None] * len(array)
-    where = _indices(todo)
-    if not where:
-        return out, []
+def _by_value(array: pa.Array, convert: Callable[[str], Any]) -> tuple[list[int], list[Any], list[int]]:
+    """(lines, their values) of the non-empty values of `array`, converted one distinct value at a
+    time, and the lines whose value `convert` refuses (LineRecords warns about them)."""
+    if array.null_count == len(array):
+        return [], [], []
+    where = _indices(pc.is_valid(array))
+    values: list[Any] = []
     failed: list[int] = []
     seen: dict[str, Any] = {}
+    refused: set[str] = set()
     for j, raw in zip(where, array.take(where).to_pylist(), strict=True):
-        if raw in seen:
-            out[j] = seen[raw]
-            continue
-        try:
-            out[j] = seen[raw] = convert(raw)
-        except ValueError:
+        if raw not in seen and raw not in refused:
+            try:
+                seen[raw] = convert(raw)
+            except ValueError:
+                refused.add(raw)
+        if raw in refused:
             failed.append(j)
-    return out, failed
+        values.append(seen.get(raw))
+    return where, values, failed
 
 
-def _booking_dates(belegdatum: pa.Array, lines: LineRecords) -> tuple[list[Any], list[int]]:
+def _date_of(lines: LineRecords) -> Callable[[str], str | None]:
+    """Belegdatum (TTMM) -> ISO date; ValueError when LineRecords would warn about it."""
     resolve = lines.resolver.resolve
 
     def convert(raw: str) -> str | None:
@@ -254,4 +279,4 @@ def _booking_dates(belegdatum: pa.Array, lines: LineRecords) -> tuple[list[Any],
             raise ValueError(problem)
         return day
 
-    return _by_value(belegdatum, convert, None, pc.is_valid(belegdatum))
+    return convert

@@ -417,7 +417,8 @@ def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], DataRows]:
 
 
 def _plain(data: bytes) -> tuple[str, bool, list[str], list[str], ExtfBody] | None:
-    """(encoding, had BOM, header, names, body) of an ordinary file (extf/body.py); None otherwise."""
+    """(encoding, had BOM, header, names, body) of a file in a plain encoding (extf/body.py) whose
+    first two lines end in LF or CR LF; None otherwise."""
     had_bom = data.startswith(codecs.BOM_UTF8)
     start = len(codecs.BOM_UTF8) if had_bom else 0
     if any(data.startswith(bom) for bom, _ in _BOMS[1:]):
@@ -440,8 +441,6 @@ def _plain(data: bytes) -> tuple[str, bool, list[str], list[str], ExtfBody] | No
     if len(records) != 2 or head.line_num != 2 or not records[0]:
         return None  # a line break inside a quoted header field, a CR alone: the careful read
     end = body_end(data, second + 1)
-    if end is None:
-        return None
     encoding = "utf-8" if codec == "utf-8" else "windows-1252"
     return encoding, had_bom, records[0], records[1], ExtfBody(data, second + 1, end, codec)
 
@@ -495,6 +494,8 @@ def read_extf(data: bytes, filename: str = "<bytes>") -> ExtfFile:
     """Lenient read (any format version, also files DATEV rejected); problems go to `warnings`.
 
     Raises ExtfError only when the file is unreadable: not EXTF, no header/column line, no category,
-    format version, consultant or client number, or broken CSV.
+    format version, consultant or client number, or broken CSV. The data lines of a file in a plain
+    encoding are read when used (booking_lines, raw_rows): their problems (a blank line between
+    lines, broken CSV) reach `warnings`, or are raised, then.
     """
     return _read(data, filename, strict=False)
