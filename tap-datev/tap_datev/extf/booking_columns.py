@@ -80,12 +80,12 @@ def _read_block(block: Block, n: int) -> pa.Table | None:
     """The block's columns 0..n-1 as string arrays (null for an empty field); None when pyarrow would
     read the block otherwise than the csv module (see the module docstring) or lines have other
     than n fields (LineRecords warns about those)."""
-    first = next(csv.reader(io.StringIO(block.text, newline=""), delimiter=";"), [])
-    if len(first) < n:
-        return None
     try:
+        first = next(csv.reader(io.StringIO(block.text, newline=""), delimiter=";"), [])
+        if len(first) < n:
+            return None
         table = pcsv.read_csv(pa.py_buffer(block.utf8), *_options(len(first)))
-    except pa.ArrowInvalid:
+    except (csv.Error, pa.ArrowInvalid):
         return None
     if not block.one_line_per_row(table.num_rows):
         return None
@@ -109,11 +109,9 @@ class _Stores:
 
     def __init__(self) -> None:
         self.items: list[tuple[str, list[int] | None, list[Any]]] = []
-        self.dense: dict[str, list[Any]] = {}
 
     def every(self, key: str, values: list[Any]) -> None:
         self.items.append((key, None, values))
-        self.dense[key] = values
 
     def some(self, key: str, where: list[int], values: list[Any]) -> None:
         if where:
@@ -125,6 +123,15 @@ class _Stores:
             self.some(key, where, array.take(where).to_pylist() if where else [])
         else:
             self.every(key, array.to_pylist())
+
+    def values(self, key: str, rows: int) -> list[Any]:
+        """Every line's value stored for `key` (None where none)."""
+        out: list[Any] = [None] * rows
+        for item, where, values in self.items:
+            if item == key:
+                for j, value in zip(range(rows) if where is None else where, values, strict=True):
+                    out[j] = value
+        return out
 
     def apply(self, records: list[dict[str, Any]]) -> None:
         # Column by column: one dict store per value, no per-line tuple of values.
@@ -196,8 +203,7 @@ def _block_records(
     if labels:
         by_number = {int(k): v for k, v in labels.items() if k.isdigit() and str(int(k)) == k}
         for field, label in (("konto", "account_label"), ("gegenkonto", "contra_account_label")):
-            if field in stores.dense:
-                stores.every(label, [by_number.get(k) for k in stores.dense[field]])
+            stores.every(label, [by_number.get(k) for k in stores.values(field, rows)])
 
     records = [lines.template.copy() for _ in range(rows)]
     stores.apply(records)
