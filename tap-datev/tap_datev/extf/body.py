@@ -21,7 +21,9 @@ from functools import cached_property
 # names the line and field in its warning.
 _CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
 _CHECK_SIZE = 1 << 20  # UTF-8 is validated in slices of this size, never decoded whole
-BLOCK_SIZE = 1 << 21  # bytes per block; a block ends at the first LF after this many
+# Bytes per block (about 3,000 booking lines; a block ends at the first LF after this many): the
+# records of one block are in memory at a time, and per-block costs stay small beside per-line ones.
+BLOCK_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)

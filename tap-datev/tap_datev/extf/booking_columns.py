@@ -43,22 +43,24 @@ def body_records(f: ExtfFile, body: ExtfBody, lines: LineRecords) -> Iterator[li
     """The records of each block in turn."""
     first_line = 3
     for index, block in enumerate(body.blocks()):
-        table = _read_block(block, len(lines.columns))
-        if table is None:
+        read = _read_block(block, len(lines.columns))
+        if read is None:
             reader = _Reader(f.filename, strict=False)
             reader.warnings = f.warnings
             for row, line in body_rows(reader, body.lines(first_block=index), first_line):
                 yield [lines.record(row, line)]
             return
-        yield _block_records(table, block, first_line, lines)
-        first_line += table.num_rows
+        rows, arrays = read
+        yield _block_records(rows, arrays, block, first_line, lines)
+        first_line += rows
 
 
 @cache
 def _options(width: int) -> tuple[pcsv.ReadOptions, pcsv.ParseOptions, pcsv.ConvertOptions]:
     names = [f"c{i}" for i in range(width)]
     return (
-        pcsv.ReadOptions(column_names=names),
+        # One thread: a block is small, and the tap shares the machine with the target.
+        pcsv.ReadOptions(column_names=names, use_threads=False),
         pcsv.ParseOptions(
             delimiter=";",
             quote_char='"',
@@ -76,38 +78,41 @@ def _options(width: int) -> tuple[pcsv.ReadOptions, pcsv.ParseOptions, pcsv.Conv
     )
 
 
-def _read_block(block: Block, n: int) -> pa.Table | None:
-    """The block's columns 0..n-1 as string arrays (null for an empty field); None when pyarrow would
-    read the block otherwise than the csv module (see the module docstring) or lines have other
-    than n fields (LineRecords warns about those)."""
+def _read_block(block: Block, n: int) -> tuple[int, dict[int, pa.Array]] | None:
+    """(rows, the non-empty ones of columns 0..n-1 as string arrays, null for an empty field) of a
+    block; None when pyarrow would read it otherwise than the csv module (see the module docstring)
+    or lines have other than n fields (LineRecords warns about those)."""
     try:
-        first = next(csv.reader(io.StringIO(block.text, newline=""), delimiter=";"), [])
+        text = block.text
+        first = next(csv.reader([text.partition("\n")[0]], delimiter=";"), [])
         if len(first) < n:
             return None
         table = pcsv.read_csv(pa.py_buffer(block.utf8), *_options(len(first)))
     except (csv.Error, pa.ArrowInvalid):
         return None
-    if not block.one_line_per_row(table.num_rows):
+    rows = table.num_rows
+    if not block.one_line_per_row(rows):
         return None
     limit = csv.field_size_limit()
+    arrays: dict[int, pa.Array] = {}
     for i, column in enumerate(table.columns):
-        if column.null_count == len(column):
+        if column.null_count == rows:
             continue
         if i >= n:
             return None  # a non-empty field beyond the format's columns: LineRecords warns
-        if (
-            pc.max(pc.binary_length(column)).as_py() > limit
-            and pc.max(pc.utf8_length(column)).as_py() > limit
-        ):
+        array = arrays[i] = column.combine_chunks()
+        if array.buffers()[2].size > limit and pc.max(pc.utf8_length(array)).as_py() > limit:
             return None  # the csv module refuses such a field: its error names the line
-    return table.select(range(n))
+    return rows, arrays
 
 
 class _Stores:
-    """What a block's records get beyond the template: per key, the values of every line, or of
-    the lines listed (a mostly empty column costs only its non-empty values)."""
+    """What a block's records get beyond the record template: a value most lines share goes into
+    the block's template; otherwise, per key, the values of every line, or of the lines listed (a
+    mostly empty column, a column's exceptions, cost only their values)."""
 
     def __init__(self) -> None:
+        self.shared: dict[str, Any] = {}
         self.items: list[tuple[str, list[int] | None, list[Any]]] = []
 
     def every(self, key: str, values: list[Any]) -> None:
@@ -118,22 +123,33 @@ class _Stores:
             self.items.append((key, where, values))
 
     def column(self, key: str, array: pa.Array) -> None:
-        if array.null_count * 2 > len(array):
-            where = _indices(pc.is_valid(array))
-            self.some(key, where, array.take(where).to_pylist() if where else [])
-        else:
+        rows = len(array)
+        if array.null_count * 2 > rows:
+            self.some(key, *_non_null(array))
+            return
+        counts = array.value_counts()
+        top = pc.index(counts.field("counts"), pc.max(counts.field("counts"))).as_py()
+        if counts.field("counts")[top].as_py() * 2 <= rows:
             self.every(key, array.to_pylist())
+            return
+        common = counts.field("values")[top]
+        self.shared[key] = common.as_py()
+        where = _indices(pc.fill_null(pc.not_equal(array, common), True))
+        self.some(key, where, array.take(where).to_pylist() if where else [])
 
     def values(self, key: str, rows: int) -> list[Any]:
         """Every line's value stored for `key` (None where none)."""
-        out: list[Any] = [None] * rows
+        out: list[Any] = [self.shared.get(key)] * rows
         for item, where, values in self.items:
             if item == key:
                 for j, value in zip(range(rows) if where is None else where, values, strict=True):
                     out[j] = value
         return out
 
-    def apply(self, records: list[dict[str, Any]]) -> None:
+    def records(self, template: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+        block_template = template.copy()
+        block_template.update(self.shared)
+        records = [block_template.copy() for _ in range(rows)]
         # Column by column: one dict store per value, no per-line tuple of values.
         for key, where, values in self.items:
             if where is None:
@@ -142,21 +158,24 @@ class _Stores:
             else:
                 for j, value in zip(where, values, strict=True):
                     records[j][key] = value
+        return records
+
+
+def _non_null(array: pa.Array) -> tuple[list[int], list[Any]]:
+    where = _indices(pc.is_valid(array))
+    return where, array.take(where).to_pylist() if where else []
 
 
 def _block_records(
-    table: pa.Table, block: Block, first_line: int, lines: LineRecords
+    rows: int, read: dict[int, pa.Array], block: Block, first_line: int, lines: LineRecords
 ) -> list[dict[str, Any]]:
-    rows = table.num_rows
-    arrays: dict[str, pa.Array] = {
-        c.field: table.column(i).combine_chunks() for i, c in enumerate(lines.columns)
-    }
+    empty = pa.nulls(rows, pa.string())
+    arrays = {c.field: read.get(i, empty) for i, c in enumerate(lines.columns)}
     bad: list[int] = []  # lines LineRecords makes: a value not in its plain form, a warning
     stores = _Stores()
-    for column in lines.columns:
-        array = arrays[column.field]
-        if column.field not in SPECIAL_FIELDS and array.null_count != rows:
-            bad.extend(_convert(array, column, lines, stores))
+    for i, column in enumerate(lines.columns):
+        if i in read and column.field not in SPECIAL_FIELDS:
+            bad.extend(_convert(read[i], column, lines, stores))
 
     amount = _amounts(arrays["umsatz"], bad)
     base = _amounts(arrays["basis_umsatz"], bad)
@@ -205,8 +224,7 @@ def _block_records(
         for field, label in (("konto", "account_label"), ("gegenkonto", "contra_account_label")):
             stores.every(label, [by_number.get(k) for k in stores.values(field, rows)])
 
-    records = [lines.template.copy() for _ in range(rows)]
-    stores.apply(records)
+    records = stores.records(lines.template, rows)
     if bad:
         reader = _Reader(lines.filename, strict=False)
         raw = [row for row, _ in body_rows(reader, io.StringIO(block.text, newline=""), 1)]
@@ -254,25 +272,23 @@ def _convert(array: pa.Array, column: Column, lines: LineRecords, stores: _Store
 
 
 def _by_value(array: pa.Array, convert: Callable[[str], Any]) -> tuple[list[int], list[Any], list[int]]:
-    """(lines, their values) of the non-empty values of `array`, converted one distinct value at a
-    time, and the lines whose value `convert` refuses (LineRecords warns about them)."""
+    """(lines, their values) of the non-empty values of `array`, each distinct value converted once,
+    and the lines whose value `convert` refuses (LineRecords warns about them)."""
     if array.null_count == len(array):
         return [], [], []
     where = _indices(pc.is_valid(array))
-    values: list[Any] = []
-    failed: list[int] = []
-    seen: dict[str, Any] = {}
-    refused: set[str] = set()
-    for j, raw in zip(where, array.take(where).to_pylist(), strict=True):
-        if raw not in seen and raw not in refused:
-            try:
-                seen[raw] = convert(raw)
-            except ValueError:
-                refused.add(raw)
-        if raw in refused:
-            failed.append(j)
-        values.append(seen.get(raw))
-    return where, values, failed
+    encoded = pc.dictionary_encode(array.take(where))
+    converted: list[Any] = []
+    refused: set[int] = set()
+    for code, raw in enumerate(encoded.dictionary.to_pylist()):
+        try:
+            converted.append(convert(raw))
+        except ValueError:
+            converted.append(None)
+            refused.add(code)
+    codes = encoded.indices.to_pylist()
+    failed = [j for j, code in zip(where, codes, strict=True) if code in refused] if refused else []
+    return where, [converted[code] for code in codes], failed
 
 
 def _date_of(lines: LineRecords) -> Callable[[str], str | None]:
