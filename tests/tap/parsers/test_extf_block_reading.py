@@ -92,7 +92,8 @@ def mixed_rows(count: int, seed: int) -> list[list[str]]:
         at[119] = pick(["", "19,00", "7", "7,5", "1,005", "19%"])  # Steuersatz
         at[15] = pick(["", "", "1", "x"])  # Postensperre
         at[121] = pick(["", "12345678901234567890", "007"])  # BVV-Position: big and padded ints
-        at[20] = pick(["", q("BEDI a1b2"), '"http://x"y"', 'ab"c'])  # Beleglink: stray quotes
+        # Beleglink: quotes the csv module reads leniently (and pyarrow.csv alike), a NUL, a tab
+        at[20] = pick(["", q("BEDI a1b2"), '"http://x"y"', 'ab"c', ' "x"', '"x" ', "a\x00b", '"\t"'])
         text = pick(["Miete", "Büro \u201eNord\u201c", 'Sa"gt ""Hallo""', "Strom; Gas", "", "  ", "Café"])
         rows.append(
             booking(
