@@ -17,12 +17,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import NamedTuple, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 from zoneinfo import ZoneInfo
 
 from tap_datev.booking_line import ParseError, fiscal_year_end, parse_int
 from tap_datev.extf.body import ExtfBody, body_end, plain_codec
 from tap_datev.extf_columns import FORMAT_NAMES, Column, columns_for
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 DATEV_TZ = ZoneInfo("Europe/Berlin")  # `Erzeugt am` is the exporting machine's German local time
 
@@ -367,7 +370,7 @@ class _Reader:
                     )
 
 
-def _csv(lines: Iterable[str], reader: _Reader) -> Iterator[list[str]]:
+def _csv(lines: Iterable[str], reader: _Reader) -> CsvReader:
     return csv.reader(lines, delimiter=";", quotechar='"', strict=reader.strict)
 
 
@@ -388,9 +391,9 @@ def body_rows(reader: _Reader, lines: Iterable[str], first_line: int) -> Iterato
                 yield rec, previous_end + 1
             elif blank_at is None:
                 blank_at = previous_end + 1
-            previous_end = first_line - 1 + records.line_num  # type: ignore[attr-defined]
+            previous_end = first_line - 1 + records.line_num
     except csv.Error as exc:
-        reader.fail(first_line - 1 + records.line_num, None, f"not valid CSV: {exc}")  # type: ignore[attr-defined]
+        reader.fail(first_line - 1 + records.line_num, None, f"not valid CSV: {exc}")
 
 
 def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], DataRows]:
@@ -404,9 +407,9 @@ def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], DataRows]:
         names = next(head, None)
         if names is None:
             reader.fail(2, None, "the column-name line (line 2) is missing")
-        consumed = head.line_num  # type: ignore[attr-defined]
+        consumed = head.line_num
     except csv.Error as exc:
-        reader.fail(head.line_num, None, f"not valid CSV: {exc}")  # type: ignore[attr-defined]
+        reader.fail(head.line_num, None, f"not valid CSV: {exc}")
     rows: list[list[str]] = []
     line_numbers: list[int] = []
     append_row, append_line = rows.append, line_numbers.append
