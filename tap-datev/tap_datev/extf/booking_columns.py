@@ -36,10 +36,11 @@ if TYPE_CHECKING:
 _DIGITS = r"^[0-9]{1,18}$"  # fits int64
 _AMOUNT = r"^(?:0|[1-9][0-9]{0,12}),[0-9][0-9]$"  # booking_line.amount_text's canonical form
 _NULL = pa.scalar(None, pa.string())
+_FLAGGED = ""  # a patch key no record field has: the line is made by LineRecords
 pc: Any = _compute  # kernels pyarrow's stubs do not declare
 
 
-def body_records(f: ExtfFile, body: ExtfBody, lines: LineRecords) -> Iterator[list[dict[str, Any]]]:
+def body_records(f: ExtfFile, body: ExtfBody, lines: LineRecords) -> Iterator[Iterator[dict[str, Any]]]:
     """The records of each block in turn."""
     first_line = 3
     for index, block in enumerate(body.blocks()):
@@ -47,8 +48,8 @@ def body_records(f: ExtfFile, body: ExtfBody, lines: LineRecords) -> Iterator[li
         if read is None:
             reader = _Reader(f.filename, strict=False)
             reader.warnings = f.warnings
-            for row, line in body_rows(reader, body.lines(first_block=index), first_line):
-                yield [lines.record(row, line)]
+            rest = body_rows(reader, body.lines(first_block=index), first_line)
+            yield (lines.record(row, line) for row, line in rest)
             return
         rows, arrays = read
         yield _block_records(rows, arrays, block, first_line, lines)
@@ -146,19 +147,33 @@ class _Stores:
                     out[j] = value
         return out
 
-    def records(self, template: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+    def records(
+        self, template: dict[str, Any], line_numbers: range, flagged: Callable[[int], dict[str, Any]] | None
+    ) -> Iterator[dict[str, Any]]:
+        """The block's records, made one at a time as they are consumed (so that a block's records
+        are never all alive at once); `flagged(j)` makes line j's where it says so."""
         block_template = template.copy()
         block_template.update(self.shared)
-        records = [block_template.copy() for _ in range(rows)]
-        # Column by column: one dict store per value, no per-line tuple of values.
+        keys = ("line_number", *(key for key, where, _ in self.items if where is None))
+        columns = [line_numbers, *(values for _, where, values in self.items if where is None)]
+        patches: dict[int, list[tuple[str, Any]]] = {}
         for key, where, values in self.items:
-            if where is None:
-                for rec, value in zip(records, values, strict=True):
-                    rec[key] = value
-            else:
+            if where is not None:
                 for j, value in zip(where, values, strict=True):
-                    records[j][key] = value
-        return records
+                    patches.setdefault(j, []).append((key, value))
+        first = line_numbers.start
+        patch_of = patches.get
+        for row in zip(*columns, strict=True):
+            j = row[0] - first
+            rec = block_template.copy()
+            rec.update(zip(keys, row, strict=True))
+            patch = patch_of(j)
+            if patch is not None:
+                if flagged is not None and patch[0][0] == _FLAGGED:
+                    yield flagged(j)
+                    continue
+                rec.update(patch)
+            yield rec
 
 
 def _non_null(array: pa.Array) -> tuple[list[int], list[Any]]:
@@ -168,7 +183,7 @@ def _non_null(array: pa.Array) -> tuple[list[int], list[Any]]:
 
 def _block_records(
     rows: int, read: dict[int, pa.Array], block: Block, first_line: int, lines: LineRecords
-) -> list[dict[str, Any]]:
+) -> Iterator[dict[str, Any]]:
     empty = pa.nulls(rows, pa.string())
     arrays = {c.field: read.get(i, empty) for i, c in enumerate(lines.columns)}
     bad: list[int] = []  # lines LineRecords makes: a value not in its plain form, a warning
@@ -203,7 +218,6 @@ def _block_records(
     )
     bad.extend(_indices(pc.and_(pc.is_valid(amount), pc.is_null(eur))))
 
-    stores.every("line_number", list(range(first_line, first_line + rows)))
     stores.column("currency", currency)
     stores.column("debit_credit", debit_credit)
     amounts = amount.to_pylist()
@@ -224,13 +238,14 @@ def _block_records(
         for field, label in (("konto", "account_label"), ("gegenkonto", "contra_account_label")):
             stores.every(label, [by_number.get(k) for k in stores.values(field, rows)])
 
-    records = stores.records(lines.template, rows)
-    if bad:
-        reader = _Reader(lines.filename, strict=False)
-        raw = [row for row, _ in body_rows(reader, io.StringIO(block.text, newline=""), 1)]
-        for j in set(bad):
-            records[j] = lines.record(raw[j], first_line + j)
-    return records
+    line_numbers = range(first_line, first_line + rows)
+    if not bad:
+        return stores.records(lines.template, line_numbers, None)
+    reader = _Reader(lines.filename, strict=False)
+    raw = [row for row, _ in body_rows(reader, io.StringIO(block.text, newline=""), 1)]
+    flagged = sorted(set(bad))
+    stores.items.insert(0, (_FLAGGED, flagged, [None] * len(flagged)))  # first in each line's patch
+    return stores.records(lines.template, line_numbers, lambda j: lines.record(raw[j], first_line + j))
 
 
 def _indices(mask: pa.Array) -> list[int]:
