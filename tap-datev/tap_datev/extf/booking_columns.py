@@ -112,7 +112,8 @@ class _Stores:
     the block's template; otherwise, per key, the values of every line, or of the lines listed (a
     mostly empty column, a column's exceptions, cost only their values)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
         self.shared: dict[str, Any] = {}
         self.items: list[tuple[str, list[int] | None, list[Any]]] = []
 
@@ -121,7 +122,8 @@ class _Stores:
 
     def some(self, key: str, where: list[int], values: list[Any]) -> None:
         if where:
-            self.items.append((key, where, values))
+            # `where` lists distinct lines in order: as many as the block has, it is every line
+            self.items.append((key, None if len(where) == self.rows else where, values))
 
     def column(self, key: str, array: pa.Array) -> None:
         rows = len(array)
@@ -187,7 +189,7 @@ def _block_records(
     empty = pa.nulls(rows, pa.string())
     arrays = {c.field: read.get(i, empty) for i, c in enumerate(lines.columns)}
     bad: list[int] = []  # lines LineRecords makes: a value not in its plain form, a warning
-    stores = _Stores()
+    stores = _Stores(rows)
     for i, column in enumerate(lines.columns):
         if i in read and column.field not in SPECIAL_FIELDS:
             bad.extend(_convert(read[i], column, lines, stores))
