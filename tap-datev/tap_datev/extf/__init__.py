@@ -1,11 +1,13 @@
 """EXTF (DATEV-Format) files: bytes in, header + rows + records out. No I/O.
 
 - read.py: `read_extf`, lenient (also older format versions and files DATEV rejected); raises only
-  when a file is unreadable.
+  when a file is unreadable. The data lines of a file in a plain encoding stay bytes (body.py) until
+  used.
 - checks.py: `check_for_submit`, every rule DATEV's import enforces that can be checked locally,
   refusing with the file, line and field named; then what a checked file says (posting digest,
   totals, CR LF line ends, fit with the client's fiscal years).
-- records.py: the tap's records (booking_lines, gl_accounts, business_partners).
+- records.py: the tap's records (booking_lines, gl_accounts, business_partners); booking_lines of a
+  body a block of lines at a time, whole columns at once (booking_columns.py, pyarrow).
 """
 
 from tap_datev.extf.checks import (

@@ -13,14 +13,19 @@ import csv
 import io
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 from zoneinfo import ZoneInfo
 
 from tap_datev.booking_line import ParseError, fiscal_year_end, parse_int
+from tap_datev.extf.body import ExtfBody, body_end, plain_codec
 from tap_datev.extf_columns import FORMAT_NAMES, Column, columns_for
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 DATEV_TZ = ZoneInfo("Europe/Berlin")  # `Erzeugt am` is the exporting machine's German local time
 
@@ -99,23 +104,52 @@ class ExtfHeader:
         return f"{self.consultant_number}-{self.client_number}"
 
 
+class DataRows(NamedTuple):
+    rows: list[list[str]]  # as the csv module returns them ("" when empty)
+    line_numbers: list[int]  # physical line where each row starts (1 = header line)
+
+
 @dataclass(frozen=True)
 class ExtfFile:
     header: ExtfHeader
     column_names: tuple[str, ...]
-    raw_rows: list[list[str]] = field(repr=False)  # as the csv module returns them ("" when empty)
-    line_numbers: list[int]  # physical line where each row starts (1 = header line)
     encoding: str
     had_bom: bool
     warnings: list[str] = field(default_factory=list)
     filename: str = "<bytes>"
+    # The data lines: parsed while reading (strict reads, unusual files), or still the file's bytes
+    # (lenient reads of ordinary files: booking_lines reads them in blocks, raw_rows on first use).
+    parsed: DataRows | None = field(default=None, repr=False)
+    body: ExtfBody | None = field(default=None, repr=False)
+
+    @cached_property
+    def data_rows(self) -> DataRows:
+        if self.parsed is not None:
+            return self.parsed
+        assert self.body is not None
+        reader = _Reader(self.filename, strict=False)
+        reader.warnings = self.warnings
+        rows: list[list[str]] = []
+        line_numbers: list[int] = []
+        for row, line in body_rows(reader, self.body.lines(), first_line=3):
+            rows.append(row)
+            line_numbers.append(line)
+        return DataRows(rows, line_numbers)
+
+    @property
+    def raw_rows(self) -> list[list[str]]:
+        return self.data_rows.rows
+
+    @property
+    def line_numbers(self) -> list[int]:
+        return self.data_rows.line_numbers
 
     @cached_property
     def rows(self) -> list[tuple[str | None, ...]]:
         """Raw text per column; None for an empty field.
 
         (Python 3.11's csv module cannot tell `""` from an empty unquoted field, so both are None.)
-        Built on first use: booking_lines works on raw_rows directly, which keeps the hot path lean.
+        Built on first use: booking_lines works on raw_rows (or the body) directly.
         """
         return [tuple([v or None for v in row]) for row in self.raw_rows]
 
@@ -336,46 +370,101 @@ class _Reader:
                     )
 
 
-def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], list[list[str]], list[int]]:
-    # newline="" keeps \r\n so the csv module sees line breaks inside quoted text as text.
-    records = csv.reader(io.StringIO(text, newline=""), delimiter=";", quotechar='"', strict=reader.strict)
+def _csv(lines: Iterable[str], reader: _Reader) -> CsvReader:
+    return csv.reader(lines, delimiter=";", quotechar='"', strict=reader.strict)
+
+
+def body_rows(reader: _Reader, lines: Iterable[str], first_line: int) -> Iterator[tuple[list[str], int]]:
+    """(row, physical line where it starts) of the data lines `lines`, the first being `first_line`.
+
+    Blank lines between rows are reported (trailing ones are not); broken CSV fails naming its line.
+    """
+    records = _csv(lines, reader)
+    previous_end = first_line - 1
+    blank_at: int | None = None
     try:
-        header = next(records, None)
-        if not header:
-            reader.fail(1, None, "the file is empty; an EXTF file starts with its header line")
-        names = next(records, None)
-        if names is None:
-            reader.fail(2, None, "the column-name line (line 2) is missing")
-        rows: list[list[str]] = []
-        line_numbers: list[int] = []
-        append_row, append_line = rows.append, line_numbers.append
-        previous_end = records.line_num
-        blank_at: int | None = None
         for rec in records:
             if rec:
                 if blank_at is not None:
                     reader.problem(blank_at, None, "empty line between booking lines; remove it")
                     blank_at = None
-                append_row(rec)
-                append_line(previous_end + 1)
+                yield rec, previous_end + 1
             elif blank_at is None:
                 blank_at = previous_end + 1
-            previous_end = records.line_num
+            previous_end = first_line - 1 + records.line_num
     except csv.Error as exc:
-        reader.fail(records.line_num, None, f"not valid CSV: {exc}")
-    return header, names, rows, line_numbers
+        reader.fail(first_line - 1 + records.line_num, None, f"not valid CSV: {exc}")
+
+
+def _rows(reader: _Reader, text: str) -> tuple[list[str], list[str], DataRows]:
+    # newline="" keeps \r\n so the csv module sees line breaks inside quoted text as text.
+    lines = io.StringIO(text, newline="")
+    head = _csv(lines, reader)
+    try:
+        header = next(head, None)
+        if not header:
+            reader.fail(1, None, "the file is empty; an EXTF file starts with its header line")
+        names = next(head, None)
+        if names is None:
+            reader.fail(2, None, "the column-name line (line 2) is missing")
+        consumed = head.line_num
+    except csv.Error as exc:
+        reader.fail(head.line_num, None, f"not valid CSV: {exc}")
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    append_row, append_line = rows.append, line_numbers.append
+    for row, line in body_rows(reader, lines, consumed + 1):
+        append_row(row)
+        append_line(line)
+    return header, names, DataRows(rows, line_numbers)
+
+
+def _plain(data: bytes) -> tuple[str, bool, list[str], list[str], ExtfBody] | None:
+    """(encoding, had BOM, header, names, body) of a file in a plain encoding (extf/body.py) whose
+    first two lines end in LF or CR LF; None otherwise."""
+    had_bom = data.startswith(codecs.BOM_UTF8)
+    start = len(codecs.BOM_UTF8) if had_bom else 0
+    if any(data.startswith(bom) for bom, _ in _BOMS[1:]):
+        return None
+    codec = plain_codec(data, start, "utf-8" if had_bom else None)
+    if codec is None:
+        return None
+    first = data.find(b"\n", start)
+    second = data.find(b"\n", first + 1) if first >= 0 else -1
+    if second < 0:
+        return None
+    head_text = data[start : second + 1].decode(codec)
+    if codec == "utf-8":
+        head_text = unicodedata.normalize("NFC", head_text)
+    head = csv.reader(io.StringIO(head_text, newline=""), delimiter=";", quotechar='"')
+    try:
+        records = list(head)
+    except csv.Error:
+        return None
+    if len(records) != 2 or head.line_num != 2 or not records[0]:
+        return None  # a line break inside a quoted header field, a CR alone: the careful read
+    end = body_end(data, second + 1)
+    encoding = "utf-8" if codec == "utf-8" else "windows-1252"
+    return encoding, had_bom, records[0], records[1], ExtfBody(data, second + 1, end, codec)
 
 
 def _read(data: bytes, filename: str, strict: bool) -> ExtfFile:
     reader = _Reader(filename, strict)
-    text, encoding, had_bom, decoding_problems = reader.decode(data)
-    if not unicodedata.is_normalized("NFC", text):
-        # One pass over the whole text: cheaper than per field, and NFC never touches ; " or line ends.
-        text = unicodedata.normalize("NFC", text)
-    raw_header, names, rows, line_numbers = _rows(reader, text)
-    for line, index, reason in decoding_problems:
-        labels = HEADER_FIELDS if line == 1 else names
-        reader.problem(line, labels[index] if index < len(labels) else f"column {index + 1}", reason)
+    plain = None if strict else _plain(data)
+    parsed: DataRows | None = None
+    body: ExtfBody | None = None
+    if plain is not None:
+        encoding, had_bom, raw_header, names, body = plain
+    else:
+        text, encoding, had_bom, decoding_problems = reader.decode(data)
+        if not unicodedata.is_normalized("NFC", text):
+            # One pass over the whole text: cheaper than per field, and NFC never touches ; " or line ends.
+            text = unicodedata.normalize("NFC", text)
+        raw_header, names, parsed = _rows(reader, text)
+        del text
+        for line, index, reason in decoding_problems:
+            labels = HEADER_FIELDS if line == 1 else names
+            reader.problem(line, labels[index] if index < len(labels) else f"column {index + 1}", reason)
     header = reader.header(raw_header)
     columns = columns_for(header.category, header.format_version, len(names))
     if columns is None:
@@ -395,12 +484,12 @@ def _read(data: bytes, filename: str, strict: bool) -> ExtfFile:
     return ExtfFile(
         header=header,
         column_names=tuple(names),
-        raw_rows=rows,
-        line_numbers=line_numbers,
         encoding=encoding,
         had_bom=had_bom,
         warnings=reader.warnings,
         filename=filename,
+        parsed=parsed,
+        body=body,
     )
 
 
@@ -408,6 +497,8 @@ def read_extf(data: bytes, filename: str = "<bytes>") -> ExtfFile:
     """Lenient read (any format version, also files DATEV rejected); problems go to `warnings`.
 
     Raises ExtfError only when the file is unreadable: not EXTF, no header/column line, no category,
-    format version, consultant or client number, or broken CSV.
+    format version, consultant or client number, or broken CSV. The data lines of a file in a plain
+    encoding are read when used (booking_lines, raw_rows): their problems (a blank line between
+    lines, broken CSV) reach `warnings`, or are raised, then.
     """
     return _read(data, filename, strict=False)

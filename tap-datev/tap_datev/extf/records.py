@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
-from itertools import compress
+from itertools import chain, compress
 from operator import itemgetter
 from typing import Any
 
@@ -23,6 +23,9 @@ from tap_datev.booking_line import (
 from tap_datev.extf.read import ExtfError, ExtfFile
 from tap_datev.extf_columns import BUCHUNGSSTAPEL, DEBITOREN_KREDITOREN, KONTENBESCHRIFTUNGEN
 
+#: Columns whose values feed the derived fields: converted with those, not as typed columns.
+SPECIAL_FIELDS = frozenset({"umsatz", "kurs", "basis_umsatz", "belegdatum"})
+
 
 def booking_lines(
     f: ExtfFile,
@@ -33,11 +36,13 @@ def booking_lines(
     job_result: str | None,
     labels: Mapping[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Records of schemas/booking_lines.json for a Buchungsstapel (category 21, any format version).
+    """Records of schemas/booking_lines.json for a Buchungsstapel (category 21, any format version),
+    made as they are consumed (a file that is no Buchungsstapel is refused at the call).
 
     Values that cannot be converted become null with a warning appended to `f.warnings`.
-    This is the tap's hot path: per line, only the non-empty typed values are touched in Python;
-    filtering and copying run in C (itemgetter, compress, dict.update).
+    This is the tap's hot path. A file read as a body (extf/body.py) is read a block of lines at a
+    time, whole columns converted at once (extf/booking_columns.py); the lines those checks flag, and
+    every other file, go through LineRecords, one line at a time.
     """
     h = f.header
     if h.category != BUCHUNGSSTAPEL:
@@ -50,33 +55,52 @@ def booking_lines(
         raise ExtfError(
             f.filename, 2, None, f"{n} columns; a Buchungsstapel has at least 14 (up to Buchungstext)"
         )
-    fields = [c.field for c in columns]
-    # Umsatz, Kurs, Basis-Umsatz and Belegdatum feed the derived fields and are converted below, once.
-    special = {"umsatz", "kurs", "basis_umsatz", "belegdatum"}
-    typed = [
-        (i, c, conv)
-        for i, c in enumerate(columns)
-        if c.field not in special and (conv := column_converter(c))
-    ]
-    typed_meta = [(c.field, conv, c.name) for _, c, conv in typed]
-    typed_values = itemgetter(*[i for i, _, _ in typed])
     ctx = RecordContext(client_id, batch_id, job_id, job_result, "extf", h.currency, labels, f.warnings)
-    template = ctx.template()
-    resolve = DateResolver(h.date_from, h.date_to, h.fiscal_year_start).resolve
-    warn = f.warnings.append
-    name = f.filename
-    for row, line in zip(f.raw_rows, f.line_numbers, strict=True):
+    lines = LineRecords(f, ctx)
+    if f.body is not None and "data_rows" not in f.__dict__:
+        from tap_datev.extf.booking_columns import body_records  # pyarrow: only when needed
+
+        return chain.from_iterable(body_records(f, f.body, lines))
+    return map(lines.record, f.raw_rows, f.line_numbers)
+
+
+class LineRecords:
+    """booking_lines records one line at a time: per line, only the non-empty typed values are
+    touched in Python; filtering and copying run in C (itemgetter, compress, dict.update)."""
+
+    def __init__(self, f: ExtfFile, ctx: RecordContext) -> None:
+        self.columns = f.columns
+        self.filename = f.filename
+        self.ctx = ctx
+        self.template = ctx.template()
+        h = f.header
+        self.resolver = DateResolver(h.date_from, h.date_to, h.fiscal_year_start)
+        self.warn = f.warnings.append
+        self.fields = [c.field for c in self.columns]
+        # Umsatz, Kurs, Basis-Umsatz and Belegdatum feed the derived fields and are converted below, once.
+        typed = [
+            (i, c, conv)
+            for i, c in enumerate(self.columns)
+            if c.field not in SPECIAL_FIELDS and (conv := column_converter(c))
+        ]
+        self.typed_meta = [(c.field, conv, c.name) for _, c, conv in typed]
+        #: field -> converter of every typed column (Kurs included), for the columnar path
+        self.converters = {c.field: conv for c in self.columns if (conv := column_converter(c))}
+        self.typed_values = itemgetter(*[i for i, _, _ in typed])
+
+    def record(self, row: list[str], line: int) -> dict[str, Any]:
+        n, name, warn = len(self.columns), self.filename, self.warn
         if len(row) != n:
             if len(row) < n or any(row[n:]):  # empty trailing fields are harmless
                 warn(
                     f"{name} line {line}: {len(row)} fields instead of {n}; missing ones null, extra ignored"
                 )
-            row = (row + [""] * n)[:n]  # noqa: PLW2901
-        rec = template.copy()
-        rec.update(compress(zip(fields, row, strict=True), row))  # the non-empty raw values only
-        values = typed_values(row)
+            row = (row + [""] * n)[:n]
+        rec = self.template.copy()
+        rec.update(compress(zip(self.fields, row, strict=True), row))  # the non-empty raw values only
+        values = self.typed_values(row)
         present = compress(values, values)
-        for (field_name, conv, german), raw in zip(compress(typed_meta, values), present, strict=True):
+        for (field_name, conv, german), raw in zip(compress(self.typed_meta, values), present, strict=True):
             try:
                 rec[field_name] = conv(raw)
             except ValueError as exc:
@@ -94,7 +118,7 @@ def booking_lines(
         rec["kurs"] = None if rate is None else scaled(rate, 6)
         booking_date = None
         if row[9]:
-            booking_date, problem = resolve(row[9])
+            booking_date, problem = self.resolver.resolve(row[9])
             if problem is not None:
                 warn(f"{name} line {line}, field 'Belegdatum': {problem}")
         debit_credit: str | None = row[1]
@@ -103,7 +127,7 @@ def booking_lines(
             debit_credit = None
         fill_derived(
             rec,
-            ctx,
+            self.ctx,
             line_number=line,
             amount=amount,
             debit_credit=debit_credit,
@@ -114,7 +138,7 @@ def booking_lines(
             booking_date=booking_date,
             filename=name,
         )
-        yield rec
+        return rec
 
 
 def _amount(raw: str, filename: str, line: int, field: str, warn: Callable[[str], None]) -> str | None:
