@@ -9,7 +9,7 @@ large size, and the HTTP requests of a no-change incremental poll.
 3. Timed: `meltano --environment demo run tap-datev target-databricks` from an empty state. Records/s
    = rows landed (read back from the Delta tables) ÷ the wall seconds of the meltano process. Peak RSS
    of each process (meltano, tap, target): each console script runs under a wrapper of the same name
-   first on PATH, which logs its own process's getrusage high-water mark at exit (bench/peak_rss.py).
+   first on PATH, which logs its own process's high-water mark (VmHWM) at exit (bench/peak_rss.py).
 4. The floors of the same booking lines, in this process: a bare `csv` read of the Buchungsstapel, and
    the same rows as dicts through `orjson` dumps + loads.
 5. The no-change poll: the same `meltano run` again, with the state of the first and nothing new in
@@ -154,7 +154,7 @@ def bench(project: Path, invoices_per_month: int) -> None:
         beyond = wall - poll_wall
         if beyond > 0:  # what the data costs beyond a no-change run's start-up and discovery
             print(f"  beyond a no-change run ({poll_wall:.1f} s): {total / beyond:>9,.0f} records/s")
-        print("  processes (peak RSS: getrusage of each process alone, logged at its exit):")
+        print("  processes (peak RSS: VmHWM of each process alone, logged at its exit):")
         print_processes(processes)
     after = landed(demo.lake)
     print(f"\nno-change poll (the same run again, nothing new in DATEV): {poll_wall:.1f} s")

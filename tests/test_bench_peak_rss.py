@@ -37,3 +37,20 @@ def test_a_wrapped_console_script_behaves_as_itself_and_logs_its_peak_rss(tmp_pa
     ]
     # A Python process that imported singer-sdk holds tens of MiB at least.
     assert all(e["peak_rss_mib"] > 20 for e in entries)
+
+
+def test_the_logged_peak_is_the_process_alone_not_the_parent_it_was_started_from(tmp_path: Path) -> None:
+    """getrusage's ru_maxrss of a child carries the high-water mark of the parent it was forked from;
+    a parent holding 400 MiB must not make the wrapped process look that big."""
+    wrappers, log = tmp_path / "bin", tmp_path / "rss.jsonl"
+    install_wrappers(wrappers, log, ["tap-datev"])
+    parent = (
+        "import subprocess, sys\n"
+        "held = bytearray(400 * 2**20)\n"
+        "for i in range(0, len(held), 4096): held[i] = 1\n"
+        "subprocess.run([sys.argv[1], '--version'], check=True, capture_output=True)\n"
+    )
+    subprocess.run([sys.executable, "-c", parent, str(wrappers / "tap-datev")], check=True)
+    (entry,) = read_log(log)
+    assert entry["args"] == ["--version"]
+    assert 20 < entry["peak_rss_mib"] < 300
