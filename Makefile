@@ -43,7 +43,7 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py $(if $(BENCH_LARGE),--large)
 
 clean:
 	rm -rf $(VENV) $(DBT_VENV) .meltano .lake .demo .pytest_cache .mypy_cache .ruff_cache

@@ -2,10 +2,15 @@
 
 Figures from one machine are only comparable within one run: each script measures its floor
 (bare csv read, orjson decode) in the same process and prints the ratio next to it.
+
+`--large` (`make bench BENCH_LARGE=1`) adds the long runs: the target at 100k, 1M and 5M rows on both
+engines (about 10 GB of temporary input under $TMPDIR, tens of minutes) and `meltano run` on a ten
+times bigger demo ledger.
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -36,12 +41,31 @@ RUNS: list[tuple[str, list[str]]] = [
         "target-databricks, workspace engine, load_via: jobs (one Jobs run per batch)",
         ["bench_target.py", "--engine", "workspace", "--load-via", "jobs", "--rows", "300000"],
     ),
+    (
+        "meltano run tap-datev target-databricks (local engine), demo ledger at 100x, and a no-change poll",
+        ["bench_e2e.py", "--invoices-per-month", "600"],
+    ),
+]
+LARGE_RUNS: list[tuple[str, list[str]]] = [
+    (
+        "target-databricks, peak RSS 100k -> 1M -> 5M rows, both engines",
+        ["bench_target.py", "--engine", "both", "--rows", "100000,1000000,5000000"],
+    ),
+    (
+        "meltano run tap-datev target-databricks (local engine), demo ledger at 1000x",
+        ["bench_e2e.py", "--invoices-per-month", "6000"],
+    ),
 ]
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--large", action="store_true", help="also the long runs (5M rows, 1000x demo)")
+    options = parser.parse_args()
     failed = 0
-    for title, args in RUNS:
+    for title, args in RUNS + (LARGE_RUNS if options.large else []):
         print(f"\n### {title}\n$ bench/{' '.join(args)}", flush=True)
         result = subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]], check=False)
         failed += result.returncode != 0

@@ -54,6 +54,8 @@ Control API (emulator only, not DATEV's; JSON bodies; also in-process on ``Runni
                                                sequences; + {"posting_id", "changes": {...}} or
                                                {"posting_id", "delete": true} edits an uncommitted one;
                                                + {"generate": N, "committed": false} adds N postings
+    GET  /_emulator/requests                   requests received per endpoint name since start (control
+                                               API not counted; "unmatched", "fault"); DELETE: zero them
     GET  /_emulator/health
 
 Jobs progress on the emulator clock: an EXTF job is ``pending`` until ``extf_delay_seconds`` have passed,

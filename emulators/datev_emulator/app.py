@@ -231,13 +231,18 @@ class EmulatorApp:
         try:
             endpoint, values = adapter.match()
         except MethodNotAllowed as exc:
+            self.ctx.requests.add("unmatched")
             response = _error_for(request.path, 405, "Method Not Allowed")
             response.headers["Allow"] = ", ".join(exc.valid_methods or [])
             return response
         except NotFound:
+            self.ctx.requests.add("unmatched")
             return _error_for(request.path, 404, "Not Found")
         except HTTPException as exc:  # e.g. a redirect from the routing layer
+            self.ctx.requests.add("unmatched")
             return exc.get_response(request.environ)
+        if endpoint != "control":
+            self.ctx.requests.add(str(endpoint))
         if request.path.startswith(NEGOTIATING_PREFIXES) and not accepts(request.headers.get("Accept"), JSON):
             return not_acceptable_problem()
         return self.handlers[str(endpoint)](request, **values)
@@ -246,6 +251,7 @@ class EmulatorApp:
         request = Request(environ)
         fault = self.ctx.faults.take(request.method, request.path)
         if fault is not None and fault.kind == "status":
+            self.ctx.requests.add("fault")
             response = _fault_response(fault, request.path)
         else:
             try:

@@ -202,6 +202,13 @@ class Control:
             self._ctx.store.save("ledger")
         return number
 
+    def requests(self) -> dict[str, int]:
+        """Requests received per endpoint name since the start or the last `reset_requests`."""
+        return self._ctx.requests.snapshot()
+
+    def reset_requests(self) -> None:
+        self._ctx.requests.reset()
+
     def settings(self) -> dict[str, Any]:
         with self._ctx.store.lock:
             return dict(self._ctx.store.doc("settings"))
@@ -294,6 +301,10 @@ class ControlApi:
             )
         if name == "advisor-postings":
             return self._advisor(method, body)
+        if name == "requests":
+            if method == "DELETE":
+                control.reset_requests()
+            return json_response(control.requests(), content_type=JSON)
         if name == "health":
             return json_response({"status": "ok"}, content_type=JSON)
         return json_response({"error": "not_found"}, 404, content_type=JSON)
