@@ -14,7 +14,7 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TargetCapabiliti
 from singer_sdk.io_base import SingerReader
 from singer_sdk.mapper import SameRecordTransform
 
-from target_databricks import log_filters, progress, settings
+from target_databricks import log_filters, memory, progress, settings
 from target_databricks.batches import POSITION_STRIDE, KeyPropertyMissingError, key_missing_message
 from target_databricks.engines import make_engine
 from target_databricks.errors import SettingsError
@@ -75,6 +75,7 @@ class TargetDatabricks(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
+        memory.use_returning_allocator()
         if not any(isinstance(f, _NoSinkSetupErrorLine) for f in self.logger.filters):
             self.logger.addFilter(_NoSinkSetupErrorLine())
         progress.install(self.logger)

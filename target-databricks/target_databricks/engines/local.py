@@ -59,6 +59,9 @@ logger = logging.getLogger(__name__)
 
 _CONFORMED = re.compile(r"[a-z0-9_]+")
 _COMMIT_RETRIES = 20
+_pc: t.Any = pc  # kernels pyarrow's stubs do not declare
+# Rows per record batch handed to delta-rs (its own write batches are 8k-64k rows).
+_SOURCE_CHUNK_ROWS = 16_384
 # The field metadata key marking the columns `maintain` Z-orders by: their order, "0", "1", ... ("" for
 # none). delta-rs has no liquid clustering, and Delta table properties admit only Delta's own keys.
 Z_ORDER_KEY = "ml_connector.zorder"
@@ -205,11 +208,41 @@ def _key_ranges(data: pa.Table, keys: t.Sequence[str]) -> list[str]:
         column = data.column(key)
         if not (pa.types.is_integer(column.type) or pa.types.is_string(column.type)):
             continue
-        bounds = t.cast(t.Any, pc).min_max(column).as_py()  # not in pyarrow's stubs
+        bounds = _pc.min_max(column).as_py()
         low, high = _sql_literal(bounds["min"]), _sql_literal(bounds["max"])
         if low is not None and high is not None:
             terms.append(f"{_column('t', key)} >= {low} AND {_column('t', key)} <= {high}")
     return terms
+
+
+def _disjoint_from_table(table: DeltaTable, data: pa.Table, keys: t.Sequence[str]) -> bool:
+    """No row of the table can match the batch on its keys: for one integer key, every data file's
+    min/max statistics lie outside the batch's range (integer statistics are exact; a file without
+    them may hold anything). An upsert of such a batch inserts every row, exactly as an append."""
+    files = pa.table(table.get_add_actions(flatten=True))
+    if not files.num_rows:
+        return True
+    for key in keys:
+        if not pa.types.is_integer(data.column(key).type):
+            continue
+        low_col, high_col = f"min.{key}", f"max.{key}"
+        if low_col not in files.column_names or high_col not in files.column_names:
+            continue
+        lows, highs = files.column(low_col), files.column(high_col)
+        if lows.null_count or highs.null_count:
+            continue
+        bounds = _pc.min_max(data.column(key)).as_py()
+        below = _pc.less(highs, pa.scalar(bounds["min"], highs.type))
+        above = _pc.greater(lows, pa.scalar(bounds["max"], lows.type))
+        if _pc.all(_pc.or_(below, above)).as_py():
+            return True
+    return False
+
+
+def _batches(data: pa.Table) -> pa.RecordBatchReader:
+    """The batch as a stream of small record batches: delta-rs then holds a few of them at a time
+    instead of its own copy of the whole source."""
+    return pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=_SOURCE_CHUNK_ROWS))
 
 
 class LocalEngine(Engine):
@@ -224,6 +257,9 @@ class LocalEngine(Engine):
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._ledger_ready = False
+        # The table a stage() call just wrote, by its staged path: apply() takes it instead of
+        # reading the file back (replay and a later attempt read the file).
+        self._just_staged: dict[str, pa.Table] = {}
 
     # --- paths ---------------------------------------------------------------------------------
 
@@ -388,8 +424,10 @@ class LocalEngine(Engine):
         self.staging_dir.mkdir(parents=True, exist_ok=True)
         final = self.staging_dir / f"{load.load_id}-{load.table_id}-{load.attempt}.parquet"
         partial = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
-        pq.write_table(data, partial, compression="zstd")
+        # No dictionaries: most columns are near-unique, and zstd alone writes faster and smaller.
+        pq.write_table(data, partial, compression="zstd", use_dictionary=False)
         os.replace(partial, final)  # atomic: a staged file is either whole or absent
+        self._just_staged = {str(final): data}
         return str(final)
 
     def read_staged(self, staged: str) -> pa.Table:
@@ -398,6 +436,7 @@ class LocalEngine(Engine):
     def apply(self, load: Load) -> Applied:
         path = str(self.table_path(load.table.ref))
         data: pa.Table | None = None
+        staged = self._just_staged.pop(load.staged, None)
         with self._table_lock(path):
 
             def commit() -> Applied:
@@ -406,19 +445,19 @@ class LocalEngine(Engine):
                 if _applied_here(table, load):
                     return _applied_from_history(table, load)
                 if data is None:
-                    data = self._align(pq.read_table(load.staged), table)
+                    data = self._align(pq.read_table(load.staged) if staged is None else staged, table)
                 props = CommitProperties(
                     app_transactions=[Transaction(app_id=app_id(load), version=load.attempt)],
                     custom_metadata={COMMIT_IDENTITY_KEY: load.identity},
                 )
-                if load.method == "upsert":
+                keys = load.table.key_properties
+                if load.method == "upsert" and not _disjoint_from_table(table, data, keys):
                     predicate = " AND ".join(
-                        [f"{_column('t', k)} = {_column('s', k)}" for k in load.table.key_properties]
-                        + _key_ranges(data, load.table.key_properties)
+                        [f"{_column('t', k)} = {_column('s', k)}" for k in keys] + _key_ranges(data, keys)
                     )
                     metrics = (
                         table.merge(
-                            source=data,
+                            source=_batches(data),
                             predicate=predicate,
                             source_alias="s",
                             target_alias="t",
@@ -429,10 +468,12 @@ class LocalEngine(Engine):
                         .execute()
                     )
                     return _applied(metrics)
+                # An upsert whose keys cannot be in the table is appended (no join with the table),
+                # with the same application transaction in the same commit.
                 mode: t.Literal["append", "overwrite"] = (
                     "overwrite" if load.method == "overwrite" else "append"
                 )
-                write_deltalake(table, data, mode=mode, commit_properties=props)
+                write_deltalake(table, _batches(data), mode=mode, commit_properties=props)
                 return Applied(data.num_rows, data.num_rows, 0, 0)
 
             return _retry_on_conflict(commit)

@@ -21,6 +21,7 @@ import decimal
 import io
 import json
 import logging
+import tempfile
 import threading
 import time
 import typing as t
@@ -615,11 +616,13 @@ class WorkspaceEngine(Engine):
         if not self._staging_dir_ready:
             self.client.files.create_directory(path.rsplit("/", 1)[0])  # mkdir -p, idempotent
             self._staging_dir_ready = True
-        buffer = io.BytesIO()
-        pq.write_table(data, buffer)
-        buffer.seek(0)
-        # Same identity -> same path, overwritten: a resumed attempt stages the same rows again.
-        self.client.files.upload(path, buffer, overwrite=True)
+        # Written once to a temporary file and streamed from there: the bytes are never held in
+        # memory next to the batch. zstd without dictionaries: near-unique columns, small and fast.
+        with tempfile.TemporaryFile(prefix="ml-connector-staged-") as file:
+            pq.write_table(data, file, compression="zstd", use_dictionary=False)
+            file.seek(0)
+            # Same identity -> same path, overwritten: a resumed attempt stages the same rows again.
+            self.client.files.upload(path, file, overwrite=True)
         return path
 
     def statement_for(self, load: Load) -> str:
