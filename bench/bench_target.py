@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
+import peak_rss
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -164,18 +164,29 @@ def run_target(config: dict[str, t.Any], input_path: Path, workdir: Path) -> tup
     """(wall seconds, peak RSS MiB) of one `target-databricks` process."""
     cfg_path = workdir / f"config-{time.monotonic_ns()}.json"
     cfg_path.write_text(json.dumps(config))
-    cmd = [sys.executable, "-m", "target_databricks.cli", "--config", str(cfg_path)]
+    log = workdir / f"peak-rss-{time.monotonic_ns()}.jsonl"
+    # The target logs its own VmHWM at exit (bench/peak_rss.py): wait4's ru_maxrss would carry the
+    # high-water mark of this process (which holds the workspace emulator) from before the exec.
+    cmd = [sys.executable, "-c", _TARGET_WITH_PEAK_RSS, str(log), "--config", str(cfg_path)]
     start = time.perf_counter()
     with input_path.open("rb") as stdin:
-        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        assert proc.stderr is not None
-        stderr = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.run(
+            cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+        )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
-        raise RuntimeError(f"target exited {proc.returncode}: {stderr.decode(errors='replace')[-3000:]}")
-    return wall, usage.ru_maxrss / 1024
+        raise RuntimeError(f"target exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-3000:]}")
+    (entry,) = peak_rss.read_log(log)
+    return wall, float(entry["peak_rss_mib"])
+
+
+_TARGET_WITH_PEAK_RSS = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+import peak_rss
+log = sys.argv.pop(1)
+peak_rss.run_module_and_log("target_databricks.cli", "target-databricks", log)
+"""
 
 
 def start_workspace(workdir: Path) -> tuple[dict[str, t.Any], RunningEmulator]:

@@ -45,11 +45,24 @@ def install_wrappers(folder: Path, log: Path, names: t.Iterable[str]) -> None:
 def run_and_log(script: str, log: str) -> None:
     """Run the console script `script` in this process; at exit log its name, arguments, seconds and
     peak RSS (MiB)."""
+    _log_at_exit(Path(script).name, log)
+    sys.argv[0] = script
+    runpy.run_path(script, run_name="__main__")
+
+
+def run_module_and_log(module: str, name: str, log: str) -> None:
+    """Like `run_and_log`, for a module run as `python -m module` (logged as `name`)."""
+    _log_at_exit(name, log)
+    sys.argv[0] = name
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def _log_at_exit(name: str, log: str) -> None:
     started = time.perf_counter()
 
     def record() -> None:
         entry = {
-            "name": Path(script).name,
+            "name": name,
             "args": sys.argv[1:],
             "seconds": round(time.perf_counter() - started, 2),
             "peak_rss_mib": round(high_water_mark_kib() / 1024),
@@ -58,8 +71,6 @@ def run_and_log(script: str, log: str) -> None:
             f.write(json.dumps(entry) + "\n")
 
     atexit.register(record)
-    sys.argv[0] = script
-    runpy.run_path(script, run_name="__main__")
 
 
 def high_water_mark_kib() -> int:
