@@ -169,7 +169,8 @@ def main() -> None:
         data_dir.mkdir()
         os.environ[KEY_ENV] = generate_key()
         with start(data_dir) as emulator:
-            emulator.control.add_clients(options.clients)
+            if options.clients:  # the emulator refuses to add zero
+                emulator.control.add_clients(options.clients)
             config: dict[str, t.Any] = {
                 "environment": "local",
                 "base_url": emulator.url,
