@@ -10,6 +10,7 @@ property is deselected, the SDK's own walk. Output is the SDK's, message for mes
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from singer_sdk.helpers._catalog import pop_deselected_record_properties
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
@@ -63,9 +65,15 @@ class SelectedRecordMessages(_Base):
             cached = self._deselection = (mask, Deselection.of(mask))
         return cached[1]
 
+    @functools.cached_property
+    def _only_map_is_identity(self) -> bool:
+        # No stream_maps or flattening configured: the one map returns each record as it is.
+        maps = self.stream_maps
+        return len(maps) == 1 and type(maps[0]) is SameRecordTransform and not maps[0].flattening_enabled
+
     @override
     def _generate_record_messages(self, record: dict[str, t.Any]) -> Generator[RecordMessage, None, None]:
-        # singer-sdk 0.54.9's body with its two per-record passes replaced where they do nothing:
+        # singer-sdk 0.54.9's body with its per-record passes left out where they do nothing:
         # tests/tap/core/test_record_messages.py compares the messages with the SDK's own method.
         deselection = self.deselection()
         if deselection.nested:
@@ -81,6 +89,14 @@ class SelectedRecordMessages(_Base):
                 level=self.TYPE_CONFORMANCE_LEVEL,
                 logger=self.logger,
             )
+        if self._only_map_is_identity:
+            yield RecordMessage(
+                stream=self.stream_maps[0].stream_alias,
+                record=record,
+                version=self._stream_version,
+                time_extracted=utc_now(),
+            )
+            return
         for stream_map in self.stream_maps:
             mapped_record = stream_map.transform(record)
             if mapped_record is not None:

@@ -61,8 +61,23 @@ SELECTIONS: dict[str, dict[str, list[tuple[str, ...]]]] = {
 }
 
 
-def _tap(deselected: dict[str, list[tuple[str, ...]]]) -> TapDatev:
-    catalog = TapDatev(config=CONFIG, validate_config=False).catalog_dict
+# Without these the SDK's one stream map returns each record as it is; with them it does not.
+OPTIONS: dict[str, dict[str, t.Any]] = {
+    "no options": {},
+    "stream maps": {
+        "stream_maps": {
+            "booking_lines": {"konto_text": "str(konto)", "extra": None},
+            "booking_batches": {"__alias__": "batches"},
+            "clients": {"client_label": "id + '!'"},
+        }
+    },
+    "flattening": {"flattening_enabled": True, "flattening_max_depth": 1},
+}
+
+
+def _tap(deselected: dict[str, list[tuple[str, ...]]], options: dict[str, t.Any] | None = None) -> TapDatev:
+    config = {**CONFIG, **(options or {})}
+    catalog = TapDatev(config=config, validate_config=False).catalog_dict
     for entry in catalog["streams"]:
         for crumb in deselected.get(entry["tap_stream_id"], []):
             found = [m for m in entry["metadata"] if m["breadcrumb"] == list(crumb)]
@@ -70,7 +85,7 @@ def _tap(deselected: dict[str, list[tuple[str, ...]]]) -> TapDatev:
                 meta["metadata"]["selected"] = False
                 if not found:
                     entry["metadata"].append(meta)
-    return TapDatev(config=CONFIG, catalog=catalog, validate_config=False)
+    return TapDatev(config=config, catalog=catalog, validate_config=False)
 
 
 def _messages(
@@ -82,20 +97,36 @@ def _messages(
     return messages
 
 
+@pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("selection", SELECTIONS)
 @pytest.mark.parametrize(
     ("name", "record"), [("booking_batches", BATCH), ("booking_lines", LINE), ("clients", CLIENT)]
 )
-def test_same_messages_as_the_sdk(selection: str, name: str, record: dict[str, t.Any]) -> None:
-    stream = _tap(SELECTIONS[selection]).streams[name]
+def test_same_messages_as_the_sdk(options: str, selection: str, name: str, record: dict[str, t.Any]) -> None:
+    stream = _tap(SELECTIONS[selection], OPTIONS[options]).streams[name]
     sdk = _messages(stream, record, Stream._generate_record_messages)
     ours = _messages(stream, record, type(stream)._generate_record_messages)
     assert ours == sdk
     emitted = ours[0]["record"]
     assert all(crumb[1] not in emitted for crumb in SELECTIONS[selection].get(name, []) if len(crumb) == 2)
-    if selection == "a nested field" and name == "booking_batches":
+    if options == "no options" and selection == "a nested field" and name == "booking_batches":
         assert "detail" not in emitted["validation_details"]
         assert emitted["validation_details"]["title"] == "t"
+
+
+def test_stream_maps_and_flattening_still_apply() -> None:
+    mapped = _tap({}, OPTIONS["stream maps"]).streams
+    (line,) = _messages(
+        mapped["booking_lines"], LINE, type(mapped["booking_lines"])._generate_record_messages
+    )
+    assert line["record"]["konto_text"] == "1200" and "extra" not in line["record"]
+    (batch,) = _messages(
+        mapped["booking_batches"], BATCH, type(mapped["booking_batches"])._generate_record_messages
+    )
+    assert batch["stream"] == "batches"
+    flat = _tap({}, OPTIONS["flattening"]).streams["booking_batches"]
+    (batch,) = _messages(flat, BATCH, type(flat)._generate_record_messages)
+    assert batch["record"]["validation_details__title"] == "t"
 
 
 def test_conformance_runs_where_the_stream_asks_for_it() -> None:
