@@ -150,9 +150,10 @@ def bench_booking_lines(config: dict[str, t.Any], emulator: t.Any, lines: int) -
             records, seconds = timed_sync(config, streams, writer_class)
             best = min(best, seconds)
         assert records == lines + 1, records  # every line plus its batch
+        ratio = (records / best) / (lines / parse_s)
         print(
             f"  tap sync to /dev/null, {label:<20}: {records / best:>9,.0f} records/s   ({best:.2f} s, "
-            f"{records} records)"
+            f"{records} records; {ratio:.2f} of parse only)"
         )
     records, seconds, rss = sync_peak_rss(config, streams)
     print(f"  tap process peak RSS (own process, msgspec writer): {rss:,.0f} MiB ({records} records)")
