@@ -97,7 +97,12 @@ def sync_peak_rss(config: dict[str, t.Any], streams: set[str]) -> tuple[int, flo
     copy = state_dir.with_name(state_dir.name + "-child")
     shutil.copytree(state_dir, copy, ignore=shutil.ignore_patterns("sync.lock"), dirs_exist_ok=True)
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_sync_in_child, ({**config, "state_dir": str(copy)}, streams))
+        result = pool.apply(_sync_in_child, ({**config, "state_dir": str(copy)}, streams))
+        # Let the worker end by itself: leaving the block terminates it with SIGTERM, which the
+        # SDK's handler in the tap answers with a SystemExit traceback.
+        pool.close()
+        pool.join()
+    return result
 
 
 def narrow_scopes(config: dict[str, t.Any], drop: str) -> None:
