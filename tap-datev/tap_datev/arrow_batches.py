@@ -15,11 +15,10 @@ import json
 import typing as t
 from uuid import uuid4
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from singer_sdk.batch import lazy_chunked_generator
 
 if t.TYPE_CHECKING:
+    import pyarrow as pa
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.helpers.types import Context
 
@@ -34,6 +33,8 @@ def _types(prop: t.Mapping[str, t.Any]) -> set[str]:
 
 def arrow_type(prop: t.Mapping[str, t.Any]) -> pa.DataType:
     """The Arrow type for one JSON Schema property (see the module docstring)."""
+    import pyarrow as pa  # here, not at the top: a RECORD-only sync never loads Arrow (~30 MiB)
+
     if "anyOf" in prop:
         non_null = [p for p in prop["anyOf"] if _types(p) != {"null"}]
         return arrow_type(non_null[0]) if len(non_null) == 1 else pa.string()
@@ -63,6 +64,8 @@ def arrow_type(prop: t.Mapping[str, t.Any]) -> pa.DataType:
 
 def arrow_schema(json_schema: t.Mapping[str, t.Any]) -> pa.Schema:
     """The Arrow schema of a stream: one nullable field per property, in schema order."""
+    import pyarrow as pa
+
     return pa.schema(
         [pa.field(name, arrow_type(prop), nullable=True) for name, prop in json_schema["properties"].items()]
     )
@@ -91,6 +94,8 @@ def _to_json(value: t.Any) -> str:
 
 
 def _converter(arrow: pa.DataType, prop: t.Mapping[str, t.Any]) -> t.Callable[[t.Any], t.Any]:
+    import pyarrow as pa
+
     types = _types(prop) - {"null"}
     if "object" in types or "array" in types:
         return _to_json
@@ -109,6 +114,8 @@ def records_to_table(
     records: t.Iterable[t.Mapping[str, t.Any]], json_schema: t.Mapping[str, t.Any]
 ) -> pa.Table:
     """Records → an Arrow table with exactly `arrow_schema(json_schema)`."""
+    import pyarrow as pa
+
     schema = arrow_schema(json_schema)
     rows = list(records)
     columns = []
@@ -135,6 +142,8 @@ class ArrowBatchesMixin:
         if batch_config.encoding.format != "parquet":
             yield from super().get_batches(batch_config, context)  # type: ignore[misc]
             return
+        import pyarrow.parquet as pq
+
         records = self._sync_records(context, write_messages=False)  # type: ignore[attr-defined]
         sync_id = f"{self.tap_name}--{self.name}-{uuid4()}"
         storage = batch_config.storage

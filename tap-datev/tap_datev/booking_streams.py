@@ -29,10 +29,11 @@ from tap_datev.client import shared_client
 from tap_datev.extf_columns import BUCHUNGSSTAPEL
 from tap_datev.jobs import refresh_open_jobs
 from tap_datev.ledger import Ledger, Submission, format_ts
+from tap_datev.record_messages import SelectedRecordMessages
 from tap_datev.streams import load_schema
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Iterator, Mapping
 
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
@@ -51,7 +52,7 @@ def _wanted(config: Mapping[str, t.Any], client_ids: Iterable[str]) -> list[dict
     return [{"client_id": c} for c in sorted(set(client_ids)) if only is None or c in only]
 
 
-class _LedgerStream(ArrowBatchesMixin, Stream):
+class _LedgerStream(SelectedRecordMessages, ArrowBatchesMixin, Stream):
     """A stream read from the ledger, one state partition per client found there."""
 
     kinds: t.ClassVar[tuple[str, ...]] = ()
@@ -205,11 +206,11 @@ def batch_record(row: Submission) -> dict[str, t.Any]:
     }
 
 
-class BookingLinesStream(ArrowBatchesMixin, Stream):
+class BookingLinesStream(SelectedRecordMessages, ArrowBatchesMixin, Stream):
     """The lines of each batch booking_batches emits, parsed from the kept file.
 
-    The whole file is parsed before the first line goes out, so a batch is never emitted in
-    part; a parse error ends the stream naming file, line and field. When a batch's status
+    The whole file is read before the first line goes out, so a batch is never emitted in part;
+    an unreadable file ends the stream naming file, line and field. When a batch's status
     changes, booking_batches emits it again and its lines follow with the new job_result.
     """
 
@@ -240,27 +241,28 @@ def parse_batch_lines(
     row: Submission,
     labels: Mapping[str, str],
     warn: t.Callable[..., None],
-) -> list[dict[str, t.Any]]:
-    """All booking lines of one batch (EXTF file or the DXSO package's ledger XMLs)."""
+) -> Iterator[dict[str, t.Any]]:
+    """The booking lines of one batch (EXTF file or the DXSO package's ledger XMLs).
+
+    Every file is read before this returns, so an unreadable file raises before any line of the
+    batch goes out. An EXTF file's lines are then converted one at a time (the conversion is lenient:
+    a bad value is a null and a warning), so a batch's records are never all held at once.
+    """
     if row.kind == "extf":
         from tap_datev import extf
 
         parsed = extf.read_extf(ledger.kept_file(row.sha256), row.file_name)
         if parsed.header.category != BUCHUNGSSTAPEL:
-            return []  # master data (labels, business partners): a batch without booking lines
-        lines = list(
-            extf.booking_lines(
-                parsed,
-                client_id=row.client_id,
-                batch_id=row.batch_id,
-                job_id=row.job_id,
-                job_result=row.result,
-                labels=labels,
-            )
+            return iter(())  # master data (labels, business partners): a batch without booking lines
+        lines = extf.booking_lines(
+            parsed,
+            client_id=row.client_id,
+            batch_id=row.batch_id,
+            job_id=row.job_id,
+            job_result=row.result,
+            labels=labels,
         )
-        for message in parsed.warnings:
-            warn("%s", message)
-        return lines
+        return _then_warn(lines, parsed.warnings, warn)
     from tap_datev import dxso
 
     # A package usually has one ledger XML per invoice: number the lines as if the package's
@@ -284,9 +286,16 @@ def parse_batch_lines(
                 )
             )
             offset += data.count(b"\n") + 1
+    return _then_warn(iter(records), warnings, warn)
+
+
+def _then_warn(
+    lines: Iterator[dict[str, t.Any]], warnings: list[str], warn: t.Callable[..., None]
+) -> Iterator[dict[str, t.Any]]:
+    """`lines`, then each of `warnings` (which the conversion appends to as it goes) logged once."""
+    yield from lines
     for message in warnings:
         warn("%s", message)
-    return records
 
 
 # Labels: the gl_accounts setting, category 20 files, category 16 files -------------------------
@@ -397,7 +406,7 @@ def shared_labels(tap: Tap) -> Labels:
     return labels
 
 
-class _LabelStream(ArrowBatchesMixin, Stream):
+class _LabelStream(SelectedRecordMessages, ArrowBatchesMixin, Stream):
     """Full-table stream from config and files; partitioned by client like the others."""
 
     replication_key = None

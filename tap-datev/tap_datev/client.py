@@ -28,6 +28,7 @@ from tap_datev.backoff import (
     without_query,
 )
 from tap_datev.errors import DatevAPIError, DatevUnreachableError
+from tap_datev.record_messages import SelectedRecordMessages
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -197,7 +198,7 @@ class DatevOffsetPaginator(OffsetPaginator):
         return isinstance(body, list) and len(body) >= self.page_size
 
 
-class DatevStream(RESTStream[t.Any]):
+class DatevStream(SelectedRecordMessages, RESTStream[t.Any]):
     """Base of every DATEV API stream.
 
     Subclasses set `api` (which DATEV API), `scopes` (OAuth scopes login must ask for) and, for

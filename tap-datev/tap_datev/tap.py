@@ -9,6 +9,7 @@ import click
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.singerlib import SingerMessageType
 from typing_extensions import override
 
 from ml_credentials import CredentialStoreError
@@ -31,7 +32,9 @@ class DatevMessageWriter(MsgSpecWriter):
     every schema, and a Decimal would be written as its exact JSON number by either writer.
 
     Writes bytes to stdout's binary buffer; falls back to text when stdout has none (a redirect to
-    a StringIO, as tests and embedding code do).
+    a StringIO, as tests and embedding code do). RECORDs leave with a full buffer or with the next
+    other message: a flush per record was a write(2) per record, and every STATE still goes out at
+    once, after the records it covers.
     """
 
     def write_message(self, message: t.Any) -> None:
@@ -42,7 +45,8 @@ class DatevMessageWriter(MsgSpecWriter):
             buffer.write(line)
         else:
             out.write(line.decode("utf-8"))
-        out.flush()
+        if message.type != SingerMessageType.RECORD:
+            out.flush()
 
 
 def stream_types(config: t.Mapping[str, t.Any] | None = None) -> list[type[Stream]]:

@@ -280,7 +280,7 @@ def test_dxso_lines_number_across_ledger_files_and_log_bad_values(ledger: Ledger
         kind="dxso", client_id=CLIENT_ID, file_name="a.xml, b.xml", sha256="0" * 64, size=1, files=kept
     )
     warnings: list[str] = []
-    lines = parse_batch_lines(ledger, row, {}, lambda fmt, *args: warnings.append(fmt % args))
+    lines = list(parse_batch_lines(ledger, row, {}, lambda fmt, *args: warnings.append(fmt % args)))
 
     in_file = [line.line_number for line in read_ledger_xml(LEDGER_XML)]
     offset = LEDGER_XML.count(b"\n") + 1  # b.xml numbers on after a.xml

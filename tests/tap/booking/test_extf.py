@@ -299,6 +299,21 @@ def test_unreadable_kept_file_ends_the_stream_without_partial_lines(
     assert not any(bad.updated_at in text for text in bookmarks)
 
 
+def test_a_file_unreadable_at_its_last_line_emits_no_line_of_its_batch(
+    booking_config: dict[str, t.Any], datev: DatevClient, ledger: Ledger
+) -> None:
+    # Lines go out as they are converted; the file is read whole first, so a line the reader cannot
+    # read stops the batch before its first line, however far down the file it is.
+    row = submit_extf(datev, ledger, "EXTF_tail.csv", buchungsstapel())
+    kept = Path(booking_config["state_dir"]) / "files" / row.sha256
+    kept.write_bytes(kept.read_bytes() + b'"' + b"x" * 200_000 + b'";1\r\n')  # over csv's field limit
+    ledger.close()
+    run, error = run_tap_until_error(booking_config, streams=["booking_batches", "booking_lines"])
+    assert error is not None
+    assert f"EXTF_tail.csv line {len(BOOKINGS) + 3}" in str(error)
+    assert run.records("booking_lines") == []
+
+
 CLIENTS_LIST = "/accounting-clients/platform/v2/clients"
 
 
