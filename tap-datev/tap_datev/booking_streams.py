@@ -251,7 +251,7 @@ def parse_batch_lines(
     if row.kind == "extf":
         from tap_datev import extf
 
-        parsed = extf.read_extf(ledger.kept_file(row.sha256), row.file_name)
+        parsed = extf.read_extf(ledger.kept_file(row.sha256, row.file_name), row.file_name)
         if parsed.header.category != BUCHUNGSSTAPEL:
             return iter(())  # master data (labels, business partners): a batch without booking lines
         lines = extf.booking_lines(

@@ -311,11 +311,22 @@ class Ledger:
             Path(tmp.name).replace(target)
         return digest
 
-    def kept_file(self, digest: str) -> bytes:
+    def kept_file(self, digest: str, name: str | None = None) -> bytes:
+        """The bytes kept at submit time. They are checked against their name (sha256): a file that
+        passed the submit checks then reads the same now, so a batch's lines are never cut off
+        midway by a copy changed on disk (its lines go out as they are converted)."""
+        path = self.files_dir / digest
         try:
-            return (self.files_dir / digest).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             raise LedgerError(f"The kept file {digest} is missing from {self.files_dir}") from None
+        if sha256_hex(data) != digest:
+            copy = f"The kept copy of {name} ({path})" if name else f"The kept file {path}"
+            raise LedgerError(
+                f"{copy} changed on disk since it was submitted (its sha256 is no longer its name): "
+                "restore it from a backup of the state_dir"
+            )
+        return data
 
     # Rows -------------------------------------------------------------------------------------
 
