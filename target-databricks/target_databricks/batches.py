@@ -435,11 +435,12 @@ def add_batch_columns(
 ) -> pa.Table:
     """Batch-level metadata (same for every row) and the table's column order."""
     rows = table.num_rows
+    # One scalar repeated by Arrow, not a Python list of `rows` values.
     constants = {
-        sch.RECEIVED_AT: pa.array([received_at] * rows, sch.TIMESTAMP_TYPE),
-        sch.BATCHED_AT: pa.array([batched_at] * rows, sch.TIMESTAMP_TYPE),
-        sch.SEQUENCE: pa.array([int(batched_at.timestamp() * 1000)] * rows, pa.int64()),
-        sch.LOAD_ID: pa.array([load_id] * rows, pa.string()),
+        sch.RECEIVED_AT: pa.repeat(pa.scalar(received_at, sch.TIMESTAMP_TYPE), rows),
+        sch.BATCHED_AT: pa.repeat(pa.scalar(batched_at, sch.TIMESTAMP_TYPE), rows),
+        sch.SEQUENCE: pa.repeat(pa.scalar(int(batched_at.timestamp() * 1000), pa.int64()), rows),
+        sch.LOAD_ID: pa.repeat(pa.scalar(load_id, pa.string()), rows),
     }
     arrays = [constants[c.name] if c.name in constants else table.column(c.name) for c in plan.spec.columns]
     return pa.Table.from_arrays(arrays, schema=plan.arrow_schema)

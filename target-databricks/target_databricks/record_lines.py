@@ -9,6 +9,7 @@ names a value that does not fit.
 from __future__ import annotations
 
 import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -19,6 +20,9 @@ if t.TYPE_CHECKING:
 
 # Lines per Arrow chunk: large enough for Arrow's reader to pay off, small enough to bound memory.
 CHUNK_ROWS = 10_000
+
+# One thread types chunks while the main thread reads on: Arrow's JSON reader releases the GIL.
+_typing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-lines")
 
 # A RECORD line, with its input line number, as the record dict records_to_table takes.
 DecodeRecord = t.Callable[[str, int], dict[str, t.Any]]
@@ -32,12 +36,9 @@ class RecordLines:
         self._decode = decode
         self._lines: list[str] = []
         self._line_numbers: list[int] = []
-        self._chunks: list[pa.Table] = []
+        self._chunks: list[Future[pa.Table]] = []
         # After one chunk Arrow could not read (e.g. numbers for a decimal), the rest are decoded.
         self._arrow_reads = True
-
-    def __len__(self) -> int:
-        return len(self._lines) + sum(c.num_rows for c in self._chunks)
 
     def add(self, line: str, line_number: int) -> None:
         self._lines.append(line)
@@ -51,18 +52,23 @@ class RecordLines:
         chunks, self._chunks = self._chunks, []
         if not chunks:
             return None
-        return pa.concat_tables(chunks).combine_chunks()
+        # A chunk's error (a value that does not fit, a line that is no JSON) is raised here.
+        return pa.concat_tables([chunk.result() for chunk in chunks]).combine_chunks()
 
     def _type_chunk(self) -> None:
         if not self._lines:
             return
-        lines, numbers = self._lines, self._line_numbers
+        if self._chunks:
+            self._chunks[-1].result()  # one chunk in the works at a time: memory stays bounded
+        self._chunks.append(_typing.submit(self._typed, self._lines, self._line_numbers))
         self._lines, self._line_numbers = [], []
+
+    def _typed(self, lines: list[str], numbers: list[int]) -> pa.Table:
         table = self._read(lines, numbers) if self._arrow_reads else None
         if table is None:
             records = [self._decode(line, number) for line, number in zip(lines, numbers, strict=True)]
             table = batches.records_to_table(self._stream, self._plan, records)
-        self._chunks.append(table)
+        return table
 
     def _read(self, lines: list[str], numbers: list[int]) -> pa.Table | None:
         text = "".join(lines).encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import gc
 import gzip
 import json
 import os
@@ -151,6 +152,8 @@ class DatabricksSink(BatchSink):
         received_at = context.get("batch_start_time") or dt.datetime.now(dt.UTC)
         table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
         self.load_table(table, received_at)
+        del table, parts, tables
+        _free_load_cycles()
 
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
         """BATCH message: each file straight into Arrow (no per-record Python), one load per file."""
@@ -260,6 +263,17 @@ class DatabricksSink(BatchSink):
         self.engine.activate_version(
             self.plan.spec, new_version, hard_delete=bool(self.config.get("hard_delete", False))
         )
+
+
+def _free_load_cycles() -> None:
+    """An exception caught during a load (e.g. databricks-sdk's NotFound when the ledger is first
+    looked up) keeps the load's frames, and with them its Arrow tables, in a reference cycle, and the
+    RECORD path makes too few Python objects for the cycle collector to run soon: collect now, then
+    freeze the survivors so that the next collection only scans what the next batch makes. Then
+    hand the freed memory back to the system."""
+    gc.collect()
+    gc.freeze()
+    pa.default_memory_pool().release_unused()
 
 
 def _jsonl_read_type(field: sch.FieldPlan) -> pa.DataType:
