@@ -15,6 +15,7 @@ import typing as t
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 from singer_sdk.exceptions import MissingKeyPropertiesError
 from singer_sdk.singerlib.json import serialize_json
 
@@ -298,6 +299,75 @@ def records_to_table(stream: str, plan: StreamPlan, records: t.Sequence[t.Mappin
     return pa.Table.from_arrays(list(arrays.values()), names=list(arrays))
 
 
+# How Arrow's JSON reader reads each kind of a RECORD line's values: as the type the decoded path
+# gives the same JSON value, or as text where that path casts decoded strings (dates, timestamps,
+# decimals). Any other JSON type (a number where text is declared, 1.0 for an integer, ...) fails
+# the read, and those lines take the decoded path. Nested values (kind json) always do.
+_LINE_READ_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "decimal": pa.string(),
+    "date": pa.string(),
+    "timestamp": pa.string(),
+}
+# A record may carry its own deletion marker; the other metadata come from the message.
+_RECORD_DELETED_AT = sch.METADATA_FIELDS[sch.DELETED_AT]
+
+
+def record_line_schema(plan: StreamPlan) -> pa.Schema | None:
+    """What Arrow reads of a stream's RECORD lines, or None when a field is nested (kind json)."""
+    if any(f.kind not in _LINE_READ_TYPES for f in plan.fields):
+        return None
+    record = pa.struct(
+        [pa.field(f.source, _LINE_READ_TYPES[f.kind]) for f in (*plan.fields, _RECORD_DELETED_AT)]
+    )
+    return pa.schema(
+        [
+            pa.field("record", record),
+            pa.field("time_extracted", pa.string()),
+            pa.field("version", pa.int64()),
+        ]
+    )
+
+
+def record_lines_to_table(
+    stream: str, plan: StreamPlan, read_schema: pa.Schema, text: bytes, line_numbers: t.Sequence[int]
+) -> pa.Table:
+    """RECORD lines (one JSON message a line, all of this stream) → the table records_to_table makes
+    of the same records decoded, without a Python object per value.
+
+    Raises pa.ArrowInvalid when a value is not of the JSON type its column is read as: the caller
+    then decodes those lines and uses records_to_table, which says what does not fit, and where.
+    """
+    read = pajson.read_json(
+        pa.BufferReader(text),
+        parse_options=pajson.ParseOptions(explicit_schema=read_schema, unexpected_field_behavior="ignore"),
+    )
+    if read.num_rows != len(line_numbers):
+        raise pa.ArrowInvalid(f"read {read.num_rows} records of {len(line_numbers)} lines")
+    record = t.cast(pa.StructArray, read.column("record").combine_chunks())
+
+    def place(row: int) -> str:
+        return f"line {line_numbers[row]}"
+
+    arrays: dict[str, pa.Array] = {}
+    for field in plan.fields:
+        source = record.field(field.source)
+        arrays[field.column.name] = _checked(stream, field, _column_from_array, source, place)
+    meta = {
+        sch.EXTRACTED_AT: read.column("time_extracted").combine_chunks(),
+        sch.DELETED_AT: record.field(sch.DELETED_AT),
+        sch.TABLE_VERSION: read.column("version").combine_chunks(),
+        sch.POSITION: _pc.multiply(pa.array(line_numbers, pa.int64()), POSITION_STRIDE),
+    }
+    for field in RECORD_METADATA:
+        arrays[field.column.name] = _checked(stream, field, _column_from_array, meta[field.source], place)
+    _check_keys(stream, plan, arrays, place)
+    return pa.Table.from_arrays(list(arrays.values()), names=list(arrays))
+
+
 def file_to_table(
     stream: str,
     plan: StreamPlan,
@@ -381,6 +451,7 @@ def add_batch_columns(
 ) -> pa.Table:
     """Batch-level metadata (same for every row) and the table's column order."""
     rows = table.num_rows
+    # One scalar repeated by Arrow, not a Python list of `rows` values.
     constants = {
         sch.RECEIVED_AT: constant(received_at, sch.TIMESTAMP_TYPE, rows),
         sch.BATCHED_AT: constant(batched_at, sch.TIMESTAMP_TYPE, rows),

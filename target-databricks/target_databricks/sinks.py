@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import gc
 import gzip
 import json
 import os
@@ -14,6 +15,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers._batch import BatchFileFormat, StorageTarget
 from singer_sdk.sinks import BatchSink
@@ -30,6 +32,7 @@ from target_databricks.engines.base import (
     LoadMethod,
 )
 from target_databricks.loads import run_load
+from target_databricks.record_lines import RecordLines
 from target_databricks.settings import DEFAULT_BATCH_SIZE_ROWS, load_method_for, target_catalog, target_schema
 
 if t.TYPE_CHECKING:
@@ -37,6 +40,9 @@ if t.TYPE_CHECKING:
 
     from target_databricks.engines.base import Engine
     from target_databricks.target import TargetDatabricks
+
+# Decodes a RECORD line Arrow could not read as the target's reader would have (errors included).
+_message_reader = MsgSpecReader()
 
 # Message keys the target adds to each RECORD/BATCH message before the SDK hands it to the sink.
 POSITION_KEY = "_ml_position"
@@ -67,6 +73,12 @@ class DatabricksSink(BatchSink):
         self.method: LoadMethod = load_method_for(self.config, self.plan.spec.key_properties)
         self._table_ready = False
         self.current_batch_message: dict[str, t.Any] | None = None
+        self._max_rows = self.max_size
+        read_schema = batches.record_line_schema(self.plan)
+        # The target hands plain RECORD lines over undecoded (add_record_line) when Arrow can read them.
+        self.record_lines = (
+            RecordLines(stream_name, self.plan, read_schema, self._decoded_record) if read_schema else None
+        )
 
     @property
     def engine(self) -> Engine:
@@ -113,14 +125,40 @@ class DatabricksSink(BatchSink):
                     raise
         return record
 
+    def add_record_line(self, line: str, line_number: int) -> bool:
+        """A RECORD line of this stream that only needs the record-level metadata (no stream map, no
+        flattening, no validation), undecoded; its key properties are checked when it is typed.
+        True when the batch is full."""
+        assert self.record_lines is not None
+        if self._pending_batch is None:
+            self._get_context({})  # the first record starts the batch: its start is the load's received_at
+        self.record_lines.add(line, line_number)
+        self.tally_record_read()
+        self.record_counter_metric.increment()
+        return self._batch_records_read >= self._max_rows
+
+    def _decoded_record(self, line: str, line_number: int) -> dict[str, t.Any]:
+        """A line Arrow could not read, as the record dict of the decoded path (numbers exact)."""
+        message = _message_reader.deserialize_json(line)
+        message[POSITION_KEY] = line_number * batches.POSITION_STRIDE
+        record = dict(message["record"])
+        self._add_sdc_metadata_to_record(record, message, {})
+        return record
+
     # --- batches --------------------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
-        records = context.get("records") or []
-        if not records:
+        tables = [self.record_lines.take_table()] if self.record_lines is not None else []
+        if records := context.get("records"):
+            tables.append(batches.records_to_table(self.stream_name, self.plan, records))
+        parts = [table for table in tables if table is not None]
+        if not parts:
             return
         received_at = context.get("batch_start_time") or dt.datetime.now(dt.UTC)
-        self.load_table(batches.records_to_table(self.stream_name, self.plan, records), received_at)
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
+        self.load_table(table, received_at)
+        del table, parts, tables
+        _free_load_cycles()
 
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
         """BATCH message: each file straight into Arrow (no per-record Python), one load per file."""
@@ -230,6 +268,17 @@ class DatabricksSink(BatchSink):
         self.engine.activate_version(
             self.plan.spec, new_version, hard_delete=bool(self.config.get("hard_delete", False))
         )
+
+
+def _free_load_cycles() -> None:
+    """An exception caught during a load (e.g. databricks-sdk's NotFound when the ledger is first
+    looked up) keeps the load's frames, and with them its Arrow tables, in a reference cycle, and the
+    RECORD path makes too few Python objects for the cycle collector to run soon: collect now, then
+    freeze the survivors so that the next collection only scans what the next batch makes. Then
+    hand the freed memory back to the system."""
+    gc.collect()
+    gc.freeze()
+    pa.default_memory_pool().release_unused()
 
 
 def _jsonl_read_type(field: sch.FieldPlan) -> pa.DataType:
