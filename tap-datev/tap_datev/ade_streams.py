@@ -33,6 +33,7 @@ from tap_datev.ade_client import AdeJobError, AdeReader, content_hash
 from tap_datev.ade_records import flat, posting_columns
 from tap_datev.client import shared_client
 from tap_datev.ledger import format_ts, parse_ts
+from tap_datev.record_messages import SelectedRecordMessages
 from tap_datev.streams import load_schema
 
 if t.TYPE_CHECKING:
@@ -90,7 +91,7 @@ def datev_captions(tap: Tap) -> list[dict[str, t.Any]]:
     ]
 
 
-class _AdeStream(Stream):
+class _AdeStream(SelectedRecordMessages, Stream):
     """One read per client x fiscal year; skipped with one line when the login lacks the scope."""
 
     primary_keys: t.ClassVar[list[str]] = ["client_id", "fiscal_year"]
