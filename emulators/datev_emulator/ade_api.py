@@ -197,7 +197,7 @@ class AdeApi:
             flags[name] = raw == "true"
         accounts = general_ledger_accounts(
             booked_accounts(self.ledger.postings(client_id, year)),
-            year.basics["account_length"],
+            year,
             only_booked=flags["onlyBooked"],
             includes_personal=flags["includesPersonalAccounts"],
         )

@@ -31,6 +31,38 @@ POSTING_FIELDS = frozenset(
     }
 )
 AMOUNT_FIELDS = ("amountDebit", "amountCredit")
+# The advisor's accounts in the client's chart (DATEV Kontenrahmen SKR03 = 3, SKR04 = 4): the two
+# number the same accounts differently (SKR04's class 4 is revenue, where SKR03 books salaries).
+ADVISOR_ACCOUNTS: dict[int, dict[str, int]] = {
+    3: {
+        "bank": 1200,
+        "opening_balances": 9000,
+        "machines": 210,
+        "salaries": 4120,
+        "social_security": 4130,
+        "wages_payable": 1740,
+        "social_security_payable": 1742,
+        "depreciation": 4830,
+        "audit_costs": 4957,
+        "audit_provision": 977,
+        "advice_costs": 4950,
+        "other_provisions": 970,
+    },
+    4: {
+        "bank": 1800,
+        "opening_balances": 9000,
+        "machines": 440,
+        "salaries": 6020,
+        "social_security": 6110,
+        "wages_payable": 3720,
+        "social_security_payable": 3740,
+        "depreciation": 6220,
+        "audit_costs": 6827,
+        "audit_provision": 3095,
+        "advice_costs": 6825,
+        "other_provisions": 3070,
+    },
+}
 # Expense accounts the generated bulk postings rotate over (SKR03), against the bank account.
 BULK_ACCOUNTS = (4210, 4240, 4360, 4530, 4610, 4900, 4930, 4950)
 
@@ -94,9 +126,13 @@ def _sequence(
     }
 
 
-def advisor_year(client_number: int, begin: date, end: date, is_open: bool) -> list[dict[str, Any]]:
-    """The advisor's sequences of one fiscal year. A past year is committed throughout and has its
-    closing entries; the open year's depreciation is still uncommitted (the advisor may change it)."""
+def advisor_year(
+    client_number: int, begin: date, end: date, is_open: bool, chart: int = 3
+) -> list[dict[str, Any]]:
+    """The advisor's sequences of one fiscal year, on the accounts of the client's chart (`chart`: 3 or
+    4). A past year is committed throughout and has its closing entries; the open year's depreciation
+    is still uncommitted (the advisor may change it)."""
+    a = ADVISOR_ACCOUNTS[chart]
     factor = Decimal(client_number % 100) / 10  # 55003 → 0.3: each client's figures differ a little
     months = _month_ends(begin, 10 if is_open else 12)
     salary = str((Decimal("18450.00") + factor * 1000).quantize(CENT))
@@ -105,7 +141,7 @@ def advisor_year(client_number: int, begin: date, end: date, is_open: bool) -> l
     opening_entries = [
         _posting(
             "eb-1",
-            (1200, 9000),
+            (a["bank"], a["opening_balances"]),
             "125000.00",
             begin,
             ("Saldovortrag Bank", "EB"),
@@ -113,7 +149,7 @@ def advisor_year(client_number: int, begin: date, end: date, is_open: bool) -> l
         ),
         _posting(
             "eb-2",
-            (210, 9000),
+            (a["machines"], a["opening_balances"]),
             "250000.00",
             begin,
             ("Saldovortrag Maschinen", "EB"),
@@ -131,13 +167,17 @@ def advisor_year(client_number: int, begin: date, end: date, is_open: bool) -> l
         )
         for i, day in enumerate(months, 1)
         for n, accounts, amount, text in (
-            (1, (4120, 1740), salary, "Gehälter"),
-            (2, (4130, 1742), social, "Soziale Abgaben"),
+            (1, (a["salaries"], a["wages_payable"]), salary, "Gehälter"),
+            (2, (a["social_security"], a["social_security_payable"]), social, "Soziale Abgaben"),
         )
     ]
     afa = [
         _posting(
-            f"afa-{i}", (4830, 210), depreciation, day, (f"AfA Maschinen {day:%m/%Y}", f"AfA-{day:%Y-%m}")
+            f"afa-{i}",
+            (a["depreciation"], a["machines"]),
+            depreciation,
+            day,
+            (f"AfA Maschinen {day:%m/%Y}", f"AfA-{day:%Y-%m}"),
         )
         for i, day in enumerate(months, 1)
     ]
@@ -152,8 +192,8 @@ def advisor_year(client_number: int, begin: date, end: date, is_open: bool) -> l
                 f"ja-{n}", accounts, amount, end, (text, f"JA-{n}"), recordType="annual_financial_statements"
             )
             for n, accounts, amount, text in (
-                (1, (4957, 977), "4500.00", "Rückstellung Jahresabschluss"),
-                (2, (4950, 970), "1250.00", "Rückstellung Steuerberatung"),
+                (1, (a["audit_costs"], a["audit_provision"]), "4500.00", "Rückstellung Jahresabschluss"),
+                (2, (a["advice_costs"], a["other_provisions"]), "1250.00", "Rückstellung Steuerberatung"),
             )
         ]
         sequences.append(
@@ -175,6 +215,7 @@ def seed_ledger(clients: list[dict[str, Any]]) -> dict[str, Any]:
                 date.fromisoformat(year["fiscal_year_start"]),
                 date.fromisoformat(year["fiscal_year_end"]),
                 is_open=year is years[-1],
+                chart=year.get("datev_chart_of_accounts") or 3,
             )
             for year in years
         }

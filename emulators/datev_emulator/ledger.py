@@ -19,8 +19,8 @@ from datev_emulator.extf_postings import eur_amount, read_batch, read_postings
 EXTF_BATCH_CATEGORY = 21
 FIRST_EXTF_SEQUENCE = 100
 ZERO = Decimal("0.00")
-# SKR03 captions the emulator's advisor maintains (≤ 40 characters, as DATEV's captions).
-CAPTIONS = {
+# Captions the emulator's advisor maintains (≤ 40 characters, as DATEV's captions), per chart.
+SKR03_CAPTIONS = {
     210: "Maschinen",
     970: "Sonstige Rückstellungen",
     977: "Rückstellungen für Abschluss und Prüfung",
@@ -50,6 +50,27 @@ CAPTIONS = {
     10000: "Müller Anlagenbau GmbH",
     70000: "Schmidt Stahlhandel GmbH",
 }
+SKR04_CAPTIONS = {
+    440: "Maschinen",
+    1800: "Bank",
+    3070: "Sonstige Rückstellungen",
+    3095: "Rückstellungen für Abschluss und Prüfung",
+    3720: "Verbindlichkeiten aus Lohn und Gehalt",
+    3740: "Verbindlichkeiten soziale Sicherheit",
+    6020: "Gehälter",
+    6110: "Gesetzliche soziale Aufwendungen",
+    6220: "Abschreibungen auf Sachanlagen",
+    6825: "Rechts- und Beratungskosten",
+    6827: "Abschluss- und Prüfungskosten",
+    9000: "Saldenvorträge, Sachkonten",
+}
+
+
+def captions(year: FiscalYear) -> dict[int, str]:
+    """The captions of the year's chart of accounts (SKR04 = 4; anything else is read as SKR03)."""
+    return SKR04_CAPTIONS if year.basics.get("datev_chart_of_accounts") == 4 else SKR03_CAPTIONS
+
+
 SEQUENCE_FIELDS = (
     "accountingSequenceId",
     "accountingSequenceNumber",
@@ -192,6 +213,7 @@ def sums_and_balances(postings: Iterable[dict[str, Any]], year: FiscalYear) -> l
             if not posting.get("isOpeningBalancePosting"):
                 monthly[account][month] += d - c
     rows = []
+    names = captions(year)
     for account in sorted(set(opening) | set(annual)):
         open_d, open_c = opening[account]
         year_d, year_c = annual[account]
@@ -208,7 +230,7 @@ def sums_and_balances(postings: Iterable[dict[str, Any]], year: FiscalYear) -> l
             )
         row: dict[str, Any] = {
             "accountNumber": account,
-            "caption": CAPTIONS.get(account),
+            "caption": names.get(account),
             "openingBalanceDebit": open_d,
             "openingBalanceCredit": open_c,
             "sumsAndBalancesMonthValues": months,
@@ -222,18 +244,19 @@ def sums_and_balances(postings: Iterable[dict[str, Any]], year: FiscalYear) -> l
 
 
 def general_ledger_accounts(
-    booked: set[int], account_length: int, *, only_booked: bool, includes_personal: bool
+    booked: set[int], year: FiscalYear, *, only_booked: bool, includes_personal: bool
 ) -> list[dict[str, Any]]:
     """Captioned GL accounts (or, with only_booked, the booked ones, captioned or not); business partner
     accounts (longer than the account length) only when asked for, and only booked and captioned."""
-    personal_from = 10**account_length
+    names = captions(year)
+    personal_from = 10 ** year.basics["account_length"]
     if only_booked:
         numbers = {n for n in booked if n < personal_from}
     else:
-        numbers = {n for n in CAPTIONS if n < personal_from}
+        numbers = {n for n in names if n < personal_from}
     if includes_personal:
-        numbers |= {n for n in booked if n >= personal_from and n in CAPTIONS}
-    return [{"accountNumber": n, "caption": CAPTIONS.get(n)} for n in sorted(numbers)]
+        numbers |= {n for n in booked if n >= personal_from and n in names}
+    return [{"accountNumber": n, "caption": names.get(n)} for n in sorted(numbers)]
 
 
 def booked_accounts(postings: Iterable[dict[str, Any]]) -> set[int]:

@@ -83,17 +83,19 @@ def submit_extf(flow: Flow, emulator: RunningEmulator, token: str, data: bytes) 
     assert response.status_code == 202, response.text
 
 
-def export(flow: Flow, emulator: RunningEmulator, token: str, year: int) -> list[dict[str, Any]]:
+def export(
+    flow: Flow, emulator: RunningEmulator, token: str, year: int, client: str = CLIENT
+) -> list[dict[str, Any]]:
     """One full account-postings read: POST the job, wait for it on the emulator clock, read its pages."""
-    job = flow.api("POST", f"{CLIENT}/fiscal-years/{year}/account-postings", token).json()["jobId"]
+    job = flow.api("POST", f"{client}/fiscal-years/{year}/account-postings", token).json()["jobId"]
     emulator.control.advance(5)
-    state = flow.api("GET", f"{CLIENT}/jobs/{job}/state", token).json()
+    state = flow.api("GET", f"{client}/jobs/{job}/state", token).json()
     assert state == {"jobState": "COMPLETED"}
-    first = flow.api("GET", f"{CLIENT}/account-postings-jobs/{job}", token, params={"page": 1})
+    first = flow.api("GET", f"{client}/account-postings-jobs/{job}", token, params={"page": 1})
     postings = ndjson(first)
     for page in range(2, int(first.headers["x-total-pages"]) + 1):
         postings += ndjson(
-            flow.api("GET", f"{CLIENT}/account-postings-jobs/{job}", token, params={"page": page})
+            flow.api("GET", f"{client}/account-postings-jobs/{job}", token, params={"page": page})
         )
     return postings
 
@@ -220,6 +222,23 @@ def test_ledger_holds_advisor_postings_and_succeeded_extf_batches(
     assert origins == {"EB", "LG", "AN", "JA"}
     # The batch is filed in the fiscal year its header names, not in the other one.
     assert all(p["accountingSequenceId"] != 100 for p in export(flow, emulator, token, 20260101))
+
+
+def test_the_advisor_books_on_the_client_s_chart_of_accounts(
+    flow: Flow, emulator: RunningEmulator, token: str
+) -> None:
+    # Lindner Antriebstechnik keeps SKR04 books, where class 4 is revenue: the advisor's payroll and
+    # depreciation go to SKR04's expense accounts, captioned from SKR04.
+    skr04 = f"{ADE}/clients/29098-55004"
+    pairs = {
+        (p["accountNumber"], p["contraAccountNumber"]) for p in export(flow, emulator, token, 20240701, skr04)
+    }
+    assert {(6020, 3720), (6110, 3740), (6220, 440), (440, 9000), (1800, 9000)} <= pairs
+    assert not {a for pair in pairs for a in pair} & {4120, 4130, 4830, 210, 1200}
+    accounts = ndjson(flow.api("GET", f"{skr04}/fiscal-years/20240701/general-ledger-accounts", token))
+    assert {a["accountNumber"]: a["caption"] for a in accounts}[6020] == "Gehälter"
+    balances = ndjson(flow.api("GET", f"{skr04}/fiscal-years/20240701/sums-and-balances", token))
+    assert {b["accountNumber"]: b["caption"] for b in balances}[1800] == "Bank"
 
 
 def test_amounts_are_exact_json_numbers_and_sums_add_up(
