@@ -26,6 +26,7 @@ from demo import read_delta
 
 from datev_emulator.advisor import ADE_SCOPE, seed_ledger
 from datev_emulator.seed import demo_clients
+from tap_datev.ade_streams import ADE_STREAMS
 
 pytestmark = pytest.mark.slow
 BATCHES = demo_ledger.batches()
@@ -34,14 +35,8 @@ MARTS = "datev_marts"
 BOOKED_CLIENTS = {
     c["id"] for c in demo_clients() if any(ADE_SCOPE in service["scopes"] for service in c["services"])
 }
-BOOKED_LEDGER_TABLES = (
-    "fiscal_years",
-    "accounting_sequences",
-    "general_ledger_accounts",
-    "sums_and_balances",
-    "terms_of_payment",
-    "account_postings",
-)
+# The tables of the booked ledger: one per Accounting Data Exchange stream of the tap.
+BOOKED_LEDGER_TABLES = tuple(stream.name for stream in ADE_STREAMS)
 # DATEV's expense account classes (Kontenrahmen): SKR03 classes 3 and 4, SKR04 classes 5 and 6.
 EXPENSE_ACCOUNTS = {3: (range(3000, 3960), range(4000, 4996)), 4: (range(5000, 5900), range(6000, 7000))}
 SpendFigures = dict[tuple[str, date], tuple[Decimal, Decimal, int]]
