@@ -11,9 +11,12 @@ from __future__ import annotations
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import msgspec
 import pyarrow as pa
+from singer_sdk.contrib.msgspec import decoder as singer_decoder
 
 from target_databricks import batches
+from target_databricks.errors import InputError
 
 if t.TYPE_CHECKING:
     from target_databricks.schema import StreamPlan
@@ -23,6 +26,25 @@ CHUNK_ROWS = 10_000
 
 # One thread types chunks while the main thread reads on: Arrow's JSON reader releases the GIL.
 _typing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-lines")
+
+# How much of a line that is no JSON the error shows.
+SHOWN_CHARS = 200
+
+
+def decode_message(line: str, line_number: int) -> dict[str, t.Any]:
+    """One Singer message line, decoded as singer-sdk's msgspec reader does (numbers exact). A line
+    that is no JSON is refused with its input line number in one error line (singer-sdk's reader
+    logs a traceback at ERROR first)."""
+    try:
+        return singer_decoder.decode(line)
+    except msgspec.DecodeError as exc:
+        text = line.rstrip("\r\n")
+        shown = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+        raise InputError(
+            f"input line {line_number} is not a JSON Singer message ({exc}): {shown} -- whatever "
+            "writes the target's input (the tap) must send one JSON message per line"
+        ) from None
+
 
 # A RECORD line, with its input line number, as the record dict records_to_table takes.
 DecodeRecord = t.Callable[[str, int], dict[str, t.Any]]

@@ -15,7 +15,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.helpers._batch import BatchFileFormat, StorageTarget
 from singer_sdk.sinks import BatchSink
@@ -32,7 +31,7 @@ from target_databricks.engines.base import (
     LoadMethod,
 )
 from target_databricks.loads import run_load
-from target_databricks.record_lines import RecordLines
+from target_databricks.record_lines import RecordLines, decode_message
 from target_databricks.settings import DEFAULT_BATCH_SIZE_ROWS, load_method_for, target_catalog, target_schema
 
 if t.TYPE_CHECKING:
@@ -41,8 +40,6 @@ if t.TYPE_CHECKING:
     from target_databricks.engines.base import Engine
     from target_databricks.target import TargetDatabricks
 
-# Decodes a RECORD line Arrow could not read as the target's reader would have (errors included).
-_message_reader = MsgSpecReader()
 
 # Message keys the target adds to each RECORD/BATCH message before the SDK hands it to the sink.
 POSITION_KEY = "_ml_position"
@@ -139,7 +136,7 @@ class DatabricksSink(BatchSink):
 
     def _decoded_record(self, line: str, line_number: int) -> dict[str, t.Any]:
         """A line Arrow could not read, as the record dict of the decoded path (numbers exact)."""
-        message = _message_reader.deserialize_json(line)
+        message = decode_message(line, line_number)
         message[POSITION_KEY] = line_number * batches.POSITION_STRIDE
         record = dict(message["record"])
         self._add_sdc_metadata_to_record(record, message, {})

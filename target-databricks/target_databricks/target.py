@@ -21,6 +21,7 @@ from target_databricks import log_filters, memory, progress, settings
 from target_databricks.batches import POSITION_STRIDE, KeyPropertyMissingError, key_missing_message
 from target_databricks.engines import make_engine
 from target_databricks.errors import SettingsError
+from target_databricks.record_lines import decode_message
 from target_databricks.schema import NameCollisionError
 from target_databricks.sinks import POSITION_KEY, DatabricksSink
 
@@ -66,7 +67,7 @@ class PositionReader(MsgSpecReader):
 
     def deserialize_json(self, line: t.Any) -> dict:
         self.line_number += 1
-        return super().deserialize_json(line)
+        return decode_message(line, self.line_number)
 
     def process_lines(
         self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]

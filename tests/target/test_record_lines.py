@@ -200,5 +200,22 @@ def test_a_record_line_that_is_no_json_is_refused_and_nothing_of_its_batch_lands
     input_path.write_text(good + '{"type":"RECORD","stream":"lines","record":{"id":4,\n')
     result = run_process(write_json(tmp_path / "c.json", cfg), input_path)
     assert result.returncode != 0
-    assert "Unable to parse" in result.stderr and '"id":4,' in result.stderr
+    # One ERROR line naming the input line and showing it; no traceback (singer-sdk's reader logs one).
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert "input line 6 is not a JSON Singer message" in errors[0] and '"id":4,' in errors[0]
+    assert "Traceback" not in result.stderr
     assert sorted(read(cfg, "lines").column("id").to_pylist()) == [1, 2]  # the earlier batch, intact
+
+
+def test_a_broken_state_line_is_one_error_line_naming_it(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    input_path = tmp_path / "in.singer"
+    input_path.write_text(_compact([schema_msg("lines", PROPS, ["id"])]) + '{"type": "STATE", "value": \n')
+    result = run_process(write_json(tmp_path / "c.json", cfg), input_path)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, result.stderr
+    assert "input line 2 is not a JSON Singer message (Input data was truncated)" in errors[0]
+    assert '{"type": "STATE", "value":' in errors[0]
+    assert "Traceback" not in result.stderr
