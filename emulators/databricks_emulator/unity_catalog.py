@@ -74,10 +74,16 @@ class UnityCatalog:
         name = str(body.get("name") or "").lower()
         if not name:
             raise ApiError(400, "INVALID_PARAMETER_VALUE", "name is required.")
+        exists = ApiError(409, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
         if name in self._engine.catalog_names():
-            raise ApiError(409, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
-        with _permission_denied():
-            self._engine.create_catalog(name)
+            raise exists
+        try:
+            with _permission_denied():
+                self._engine.create_catalog(name)
+        except SqlError as exc:
+            if exc.error_class.endswith("ALREADY_EXISTS"):  # a concurrent request made it meanwhile
+                raise exists from exc
+            raise
         return self._catalog_json(name)
 
     def _schema_json(self, catalog: str, schema: str) -> dict[str, Any]:
@@ -110,10 +116,17 @@ class UnityCatalog:
         catalog = str(body.get("catalog_name") or "").lower()
         name = str(body.get("name") or "").lower()
         self.get_catalog(catalog)
+        exists = ApiError(409, "SCHEMA_ALREADY_EXISTS", f"Schema '{catalog}.{name}' already exists.")
         if name in self._engine.schema_names(catalog):
-            raise ApiError(409, "SCHEMA_ALREADY_EXISTS", f"Schema '{catalog}.{name}' already exists.")
-        with _permission_denied():
-            self._engine.create_schema(catalog, name)
+            raise exists
+        try:
+            with _permission_denied():
+                self._engine.create_schema(catalog, name)
+        except SqlError as exc:
+            # Created by a concurrent request since the look above: the same 409 as when it existed.
+            if exc.error_class == "SCHEMA_ALREADY_EXISTS":
+                raise exists from exc
+            raise
         return self._schema_json(catalog, name)
 
     def _table_json(self, catalog: str, table: dict[str, Any]) -> dict[str, Any]:

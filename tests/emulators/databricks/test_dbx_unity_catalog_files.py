@@ -146,3 +146,23 @@ def test_table_id_is_stable_until_drop_or_replace(sp_client: WorkspaceClient) ->
     ok(sp_client, "CREATE SCHEMA main.ids2")
     ok(sp_client, "CREATE TABLE main.ids2.t (id BIGINT) USING DELTA")
     assert sp_client.tables.get("main.ids2.t").table_id != sp_client.tables.get("main.ids.t").table_id
+
+
+def test_a_schema_created_concurrently_is_409_already_exists(
+    emulator: RunningEmulator, sp_client: WorkspaceClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two writers look, see no schema, and both create it: the second create must answer like an
+    # existing schema (409 SCHEMA_ALREADY_EXISTS, which writers treat as done), not as a bad request.
+    engine = emulator.app.engine
+    sp_client.schemas.create("raced", "main")
+    real_names = engine.schema_names
+    looks = iter([False])  # the first look (the REST handler's) misses the schema, later ones see it
+
+    def names(catalog: str) -> list[str]:
+        seen = real_names(catalog)
+        return seen if next(looks, True) else [n for n in seen if n != "raced"]
+
+    monkeypatch.setattr(engine, "schema_names", names)
+    with pytest.raises(ResourceConflict) as refused:
+        sp_client.schemas.create("raced", "main")
+    assert refused.value.error_code == "SCHEMA_ALREADY_EXISTS"
