@@ -74,12 +74,17 @@ def spend_table(con: duckdb.DuckDBPyConnection) -> None:
     print("  (!) = a posting with an unknown tax key, counted gross (spend.has_unknown_vat_rate)")
 
 
-def reconciliation(con: duckdb.DuckDBPyConnection) -> None:
+def status_counts(con: duckdb.DuckDBPyConnection, column: str) -> str:
+    """`  status: n, ...` of batch_reconciliation's `column`, statuses in order."""
     counts = con.execute(
-        f"""SELECT reconciliation_status, COUNT(*) FROM {SCHEMA}.batch_reconciliation GROUP BY 1 ORDER BY 1"""
+        f"SELECT {column}, COUNT(*) FROM {SCHEMA}.batch_reconciliation GROUP BY 1 ORDER BY 1"
     ).fetchall()
+    return "  " + ", ".join(f"{status}: {n}" for status, n in counts)
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection) -> None:
     print("\nBatch reconciliation (file at submit time / booking_lines / DATEV's count)")
-    print("  " + ", ".join(f"{status}: {n}" for status, n in counts))
+    print(status_counts(con, "reconciliation_status"))
     others = con.execute(
         f"""SELECT entity_name, file_name, reconciliation_status, reason
             FROM {SCHEMA}.batch_reconciliation WHERE reconciliation_status <> 'ok' ORDER BY 2"""
@@ -90,11 +95,8 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> None:
 
 def booked(con: duckdb.DuckDBPyConnection) -> None:
     """Submitted vs booked per accounting sequence, and the advisor's own sequences."""
-    counts = con.execute(
-        f"""SELECT booked_status, COUNT(*) FROM {SCHEMA}.batch_reconciliation GROUP BY 1 ORDER BY 1"""
-    ).fetchall()
     print("\nBooked in DATEV (submitted batch vs DATEV's accounting sequence: lines, debit and credit sums)")
-    print("  " + ", ".join(f"{status}: {n}" for status, n in counts))
+    print(status_counts(con, "booked_status"))
     rows = con.execute(
         f"""SELECT entity_name, file_name, booked_status, accounting_sequence_id, loaded_line_count,
                    booked_line_count, loaded_debit_sum, booked_debit_sum, booked_reason
