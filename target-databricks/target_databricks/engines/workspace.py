@@ -808,7 +808,7 @@ class WorkspaceEngine(Engine):
                 self.execute(sql.mark_ledger_view(self.catalog, self.schema))
 
     def _create_ledger(self, entries: t.Sequence[LedgerEntry]) -> None:
-        """The ledger made by the statement that writes its first rows, then its view."""
+        """The ledger made by the statement that writes its first rows, with its view (one script)."""
         from databricks.sdk.errors import NotFound
 
         try:
