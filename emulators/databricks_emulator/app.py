@@ -120,6 +120,7 @@ class EmulatorApp:
         control._hooks.update(
             expire_tokens=self.tokens.expire_all,
             set_warehouse_state=self.warehouses.set_state,
+            set_sql_scripting=lambda enabled: setattr(self.engine, "sql_scripting", bool(enabled)),
             executed=lambda: self.engine.executed,
             executed_log=lambda: list(self.engine.executed_log),
             reset_executed=self.engine.reset_executed,

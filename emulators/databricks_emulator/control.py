@@ -117,6 +117,10 @@ class Control:
     def set_warehouse_state(self, state: str, warehouse_id: str = "emulator-warehouse") -> None:
         self._hooks["set_warehouse_state"](warehouse_id, state)
 
+    def set_sql_scripting(self, enabled: bool) -> None:
+        """Off: the warehouse predates SQL scripting and answers `BEGIN … END` with PARSE_SYNTAX_ERROR."""
+        self._hooks["set_sql_scripting"](enabled)
+
     # ---- counters ----
 
     def record(self, method: str, path: str, endpoint: str, status: int) -> None:
@@ -166,5 +170,6 @@ class Control:
         "set_token_lifetime",
         "expire_tokens",
         "set_warehouse_state",
+        "set_sql_scripting",
         "reset_counters",
     )

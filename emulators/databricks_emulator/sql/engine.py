@@ -39,6 +39,7 @@ from databricks_emulator.sql.names import (
     unmap_message,
     volume_path_or_sql_error,
 )
+from databricks_emulator.sql.scripting import compound_body, is_compound
 from databricks_emulator.sql.types import (
     databricks_type,
     json_array_value,
@@ -169,6 +170,8 @@ class SqlEngine:
         self.executed_log: deque[str] = deque(maxlen=100_000)
         # Privileges the principal lacks (the app shares Control.denied_privileges here).
         self.denied_privileges: set[str] = set()
+        # Whether the warehouse runs SQL scripts (Databricks SQL, DBR 16.3+); off, BEGIN is a syntax error.
+        self.sql_scripting = True
         self._con = duckdb.connect(str(data_dir / "emulator.duckdb"))
         self._con.execute("SET TimeZone = 'UTC'")
         # A SQL macro, not a Python UDF: DuckDB's Python UDFs need numpy.
@@ -438,6 +441,8 @@ class SqlEngine:
     ) -> SqlResult:
         """Run one statement; raises SqlError as Databricks would fail it."""
         session = session or Session()
+        if is_compound(sql):
+            return self._execute_compound(sql, params or [], session)
         if ";" in sql.strip().rstrip(";") and len(split_statements(sql)) > 1:
             raise SqlError(
                 "PARSE_SYNTAX_ERROR", "Multiple statements are not allowed in one request.", "42601"
@@ -453,6 +458,32 @@ class SqlEngine:
             except SqlError:
                 self._rollback()
                 raise
+
+    def _execute_compound(self, sql: str, params: list[Parameter], session: Session) -> SqlResult:
+        """A SQL script: one statement of the request, its statements run in order, each committed
+        on its own; it answers the result of its last query (none when it ran no query)."""
+        if not self.sql_scripting:  # a warehouse before SQL scripting does not parse BEGIN
+            raise SqlError("PARSE_SYNTAX_ERROR", "Syntax error at or near 'BEGIN'.", "42601")
+        statements = compound_body(sql)
+        for statement in statements:  # the whole script is parsed before any of it runs
+            if not self._is_command(statement):
+                self._parse(statement)
+        with self.lock:
+            self.executed += 1
+            self.executed_log.append(sql)
+            answer = SqlResult()
+            for statement in statements:
+                try:
+                    result = self._execute(statement, params, session)
+                except duckdb.Error as exc:
+                    self._rollback()
+                    raise _error_from_duckdb(exc) from exc
+                except SqlError:
+                    self._rollback()
+                    raise
+                if result.columns:
+                    answer = result
+            return answer
 
     def run_script(self, sql: str, session: Session | None = None) -> list[SqlResult]:
         """Run `;`-separated statements in order with one session (USE persists); stops at the first error."""
@@ -477,10 +508,7 @@ class SqlEngine:
         command = self._command(sql, session)
         if command is not None:
             return command
-        try:
-            trees = sqlglot.parse(sql, read="databricks")
-        except (ParseError, TokenError) as exc:
-            raise SqlError("PARSE_SYNTAX_ERROR", f"Syntax error: {exc}", "42601") from exc
+        trees = self._parse(sql)
         tree = trees[0] if trees else None
         if tree is None or isinstance(tree, exp.Command):
             raise SqlError(
@@ -517,6 +545,13 @@ class SqlEngine:
             return _dml_result(cursor.fetchall(), inserted=False)
         return self._query(tree.sql("duckdb"), values)
 
+    @staticmethod
+    def _parse(sql: str) -> list[exp.Expr | None]:
+        try:
+            return sqlglot.parse(sql, read="databricks")
+        except (ParseError, TokenError) as exc:
+            raise SqlError("PARSE_SYNTAX_ERROR", f"Syntax error: {exc}", "42601") from exc
+
     def _query(self, sql: str, values: dict[str, Any]) -> SqlResult:
         cursor = self._con.execute(sql, values)
         if not cursor.description:
@@ -530,6 +565,9 @@ class SqlEngine:
         return SqlResult(columns, rows)
 
     # ---- commands sqlglot does not parse ----
+
+    def _is_command(self, sql: str) -> bool:
+        return any(re.fullmatch(p, sql, flags=re.IGNORECASE | re.DOTALL) for p, _ in self._commands())
 
     def _command(self, sql: str, session: Session) -> SqlResult | None:
         for pattern, handler in self._commands():

@@ -78,6 +78,9 @@ _LEDGER_CHUNK = 200
 _STATS_COLUMNS = 32
 # New Jobs attempts one apply may start when tokens' runs cannot be confirmed as this load's.
 _MAX_NEW_ATTEMPTS = 5
+# What a warehouse without SQL scripting answers a compound statement: PARSE_SYNTAX_ERROR at BEGIN,
+# or UNSUPPORTED_FEATURE.SQL_SCRIPTING where the parser knows scripts and has them turned off.
+_NO_SQL_SCRIPTING = ("42601", "0A000")
 
 
 class StatementFailedError(EngineError):
@@ -805,11 +808,11 @@ class WorkspaceEngine(Engine):
                 self.execute(sql.mark_ledger_view(self.catalog, self.schema))
 
     def _create_ledger(self, entries: t.Sequence[LedgerEntry]) -> None:
-        """The ledger made by the statement that writes its first rows, then its view."""
+        """The ledger made by the statement that writes its first rows, with its view (one script)."""
         from databricks.sdk.errors import NotFound
 
         try:
-            self.execute(sql.create_ledger(self.catalog, self.schema, entries))
+            self._create_ledger_and_view(entries)
         except StatementFailedError as exc:
             if exc.sql_state != "42P07":  # TABLE_OR_VIEW_ALREADY_EXISTS
                 raise
@@ -824,6 +827,23 @@ class WorkspaceEngine(Engine):
             self.execute(sql.ledger_insert(self.catalog, self.schema, entries))
             return
         self._ledger_ready = True
+
+    def _create_ledger_and_view(self, entries: t.Sequence[LedgerEntry]) -> None:
+        """One SQL script; a warehouse that does not parse scripts (before DBR 16.3) runs nothing of
+        it and gets the same two statements one by one."""
+        try:
+            self.execute(sql.create_ledger_script(self.catalog, self.schema, entries))
+            return
+        except StatementFailedError as exc:
+            if exc.sql_state not in _NO_SQL_SCRIPTING:
+                raise
+            logger.info(
+                "SQL warehouse %s does not run SQL scripts (%s): creating the ledger and its view "
+                "with two statements",
+                self.warehouse_id,
+                exc.sql_state,
+            )
+        self.execute(sql.create_ledger(self.catalog, self.schema, entries))
         self.execute(sql.create_ledger_view(self.catalog, self.schema))
 
     def ledger_append(self, entries: t.Sequence[LedgerEntry]) -> None:

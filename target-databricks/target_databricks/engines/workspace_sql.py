@@ -363,6 +363,15 @@ def create_ledger(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -
     )
 
 
+def create_ledger_script(catalog: str, schema: str, entries: t.Sequence[LedgerEntry]) -> str:
+    """The ledger with its first rows, then its view, as one SQL script (a compound statement of
+    Databricks SQL and DBR 16.3+): one request where two would be. Its statements run in order, each
+    committed on its own, and the first that fails ends it with its own error (a ledger another
+    writer made first: TABLE_OR_VIEW_ALREADY_EXISTS, before the view is touched)."""
+    ledger = create_ledger(catalog, schema, entries)
+    return f"BEGIN\n{ledger};\n{create_ledger_view(catalog, schema)};\nEND"
+
+
 def mark_ledger_view(catalog: str, schema: str) -> str:
     """Record on the ledger that the view now has this definition (after CREATE OR REPLACE VIEW)."""
     ledger = table_name(ledger_ref(catalog, schema))

@@ -3,9 +3,10 @@
 A load in steady state is its apply statement and one ledger INSERT (its `staged` row, which also
 carries the previous load's `committed` row); pre-flight (schema and staging volume made through
 Unity Catalog REST), the ledger table and its view are read through Unity Catalog, not with
-statements; a missing ledger is made by the statement that writes its first rows, and a table at
-its first load with every column of the run's SCHEMAs. A table's ledger rows are read once per run
-(not at all for a table the run created). What the ledger holds afterwards is read back: every
+statements; a missing ledger is made by the statement that writes its first rows, in one SQL script
+with its view (two statements on a warehouse without SQL scripting), and a table at its first load
+with every column of the run's SCHEMAs. A table's ledger rows are read once per run (not at all for
+a table the run created). What the ledger holds afterwards is read back: every
 load still has its `staged` and `committed` rows with the table's id.
 """
 
@@ -18,6 +19,7 @@ from target_testlib import record_msg, run, schema_msg, state_msg
 from workspace_testlib import settings
 
 from databricks_emulator.server import RunningEmulator
+from databricks_emulator.sql.scripting import compound_body, is_compound
 from target_databricks import audit
 from target_databricks.engines.base import TableRef
 from target_databricks.engines.workspace import StatementFailedError, WorkspaceEngine
@@ -39,25 +41,31 @@ def _messages(first: int, count: int, *, schema_change_at: int | None = None) ->
     return out
 
 
+def _kind(text: str) -> str:
+    """A statement as its verb and object: "INSERT ledger", "MERGE items", "CREATE TABLE items"…;
+    a SQL script as its statements: "BEGIN CREATE TABLE ledger; CREATE VIEW view END"."""
+    if is_compound(text):
+        return f"BEGIN {'; '.join(_kind(s) for s in compound_body(text))} END"
+    words = [w for w in text.split() if w not in ("OR", "REPLACE")]
+    verb = " ".join(words[:2]) if words[0] in ("CREATE", "ALTER") else words[0]
+    # The object a statement is about is the first one it names (a column comment may name the
+    # ledger too).
+    found = {
+        name: text.find(marker)
+        for name, marker in (
+            ("view", "`_ml_connector_loads_current`"),
+            ("ledger", "`_ml_connector_loads`"),
+            (STREAM, f"`{STREAM}`"),
+        )
+        if marker in text
+    }
+    name = min(found, key=found.__getitem__) if found else "other"
+    return f"{verb} {name}"
+
+
 def _kinds(emulator: RunningEmulator) -> list[str]:
-    """Each statement as its verb and object: "INSERT ledger", "MERGE items", "CREATE TABLE items"…"""
-    kinds = []
-    for text in emulator.control.sql_statements():
-        words = [w for w in text.split() if w not in ("OR", "REPLACE")]
-        verb = " ".join(words[:2]) if words[0] in ("CREATE", "ALTER") else words[0]
-        # The object a statement is about is the first one it names (a column comment may name the
-        # ledger too).
-        found = {
-            name: text.find(marker)
-            for name, marker in (
-                ("view", "`_ml_connector_loads_current`"),
-                ("ledger", "`_ml_connector_loads`"),
-                (STREAM, f"`{STREAM}`"),
-            )
-            if marker in text
-        }
-        name = min(found, key=found.__getitem__) if found else "other"
-        kinds.append(f"{verb} {name}")
+    """Each statement the warehouse was sent since the last call, as `_kind`."""
+    kinds = [_kind(text) for text in emulator.control.sql_statements()]
     emulator.control.reset_counters()
     return kinds
 
@@ -76,11 +84,11 @@ def test_small_run_statements(emulator: RunningEmulator) -> None:
     run(cfg, _messages(0, 1_001, schema_change_at=500))  # two loads: the schema change drains
     fresh = _kinds(emulator)
     # Pre-flight made schema and volume through Unity Catalog (no statement); the table is made at
-    # its first load with the columns of both SCHEMAs (no ALTER); the ledger with its first row.
+    # its first load with the columns of both SCHEMAs (no ALTER); the ledger with its first row and
+    # its view by one SQL script.
     assert fresh == [
         "CREATE TABLE items",
-        "CREATE TABLE ledger",  # made by the statement that writes its first row: load 1 staged
-        "CREATE VIEW view",
+        "BEGIN CREATE TABLE ledger; CREATE VIEW view END",  # the ledger with load 1 staged
         "MERGE items",
         "INSERT ledger",  # load 1 committed + load 2 staged
         "MERGE items",
@@ -114,6 +122,7 @@ def test_small_run_statements(emulator: RunningEmulator) -> None:
     assert by_status == {"staged": 5, "committed": 5, "skipped": 3}
     current = audit.current_loads(ledger)
     assert {e.status for e in current.values()} == {"committed"} and len(current) == 5
+    assert _view(cfg) == {load_id: e.status for load_id, e in current.items()}  # the script's view
 
 
 def test_small_run_into_a_new_table_of_a_loaded_schema(emulator: RunningEmulator) -> None:
@@ -189,3 +198,62 @@ def test_ledger_view_is_redefined_only_when_its_definition_changed(emulator: Run
     assert kinds[:2] == ["CREATE VIEW view", "ALTER TABLE ledger"]
     run(cfg, _messages(300, 10))
     assert "CREATE VIEW view" not in _kinds(emulator)
+
+
+def _view(cfg: dict[str, t.Any]) -> dict[str, str]:
+    """load id -> status, as `_ml_connector_loads_current` shows it."""
+    result = WorkspaceEngine(cfg).execute(
+        "SELECT `load_id`, `status` FROM `main`.`datev`.`_ml_connector_loads_current`"
+    )
+    return {str(load_id): str(status) for load_id, status in result.rows}
+
+
+def test_small_run_on_a_warehouse_without_sql_scripting(emulator: RunningEmulator) -> None:
+    # The warehouse refuses the script (PARSE_SYNTAX_ERROR at BEGIN: nothing of it ran); the ledger
+    # and its view are made by two statements, as before scripting.
+    emulator.control.set_sql_scripting(False)
+    cfg = settings(emulator)
+    emulator.control.reset_counters()
+    run(cfg, _messages(0, 1_001, schema_change_at=500))
+    assert emulator.control.count("statements.execute") == 8  # the refused script is a request
+    assert _kinds(emulator) == [
+        "CREATE TABLE items",
+        "CREATE TABLE ledger",
+        "CREATE VIEW view",
+        "MERGE items",
+        "INSERT ledger",
+        "MERGE items",
+        "INSERT ledger",
+    ]
+    ledger = _ledger(cfg)
+    assert sorted(e.status for e in ledger) == ["committed"] * 2 + ["staged"] * 2
+    current = audit.current_loads(ledger)
+    assert _view(cfg) == {load_id: e.status for load_id, e in current.items()}
+    assert WorkspaceEngine(cfg).read_table(TableRef("main", "datev", STREAM)).num_rows == 1_001
+
+
+def test_ledger_script_whose_answer_is_lost_converges(emulator: RunningEmulator) -> None:
+    cfg = settings(emulator)
+    run(cfg, _messages(0, 10))
+    engine = WorkspaceEngine(cfg)
+    engine.execute("DROP VIEW `main`.`datev`.`_ml_connector_loads_current`")
+    engine.execute("DROP TABLE `main`.`datev`.`_ml_connector_loads`")
+    emulator.control.reset_counters()
+    # The next run's first statement is the ledger script (no ledger: no rows to read). It runs, its
+    # answer is lost, the SDK sends it again: the ledger exists now (TABLE_OR_VIEW_ALREADY_EXISTS),
+    # the run finds it and its view made and writes its rows with an INSERT.
+    emulator.control.drop_next(1, match="POST /api/2.0/sql/statements*")
+    run(cfg, _messages(100, 10))
+    assert _kinds(emulator) == [
+        "BEGIN CREATE TABLE ledger; CREATE VIEW view END",
+        "BEGIN CREATE TABLE ledger; CREATE VIEW view END",  # the SDK's retry: fails at its first statement
+        "INSERT ledger",  # load 1 staged, again
+        "MERGE items",
+        "INSERT ledger",  # load 1 committed
+    ]
+    ledger = _ledger(cfg)
+    assert sorted(e.status for e in ledger) == ["committed", "staged", "staged"]
+    current = audit.current_loads(ledger)
+    assert [e.status for e in current.values()] == ["committed"]
+    assert _view(cfg) == {load_id: e.status for load_id, e in current.items()}
+    assert WorkspaceEngine(cfg).read_table(TableRef("main", "datev", STREAM)).num_rows == 20
