@@ -171,6 +171,11 @@ class SqlEngine:
         self.denied_privileges: set[str] = set()
         self._con = duckdb.connect(str(data_dir / "emulator.duckdb"))
         self._con.execute("SET TimeZone = 'UTC'")
+        # Scratch state of tests and benchmarks: a commit need not survive an OS crash, and an
+        # fsync per statement made a 100k-row MERGE wait on the disk.
+        self._con.execute("SET fsync_mode = 'NONE'")
+        # The catalogs ATTACHed, kept here: every request asks, and DuckDB's catalog is slow to read.
+        self._catalogs: set[str] = set()
         # A SQL macro, not a Python UDF: DuckDB's Python UDFs need numpy.
         self._con.execute(f"CREATE OR REPLACE TEMP MACRO databricks_type(t) AS {type_mapping_sql('t')}")
         for file in sorted(self.catalogs_dir.glob("*.duckdb")):
@@ -194,11 +199,11 @@ class SqlEngine:
         self._con.execute(f"ATTACH {_literal(str(self.catalogs_dir / (catalog + '.duckdb')))} AS {cat}")
         for ddl in _META_DDL:
             self._con.execute(ddl.format(cat=cat))
+        self._catalogs.add(catalog)
 
     def catalog_names(self) -> list[str]:
         with self.lock:
-            rows = self._con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
-        return sorted(n for (name,) in rows if (n := uc_catalog(name)) is not None)
+            return sorted(self._catalogs)
 
     def require_privilege(self, privilege: str, securable: str) -> None:
         """Refuse what the principal may not do; REST answers it as 403 PERMISSION_DENIED."""
@@ -234,6 +239,7 @@ class SqlEngine:
                     "SCHEMA_NOT_EMPTY", f"Cannot drop catalog {catalog}: it is not empty.", "2BP01"
                 )
             self._con.execute(f"DETACH {quote(duck_catalog(catalog))}")
+            self._catalogs.discard(catalog)
             (self.catalogs_dir / f"{catalog}.duckdb").unlink(missing_ok=True)
             shutil.rmtree(self.volumes_root / catalog, ignore_errors=True)
 
