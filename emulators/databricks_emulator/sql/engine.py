@@ -1051,10 +1051,19 @@ class SqlEngine:
                     "target row in the Delta table in possibly conflicting ways.",
                     "21506",
                 )
-        actions = [
-            r[0] for r in self._con.execute(tree.sql("duckdb") + " RETURNING merge_action", values).fetchall()
-        ]
-        counts = {a: actions.count(a) for a in ("UPDATE", "DELETE", "INSERT")}
+        statement = tree.sql("duckdb")
+        if rewrite.merge_deletes(tree):
+            actions = [
+                r[0] for r in self._con.execute(statement + " RETURNING merge_action", values).fetchall()
+            ]
+            affected, deleted, inserted = len(actions), actions.count("DELETE"), actions.count("INSERT")
+        else:
+            # No row goes: the rows it inserted are what the table grew by, the others it affected were
+            # updated. Two counts instead of fetching an action per row of a 100k-row batch.
+            size = f"SELECT count(*) FROM {target.sql('duckdb')}"
+            before = self._con.execute(size).fetchall()[0][0]
+            affected = self._con.execute(statement, values).fetchall()[0][0]
+            deleted, inserted = 0, self._con.execute(size).fetchall()[0][0] - before
         columns = [
             ("num_affected_rows", "BIGINT"),
             ("num_updated_rows", "BIGINT"),
@@ -1062,10 +1071,10 @@ class SqlEngine:
             ("num_inserted_rows", "BIGINT"),
         ]
         row: list[str | None] = [
-            str(len(actions)),
-            str(counts["UPDATE"]),
-            str(counts["DELETE"]),
-            str(counts["INSERT"]),
+            str(affected),
+            str(affected - deleted - inserted),
+            str(deleted),
+            str(inserted),
         ]
         return SqlResult(columns, [row])
 
