@@ -89,13 +89,13 @@ def replace_session_functions(tree: exp.Expr, session: Session, user: str) -> No
         exp.CurrentDatabase: session.schema,
         exp.CurrentUser: user,
     }
-    for kind, value in values.items():
-        for node in list(tree.find_all(kind)):
-            replacement = exp.Literal.string(value)
-            parent = node.parent
-            if isinstance(parent, exp.Select) or (parent is not None and parent.key == "select"):
-                replacement = exp.alias_(replacement, node.sql("databricks").lower())  # type: ignore[assignment]
-            node.replace(replacement)
+    for node in list(tree.find_all(*values)):  # one walk: a load's MERGE is a large tree
+        value = values[type(node)]
+        replacement = exp.Literal.string(value)
+        parent = node.parent
+        if isinstance(parent, exp.Select) or (parent is not None and parent.key == "select"):
+            replacement = exp.alias_(replacement, node.sql("databricks").lower())  # type: ignore[assignment]
+        node.replace(replacement)
 
 
 def bind_parameters(tree: exp.Expr, params: list[Parameter]) -> dict[str, Any]:
@@ -221,6 +221,16 @@ def normalize_merge(tree: exp.Merge, target_columns: list[str]) -> bool:
             )
             then.set("expression", exp.Tuple(expressions=[source_column(c) for c in target_columns]))
     return has_matched
+
+
+def merge_deletes(tree: exp.Merge) -> bool:
+    """Whether a WHEN clause of the MERGE deletes (sqlglot parses `THEN DELETE` as a Var)."""
+    whens = tree.args.get("whens")
+    thens = [when.args.get("then") for when in (whens.expressions if whens else [])]
+    return any(
+        isinstance(then, exp.Delete) or (isinstance(then, exp.Var) and then.name.upper() == "DELETE")
+        for then in thens
+    )
 
 
 @dataclass

@@ -101,6 +101,42 @@ def test_merge_from_read_files_over_uploaded_parquet(sp_client: WorkspaceClient)
     ]
 
 
+def test_merge_reports_what_it_did_to_each_row(sp_client: WorkspaceClient) -> None:
+    """The counts Databricks answers a MERGE with, checked against the table read back: rows
+    updated, deleted, inserted, and matched rows whose condition did not hold (not affected)."""
+    _setup_schema(sp_client)
+    ok(
+        sp_client,
+        "INSERT INTO finance.datev.bookings VALUES "
+        "(1, 10.00, 'old'), (2, 20.00, 'keep'), (3, 30.00, 'drop'), (4, 40.00, 'old')",
+    )
+    source = (
+        "SELECT * FROM VALUES (1, 11.00, 'new'), (2, 20.00, 'keep'), (3, 0.00, 'drop'), "
+        "(4, 44.00, 'new'), (5, 50.00, 'new'), (6, 60.00, 'new') AS v(id, amount, note)"
+    )
+    upsert = (
+        f"MERGE INTO finance.datev.bookings t USING ({source}) s ON t.id = s.id "
+        "WHEN MATCHED AND s.note <> t.note THEN UPDATE SET amount = s.amount, note = s.note "
+        "WHEN NOT MATCHED AND s.id < 6 THEN INSERT (id, amount, note) VALUES (s.id, s.amount, s.note)"
+    )
+    # affected, updated, deleted, inserted: 1 and 4 updated, 5 inserted; 2, 3 and 6 untouched
+    assert ok(sp_client, upsert) == [["3", "2", "0", "1"]]
+    with_delete = (
+        f"MERGE INTO finance.datev.bookings t USING ({source}) s ON t.id = s.id "
+        "WHEN MATCHED AND s.note = 'drop' THEN DELETE "
+        "WHEN MATCHED AND s.amount <> t.amount THEN UPDATE SET amount = s.amount "
+        "WHEN NOT MATCHED THEN INSERT (id, amount, note) VALUES (s.id, s.amount, s.note)"
+    )
+    assert ok(sp_client, with_delete) == [["2", "0", "1", "1"]]  # 3 deleted, 6 inserted
+    assert ok(sp_client, "SELECT id, amount, note FROM finance.datev.bookings ORDER BY id") == [
+        ["1", "11.00", "new"],
+        ["2", "20.00", "keep"],
+        ["4", "44.00", "new"],
+        ["5", "50.00", "new"],
+        ["6", "60.00", "new"],
+    ]
+
+
 def test_merge_with_duplicate_source_rows_fails(sp_client: WorkspaceClient) -> None:
     _setup_schema(sp_client)
     ok(sp_client, "INSERT INTO finance.datev.bookings VALUES (1, 10.00, 'old')")
