@@ -6,6 +6,7 @@ import email.utils
 import mimetypes
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,11 +42,26 @@ class FilesApi:
                 409, "ALREADY_EXISTS", f"The file being created already exists: /{path.lstrip('/')}."
             )
         local.parent.mkdir(parents=True, exist_ok=True)
-        # Write aside and rename, so a reader (read_files, COPY INTO) never sees half a file.
-        partial = local.with_name(f".{local.name}.uploading")
-        with partial.open("wb") as out:
-            shutil.copyfileobj(stream, out, _COPY_BUFFER)
-        partial.replace(local)
+        # Write aside and rename, so a reader (read_files, COPY INTO) never sees half a file; each
+        # upload its own aside file, so two uploads of one path at once cannot rename each other's.
+        partial = local.with_name(f".{local.name}.{uuid.uuid4().hex}.uploading")
+        try:
+            with partial.open("wb") as out:
+                shutil.copyfileobj(stream, out, _COPY_BUFFER)
+            if overwrite:
+                partial.replace(local)
+            else:
+                # A link fails where a file appeared meanwhile: no silent overwrite of a racing upload.
+                try:
+                    os.link(partial, local)
+                except FileExistsError:
+                    raise ApiError(
+                        409,
+                        "ALREADY_EXISTS",
+                        f"The file being created already exists: /{path.lstrip('/')}.",
+                    ) from None
+        finally:
+            partial.unlink(missing_ok=True)
 
     def file_path(self, path: str) -> Path:
         _, local = self._resolve(path)

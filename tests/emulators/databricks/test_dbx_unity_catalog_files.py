@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import threading
+import typing as t
 
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -10,6 +12,7 @@ from databricks.sdk.errors import AlreadyExists, NotFound, PermissionDenied, Res
 from databricks.sdk.service.catalog import VolumeType
 from dbx_emu_helpers import failed, ok
 
+from databricks_emulator.errors import ApiError
 from databricks_emulator.server import RunningEmulator
 
 
@@ -166,3 +169,59 @@ def test_a_schema_created_concurrently_is_409_already_exists(
     with pytest.raises(ResourceConflict) as refused:
         sp_client.schemas.create("raced", "main")
     assert refused.value.error_code == "SCHEMA_ALREADY_EXISTS"
+
+
+class _MeetingStream(io.RawIOBase):
+    """Gives its payload only once every upload sharing the barrier has started reading."""
+
+    def __init__(self, payload: bytes, barrier: threading.Barrier) -> None:
+        self._payload = io.BytesIO(payload)
+        self._barrier = barrier
+        self._met = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        if not self._met:
+            self._barrier.wait(timeout=10)
+            self._met = True
+        return self._payload.readinto(buffer)
+
+
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_two_uploads_of_one_path_at_once(
+    emulator: RunningEmulator, sp_client: WorkspaceClient, overwrite: bool
+) -> None:
+    # Both uploads are mid-write together: each must end as a whole file or a clear 409, never as
+    # an error about the other's half-written file.
+    ok(sp_client, "CREATE VOLUME main.default.race")
+    path = "/Volumes/main/default/race/staged.parquet"
+    barrier = threading.Barrier(2)
+    outcomes: dict[bytes, object] = {}
+
+    def upload(payload: bytes) -> None:
+        try:
+            emulator.app.files.upload(path, _MeetingStream(payload, barrier), overwrite)
+            outcomes[payload] = "ok"
+        except Exception as exc:  # the outcome is what the test reads
+            outcomes[payload] = exc
+
+    threads = [threading.Thread(target=upload, args=(p,)) for p in (b"first", b"second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    landed = sp_client.files.download(path).contents
+    assert landed is not None
+    content = landed.read()
+    assert content in (b"first", b"second")
+    if overwrite:
+        assert outcomes == {b"first": "ok", b"second": "ok"}
+    else:
+        loser = b"second" if content == b"first" else b"first"
+        assert outcomes[content] == "ok"
+        assert isinstance(outcomes[loser], ApiError) and outcomes[loser].error_code == "ALREADY_EXISTS"
+    listing = list(sp_client.files.list_directory_contents("/Volumes/main/default/race"))
+    assert [e.name for e in listing] == ["staged.parquet"]
+    assert [p.name for p in emulator.app.engine.volumes_root.rglob("*.uploading")] == []
