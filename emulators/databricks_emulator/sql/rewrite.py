@@ -187,16 +187,12 @@ def normalize_merge(tree: exp.Merge, target_columns: list[str]) -> bool:
             exp.to_identifier(name, quoted=True), table=exp.to_identifier(source_ref, quoted=True)
         )
 
-    has_matched = False
+    matched: list[exp.Expression] = []
     whens = tree.args.get("whens")
     for when in whens.expressions if whens else []:
         then = when.args.get("then")
-        if (
-            when.args.get("matched")
-            and not when.args.get("source")
-            and isinstance(then, exp.Update | exp.Delete)
-        ):
-            has_matched = True
+        if when.args.get("matched") and not when.args.get("source") and _acts(then):
+            matched.append(when)
         if isinstance(then, exp.Update):
             if len(then.expressions) == 1 and isinstance(then.expressions[0], exp.Star):
                 then.set(
@@ -220,7 +216,21 @@ def normalize_merge(tree: exp.Merge, target_columns: list[str]) -> bool:
                 ),
             )
             then.set("expression", exp.Tuple(expressions=[source_column(c) for c in target_columns]))
-    return has_matched
+    # Delta lets several source rows match one target row only when the one WHEN MATCHED clause is
+    # an unconditional DELETE (deleting a row twice is still one delete).
+    only_unconditional_delete = (
+        len(matched) == 1 and _is_delete(matched[0].args.get("then")) and not matched[0].args.get("condition")
+    )
+    return bool(matched) and not only_unconditional_delete
+
+
+def _is_delete(then: object) -> bool:
+    # sqlglot reads `THEN DELETE` as a bare keyword (Var), not as a Delete node.
+    return isinstance(then, exp.Delete) or (isinstance(then, exp.Var) and then.name.upper() == "DELETE")
+
+
+def _acts(then: object) -> bool:
+    return isinstance(then, exp.Update) or _is_delete(then)
 
 
 def merge_deletes(tree: exp.Merge) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from databricks.sdk import WorkspaceClient
 from dbx_emu_helpers import failed, ok
 
@@ -253,3 +254,33 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
             ok(w, "CREATE TABLE IF NOT EXISTS keep.default.t (n BIGINT) USING DELTA")
             ok(w, f"INSERT INTO keep.default.t VALUES ({len(expected)})")
             assert ok(w, "SELECT n FROM keep.default.t ORDER BY n") == expected
+
+
+@pytest.mark.parametrize(
+    ("matched", "refused"),
+    [
+        ("WHEN MATCHED AND s.note = 'b' THEN DELETE", True),
+        ("WHEN MATCHED AND s.note = 'a' THEN UPDATE SET note = s.note WHEN MATCHED THEN DELETE", True),
+        ("WHEN MATCHED THEN DELETE", False),
+    ],
+)
+def test_merge_delete_with_duplicate_source_rows(
+    sp_client: WorkspaceClient, matched: str, refused: bool
+) -> None:
+    # Delta refuses several source rows for one target row unless the only matched action is an
+    # unconditional DELETE.
+    _setup_schema(sp_client)
+    ok(sp_client, "INSERT INTO finance.datev.bookings VALUES (1, 10.00, 'old'), (2, 20.00, 'keep')")
+    statement = (
+        "MERGE INTO finance.datev.bookings t "
+        "USING (SELECT * FROM VALUES (1, 'a'), (1, 'b') AS v(id, note)) s "
+        f"ON t.id = s.id {matched}"
+    )
+    if refused:
+        message = failed(sp_client, statement)
+        assert message.startswith("[DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE]")
+        expected = [["1", "old"], ["2", "keep"]]
+    else:
+        ok(sp_client, statement)
+        expected = [["2", "keep"]]
+    assert ok(sp_client, "SELECT id, note FROM finance.datev.bookings ORDER BY id") == expected
