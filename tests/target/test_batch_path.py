@@ -74,3 +74,26 @@ def test_files_of_one_batch_message_land_in_order_one_load_each(tmp_path: Path) 
     assert [(e.status, e.rows) for e in entries] == [("staged", 4), ("committed", 4)] * 4
     assert len({e.load_id for e in entries}) == 4
     assert not list((tmp_path / "lake" / "_staging").rglob("*.parquet"))  # every staged file removed
+
+
+def test_the_tables_data_files_read_the_same_in_duckdb(tmp_path: Path) -> None:
+    """The Parquet files delta-rs wrote (keys and positions without dictionaries) read in DuckDB's
+    own Parquet reader to the same rows and types as through delta-rs."""
+    duckdb = pytest.importorskip("duckdb")
+    from deltalake import DeltaTable
+
+    cfg = config(tmp_path)
+    ids = list(range(1, 2_001))
+    f = _file(tmp_path / "b.parquet", ids, [f"c{i % 7}" for i in ids], [f"{i}.{i % 100:02d}" for i in ids])
+    run(cfg, [schema_msg("lines", PROPS, ["id"]), _batch("lines", [f])])
+    path = tmp_path / "lake" / "main" / "datev" / "lines"
+    files = [str(path / p) for p in DeltaTable(str(path)).file_uris()]
+    columns = ["id", "code", "amount", "_ml_position"]
+    with duckdb.connect() as con:
+        query = f"SELECT {', '.join(columns)} FROM read_parquet(?) ORDER BY id"
+        landed = con.execute(query, [files]).fetchall()
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [files]).fetchall()
+    types = {row[0]: row[1] for row in described}
+    expected = read(cfg, "lines").select(columns).sort_by("id").to_pylist()
+    assert landed == [tuple(row.values()) for row in expected]
+    assert types["amount"] == "DECIMAL(15,2)" and types["id"] == "BIGINT"
