@@ -12,6 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from target_testlib import config, engine, read, rows_by, run, schema_msg
 
+from target_databricks.batches import BatchTypeError
+
 PROPS: dict[str, t.Any] = {
     "id": {"type": "integer"},
     "code": {"type": "string"},
@@ -97,3 +99,19 @@ def test_the_tables_data_files_read_the_same_in_duckdb(tmp_path: Path) -> None:
     expected = read(cfg, "lines").select(columns).sort_by("id").to_pylist()
     assert landed == [tuple(row.values()) for row in expected]
     assert types["amount"] == "DECIMAL(15,2)" and types["id"] == "BIGINT"
+
+
+def test_a_bad_file_after_good_ones_stops_at_it_and_the_good_ones_stay_loaded(tmp_path: Path) -> None:
+    """The file after the one loading is typed ahead, but its error is raised in manifest order:
+    the files before it are committed, it and the files after it load nothing."""
+    cfg = config(tmp_path)
+    first = _file(tmp_path / "part-0.parquet", [1, 2], ["a", "b"], ["1.00", "2.00"])
+    second = _file(tmp_path / "part-1.parquet", [3, 4], ["c", "d"], ["3.00", "4.00"])
+    bad = tmp_path / "part-2.parquet"
+    pq.write_table(pa.table({"id": pa.array([5, None], pa.int64()), "code": ["e", "f"]}), bad)
+    last = _file(tmp_path / "part-3.parquet", [7], ["g"], ["7.00"])
+    with pytest.raises(BatchTypeError) as info:
+        run(cfg, [schema_msg("lines", PROPS, ["id"]), _batch("lines", [first, second, bad, last])])
+    assert f"BATCH file {bad.as_uri()} row 2: key property 'id'" in str(info.value)
+    assert sorted(rows_by(cfg, "lines")) == [1, 2, 3, 4]
+    assert [e.status for e in engine(cfg).ledger_read()] == ["staged", "committed"] * 2
