@@ -22,28 +22,51 @@ def load_id(stream: str, data: pa.Table, *, salt: str = "") -> str:
     """sha256 over the stream name and the batch's rows, including each RECORD's time_extracted and
     input position, so a re-fed batch gets the same id and a new batch with equal values does not.
 
-    The rows are hashed as an uncompressed in-memory Parquet file: unlike Arrow IPC buffers, Parquet
+    The rows are hashed as an uncompressed Parquet file: unlike Arrow IPC buffers, Parquet
     encodes only valid values, so the bytes depend on the data alone, not on how arrays were built.
     `salt` makes ids run-specific where re-application must not be skipped (load_method overwrite).
     """
     stable = data.select([c for c in data.column_names if c not in VOLATILE_COLUMNS])
     stable = stable.replace_schema_metadata(None)
-    buffer = pa.BufferOutputStream()
+    digest = hashlib.sha256()
+    for part in (stream, salt):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    # The file's bytes go into the hash as Parquet writes them: no in-memory copy of the batch.
     pq.write_table(
         stable,
-        buffer,
+        _HashingSink(digest),
         compression="none",
         use_dictionary=False,
         write_statistics=False,
         store_schema=False,
         row_group_size=max(1, stable.num_rows),
     )
-    digest = hashlib.sha256()
-    for part in (stream, salt):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    digest.update(buffer.getvalue())
     return digest.hexdigest()[:40]
+
+
+class _HashingSink:
+    """A write-only file for pyarrow (wrapped as a PythonFile) that feeds a hash."""
+
+    closed = False
+
+    def __init__(self, digest: hashlib._Hash) -> None:
+        self._digest = digest
+        self._size = 0
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        self._size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._size
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _now() -> dt.datetime:

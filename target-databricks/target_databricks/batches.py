@@ -470,8 +470,8 @@ def dedupe_latest(table: pa.Table, keys: t.Sequence[str], *, received_at: dt.dat
     """
     if not keys or table.num_rows < 2:
         return table
-    if _distinct_keys(table, keys) == table.num_rows:
-        return table  # nothing to drop: a hash count instead of a sort of the whole batch
+    if _ascending_key(table, keys) or _distinct_keys(table, keys) == table.num_rows:
+        return table  # nothing to drop: a comparison or a hash count instead of a sort of the batch
     index, order = "__ml_row", "__ml_order"
     extracted = table.column(sch.EXTRACTED_AT)
     if extracted.null_count:
@@ -484,6 +484,21 @@ def dedupe_latest(table: pa.Table, keys: t.Sequence[str], *, received_at: dt.dat
     latest = ordered.group_by(list(keys), use_threads=False).aggregate([(index, "last")])
     rows = latest.column(f"{index}_last")
     return table.take(pc.take(rows, _pc.sort_indices(rows)))
+
+
+def _ascending_key(table: pa.Table, keys: t.Sequence[str]) -> bool:
+    """One key whose values rise strictly row by row (ids as taps usually emit them): all distinct,
+    found by comparing neighbours (about a tenth of the time of counting distinct values)."""
+    if len(keys) != 1:
+        return False
+    column = _one_array(table.column(keys[0]))
+    if column.null_count:
+        return False
+    try:
+        rising = _pc.less(column.slice(0, len(column) - 1), column.slice(1))
+    except _ARROW_ERRORS:
+        return False  # a type without an order
+    return bool(_pc.all(rising).as_py())
 
 
 def _distinct_keys(table: pa.Table, keys: t.Sequence[str]) -> int:

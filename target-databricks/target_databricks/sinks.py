@@ -3,6 +3,7 @@ one load, which loads.run_load applies."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import decimal
 import gc
@@ -10,6 +11,7 @@ import gzip
 import json
 import os
 import typing as t
+from concurrent import futures
 
 import orjson
 import pyarrow as pa
@@ -158,32 +160,48 @@ class DatabricksSink(BatchSink):
         _free_load_cycles()
 
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
-        """BATCH message: each file straight into Arrow (no per-record Python), one load per file."""
+        """BATCH message: each file straight into Arrow (no per-record Python), one load per file, in
+        manifest order. While one file loads, the next is read, typed and hashed in a thread: those
+        steps run mostly in Arrow's native code, outside the GIL, and change nothing outside."""
         message = self.current_batch_message or {}
-        base = int(message.get(POSITION_KEY) or 0)
-        storage = self.batch_config.storage if self.batch_config else None
-        row_offset = 0
-        for path in files:
-            head, tail = StorageTarget.split_url(path)
-            file_storage = storage or StorageTarget.from_url(head)
-            received_at = dt.datetime.now(dt.UTC)
-            with file_storage.open(tail, mode="rb") as file:
-                data = self._read_batch_file(encoding, file, path)
-            table = batches.file_to_table(
-                self.stream_name,
-                self.plan,
-                data,
-                first_position=base + row_offset,
-                extracted_at=message.get("time_extracted"),
-                table_version=message.get("version"),
-                file=path,
-            )
-            row_offset += data.num_rows
-            self.record_counter_metric.increment(data.num_rows)
-            self.load_table(table, received_at)
+        position = int(message.get(POSITION_KEY) or 0)
+        with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-file") as ahead:
+            pending = [
+                ahead.submit(self._file_batch, encoding, path, message, position) for path in files[:1]
+            ]
+            for index in range(len(files)):
+                batch = pending.pop().result()
+                position += batch.read_rows
+                if index + 1 < len(files):
+                    pending.append(
+                        ahead.submit(self._file_batch, encoding, files[index + 1], message, position)
+                    )
+                self.record_counter_metric.increment(batch.read_rows)
+                self._load_prepared(batch)
+                del batch
 
-    def _read_batch_file(self, encoding: BaseBatchFileEncoding, file: t.IO[bytes], path: str) -> pa.Table:
-        raw = file.read()
+    def _file_batch(
+        self, encoding: BaseBatchFileEncoding, path: str, message: t.Mapping[str, t.Any], position: int
+    ) -> _PreparedBatch:
+        """One BATCH file read, typed, deduplicated and given its load id; its first row is at `position`."""
+        received_at = dt.datetime.now(dt.UTC)
+        data = self._read_batch_file(encoding, path)
+        table = batches.file_to_table(
+            self.stream_name,
+            self.plan,
+            data,
+            first_position=position,
+            extracted_at=message.get("time_extracted"),
+            table_version=message.get("version"),
+            file=path,
+        )
+        return self._prepare(table, received_at, read_rows=data.num_rows)
+
+    def _read_batch_file(self, encoding: BaseBatchFileEncoding, path: str) -> pa.Table:
+        storage = self.batch_config.storage if self.batch_config else None
+        head, tail = StorageTarget.split_url(path)
+        with (storage or StorageTarget.from_url(head)).open(tail, mode="rb") as file:
+            raw = file.read()
         if raw[:2] == b"\x1f\x8b":  # a gzip wrapper, whatever the name says
             raw = gzip.decompress(raw)
         if encoding.format == BatchFileFormat.PARQUET:
@@ -230,18 +248,25 @@ class DatabricksSink(BatchSink):
             self._table_ready = True
 
     def load_table(self, table: pa.Table, received_at: dt.datetime) -> None:
-        spec = self.plan.spec
+        self._load_prepared(self._prepare(table, received_at, read_rows=table.num_rows))
+
+    def _prepare(self, table: pa.Table, received_at: dt.datetime, *, read_rows: int) -> _PreparedBatch:
+        """The batch as it will be loaded, and its load id; no side effects (may run in a thread)."""
         if self.method == "upsert":
-            before = table.num_rows
-            table = batches.dedupe_latest(table, spec.key_properties, received_at=received_at)
-            if table.num_rows < before:
-                self.tally_duplicate_merged(before - table.num_rows)
-        self.ensure_table()
-        method = self._method_for_this_load()
+            table = batches.dedupe_latest(table, self.plan.spec.key_properties, received_at=received_at)
         # overwrite loads are made run-specific: a later run must replace the table again even when
         # its rows are identical, so its appends must not be skipped as "already applied".
         salt = self._target.run_id if self.method == "overwrite" else ""
         load_id = audit.load_id(self.stream_name, table, salt=salt)
+        return _PreparedBatch(table, load_id, received_at, read_rows)
+
+    def _load_prepared(self, batch: _PreparedBatch) -> None:
+        spec = self.plan.spec
+        table, load_id, received_at = batch.table, batch.load_id, batch.received_at
+        if table.num_rows < batch.read_rows:
+            self.tally_duplicate_merged(batch.read_rows - table.num_rows)
+        self.ensure_table()
+        method = self._method_for_this_load()
         data = batches.add_batch_columns(
             self.plan, table, load_id=load_id, received_at=received_at, batched_at=dt.datetime.now(dt.UTC)
         )
@@ -265,6 +290,14 @@ class DatabricksSink(BatchSink):
         self.engine.activate_version(
             self.plan.spec, new_version, hard_delete=bool(self.config.get("hard_delete", False))
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _PreparedBatch:
+    table: pa.Table  # typed, deduplicated for upserts
+    load_id: str
+    received_at: dt.datetime
+    read_rows: int  # rows before deduplication
 
 
 def _free_load_cycles() -> None:
