@@ -38,8 +38,9 @@ from ml_credentials import generate_key
 from tap_datev.client import DatevClient
 from tap_datev.ledger import Ledger
 from tap_datev.login import login
+from tap_datev.message_writer import DatevMessageWriter
 from tap_datev.submit import submit_extf
-from tap_datev.tap import DatevMessageWriter, TapDatev
+from tap_datev.tap import TapDatev
 from tap_datev.tokens import TokenStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -59,6 +60,10 @@ def counting(writer_class: type[t.Any]) -> t.Any:
             if message.type == "RECORD":
                 Counting.records += 1
             super().write_message(message)
+
+        def write_record(self, *args: t.Any) -> None:  # DatevMessageWriter's RECORD path
+            Counting.records += 1
+            super().write_record(*args)
 
     return Counting()
 

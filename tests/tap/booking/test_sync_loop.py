@@ -1,0 +1,163 @@
+"""The tap's record loop writes what singer-sdk's own loop and writer write, byte for byte.
+
+record_messages.py encodes RECORD lines straight into the writer's block (no RecordMessage) and runs
+a leaner copy of the SDK's record loop where its per-record steps do nothing. Against the SDK (its
+`Stream` methods and its msgspec writer), a whole sync of the booking streams gives the same lines
+in the same order (RECORDs, interim and final STATEs, SCHEMAs), `time_extracted` aside, for each
+selection, stream maps and flattening; and a sync that fails midway has written the same lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import re
+import typing as t
+
+import pytest
+from singer_sdk import Stream
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+
+from tap_datev import booking_streams
+from tap_datev.errors import DatevConfigError
+from tap_datev.ledger import Ledger
+from tap_datev.message_writer import DatevMessageWriter
+from tap_datev.record_messages import SelectedRecordMessages
+from tap_datev.submit import submit_extf
+from tap_datev.tap import TapDatev
+
+from .conftest import BOOKING_STREAM_NAMES
+from .factory import BOOKINGS, buchungsstapel
+
+if t.TYPE_CHECKING:
+
+    from tap_datev.client import DatevClient
+
+TIME_EXTRACTED = re.compile(rb',"time_extracted":"([^"]+)"')
+SIGNPOST = re.compile(rb'"replication_key_signpost":"[^"]+"')  # the run's start: differs between runs
+SDK_METHODS = (
+    "_sync_records",
+    "_write_record_message",
+    "_generate_record_messages",
+    "generate_child_contexts",
+)
+
+DESELECTED: dict[str, dict[str, set[str]]] = {
+    "everything": {},
+    "top-level fields": {"booking_lines": {"buchungstext", "account_label"}, "booking_batches": {"sha256"}},
+}
+OPTIONS: dict[str, dict[str, t.Any]] = {
+    "no options": {},
+    "stream maps": {
+        "stream_maps": {
+            "booking_lines": {"konto_text": "str(konto)", "belegfeld_1": None},
+            "booking_batches": {"__alias__": "batches"},
+        }
+    },
+    "flattening": {"flattening_enabled": True, "flattening_max_depth": 1},
+}
+
+
+def _catalog(config: dict[str, t.Any], deselected: dict[str, set[str]]) -> dict[str, t.Any]:
+    catalog = TapDatev(config=config, validate_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        stream = entry["tap_stream_id"]
+        for meta in entry["metadata"]:
+            crumb = meta["breadcrumb"]
+            if crumb == []:
+                meta["metadata"]["selected"] = stream in BOOKING_STREAM_NAMES
+            elif crumb[-1] in deselected.get(stream, ()):
+                meta["metadata"]["selected"] = False
+    return catalog
+
+
+def _sync(
+    config: dict[str, t.Any], catalog: dict[str, t.Any], writer: t.Any
+) -> tuple[list[bytes], Exception | None]:
+    """The lines a sync writes to a binary-backed stdout (as a pipe is), and its error if any."""
+    tap = TapDatev(config=config, catalog=catalog, validate_config=False, message_writer=writer)
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    error: Exception | None = None
+    with contextlib.redirect_stdout(out):
+        try:
+            tap.sync_all()
+        except Exception as exc:
+            error = exc
+    out.flush()
+    return out.buffer.getvalue().splitlines(), error  # type: ignore[attr-defined]
+
+
+def _sdk_sync(
+    config: dict[str, t.Any], catalog: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[bytes], Exception | None]:
+    """The same sync with singer-sdk's own record loop, RECORD messages and msgspec writer."""
+    with monkeypatch.context() as patch:
+        for name in SDK_METHODS:
+            patch.setattr(SelectedRecordMessages, name, getattr(Stream, name))
+        return _sync(config, catalog, MsgSpecWriter())
+
+
+def _without_times(lines: list[bytes], started: dt.datetime) -> list[bytes]:
+    """The lines with each RECORD's time_extracted and each STATE's signpost taken out, after
+    checking that time_extracted is a UTC time of this run (msgspec's form: 'Z')."""
+    for line in lines:
+        if line.startswith(b'{"type":"RECORD"'):
+            (found,) = TIME_EXTRACTED.findall(line)
+            assert found.endswith(b"Z")
+            assert dt.datetime.fromisoformat(found.decode()) >= started
+    return [SIGNPOST.sub(b"", TIME_EXTRACTED.sub(b"", line)) for line in lines]
+
+
+@pytest.fixture
+def submitted(booking_config: dict[str, t.Any], datev: DatevClient) -> dict[str, t.Any]:
+    """Two Buchungsstapel submitted (the job still pending: no sync polls it), and a STATE every 2
+    records, so that interim STATEs fall between the lines of a batch."""
+    with Ledger.open(booking_config["state_dir"]) as ledger:
+        submit_extf(datev, ledger, "EXTF_one.csv", buchungsstapel())
+        submit_extf(datev, ledger, "EXTF_two.csv", buchungsstapel(BOOKINGS * 3, label="April 2026"))
+    return booking_config
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+@pytest.mark.parametrize("selection", DESELECTED)
+def test_same_lines_as_the_sdk(
+    submitted: dict[str, t.Any], selection: str, options: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Stream, "STATE_MSG_FREQUENCY", 2)
+    config = {**submitted, **OPTIONS[options]}
+    catalog = _catalog(config, DESELECTED[selection])
+    started = dt.datetime.now(dt.UTC)
+    ours, error = _sync(config, catalog, DatevMessageWriter())
+    assert error is None
+    sdk, error = _sdk_sync(config, catalog, monkeypatch)
+    assert error is None
+    assert _without_times(ours, started) == _without_times(sdk, started)
+
+    kinds = [re.match(rb'\{"type":"(\w+)","stream":"(\w+)"', line) for line in ours]
+    line_records = [m for m in kinds if m and m.groups() == (b"RECORD", b"booking_lines")]
+    assert len(line_records) == len(BOOKINGS) * 4  # every line of both files
+    states = [line for line in ours if line.startswith(b'{"type":"STATE"')]
+    assert len(states) > 2 * 2  # interim STATEs within booking_lines, not only one per stream
+
+
+def test_a_failing_sync_has_written_the_same_lines_before_its_error(
+    submitted: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parse = booking_streams.parse_batch_lines
+
+    def fails_after_two(*args: t.Any) -> t.Iterator[dict[str, t.Any]]:
+        lines = parse(*args)
+        yield next(lines)
+        yield next(lines)
+        raise DatevConfigError("the kept file went missing")
+
+    monkeypatch.setattr(booking_streams, "parse_batch_lines", fails_after_two)
+    catalog = _catalog(submitted, {})
+    started = dt.datetime.now(dt.UTC)
+    ours, error = _sync(submitted, catalog, DatevMessageWriter())
+    assert isinstance(error, DatevConfigError)
+    sdk, error = _sdk_sync(submitted, catalog, monkeypatch)
+    assert isinstance(error, DatevConfigError)
+    assert _without_times(ours, started) == _without_times(sdk, started)
+    assert sum(line.startswith(b'{"type":"RECORD","stream":"booking_lines"') for line in ours) == 2
