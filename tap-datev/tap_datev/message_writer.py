@@ -1,9 +1,9 @@
 """The tap's Singer writer: singer-sdk's msgspec encoding, and RECORD lines written a block at a time.
 
 `write_message` writes any message as singer-sdk's msgspec writer encodes it. `write_record` is the
-hot path of record_messages.py: the record goes straight into the pending block, between the
-message's pre-encoded start and its `time_extracted`, with no RecordMessage in between; the block
-is written when it is full, before any other message and when the stream's record loop ends.
+hot path of record_messages.py: one msgspec Struct laid out as RecordMessage.to_dict() is encoded
+straight into the pending block (no RecordMessage, no dict per message); the block is written when
+it is full, before any other message and when the stream's record loop ends.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import datetime as dt
 import sys
 import typing as t
 
+import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder
 from singer_sdk.singerlib import SingerMessageType
 from typing_extensions import override
@@ -20,15 +21,14 @@ from typing_extensions import override
 BLOCK_BYTES = 1 << 16
 
 
-def record_head(stream: str) -> bytes:
-    """What a RECORD line of `stream` starts with, up to its record (RecordMessage.to_dict order)."""
-    return b'{"type":"RECORD","stream":' + encoder.encode(stream) + b',"record":'
+class RecordLine(msgspec.Struct, kw_only=True, omit_defaults=True, tag_field="type", tag="RECORD"):
+    """A RECORD message as RecordMessage.to_dict() has it: "type" first, then the fields in this
+    order, "version" only when set."""
 
-
-def record_tail(version: int | None) -> bytes:
-    """What follows the record, up to the value of `time_extracted`."""
-    version_item = b"" if version is None else b',"version":' + encoder.encode(version)
-    return version_item + b',"time_extracted":'
+    stream: str
+    record: t.Mapping[str, t.Any]
+    version: int | None = None
+    time_extracted: dt.datetime
 
 
 class DatevMessageWriter(MsgSpecWriter):
@@ -60,16 +60,16 @@ class DatevMessageWriter(MsgSpecWriter):
         if message.type != SingerMessageType.RECORD:
             out.flush()
 
-    def write_record(self, head: bytes, record: t.Mapping[str, t.Any], tail: bytes) -> None:
-        """One RECORD line into the pending block, byte for byte what `write_message` makes of a
-        RecordMessage(record=record, time_extracted=now) whose start is `head` and `tail`
-        (record_head, record_tail). The caller ends its run of records with `write_block`."""
+    def write_record(self, stream: str, record: t.Mapping[str, t.Any], version: int | None) -> None:
+        """One RECORD line into the pending block, byte for byte what `write_message` makes of
+        RecordMessage(stream, record, version, time_extracted=now). The caller ends its run of
+        records with `write_block`."""
         block = self._block
-        block += head
-        encoder.encode_into(record, block, -1)  # -1: append
-        block += tail
-        encoder.encode_into(dt.datetime.now(dt.UTC), block, -1)
-        block += b"}\n"
+        line = RecordLine(
+            stream=stream, record=record, version=version, time_extracted=dt.datetime.now(dt.UTC)
+        )
+        encoder.encode_into(line, block, -1)  # -1: append
+        block += b"\n"
         if len(block) >= BLOCK_BYTES:
             self.write_block()
 

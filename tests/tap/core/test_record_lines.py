@@ -14,7 +14,7 @@ import pytest
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
 
-from tap_datev.message_writer import BLOCK_BYTES, DatevMessageWriter, record_head, record_tail
+from tap_datev.message_writer import BLOCK_BYTES, DatevMessageWriter
 
 RECORD = {
     "umsatz": "99999999.99",
@@ -53,7 +53,7 @@ def test_the_same_bytes_as_the_record_message(stream: str, version: int | None) 
     writer = DatevMessageWriter()
     with contextlib.redirect_stdout(stdout):
         before = dt.datetime.now(dt.UTC)
-        writer.write_record(record_head(stream), RECORD, record_tail(version))
+        writer.write_record(stream, RECORD, version)
         writer.write_block()
         after = dt.datetime.now(dt.UTC)
     stdout.flush()
@@ -70,15 +70,14 @@ def test_records_leave_in_order_before_the_next_message() -> None:
     sink = Sink()
     stdout = _stdout(sink)
     writer = DatevMessageWriter()
-    head, tail = record_head("s"), record_tail(None)
     with contextlib.redirect_stdout(stdout):
         writer.write_message(SchemaMessage(stream="s", schema={"properties": {}}, key_properties=[]))
         for n in range(3):
-            writer.write_record(head, {"n": n}, tail)
+            writer.write_record("s", {"n": n}, None)
         stdout.flush()
         assert sink.landed.count(b"\n") == 1  # the three RECORDs wait in the writer's block
         writer.write_message(RecordMessage(stream="s", record={"n": 3}))
-        writer.write_record(head, {"n": 4}, tail)
+        writer.write_record("s", {"n": 4}, None)
         writer.write_message(StateMessage(value={"bookmarks": {"s": {"n": 4}}}))
         landed = [json.loads(line) for line in sink.landed.decode("utf-8").splitlines()]
     assert [m["type"] for m in landed] == ["SCHEMA", *["RECORD"] * 5, "STATE"]
@@ -89,14 +88,13 @@ def test_a_full_block_is_written_and_text_stdout_gets_the_same_lines() -> None:
     sink = Sink()
     stdout = _stdout(sink)
     text = io.StringIO()
-    head, tail = record_head("s"), record_tail(None)
     big = {"text": "x" * 1000}
     count = BLOCK_BYTES // 1000 + 1  # more than one block's worth
     for out in (stdout, text):
         writer = DatevMessageWriter()
         with contextlib.redirect_stdout(out):
             for _ in range(count):
-                writer.write_record(head, big, tail)
+                writer.write_record("s", big, None)
             out.flush()
             if out is stdout:
                 assert sink.landed  # a full block went out without waiting for another message
