@@ -164,7 +164,7 @@ class SelectedRecordMessages(_Base):
 
     def _sync_plain_records(self, context: Context | None) -> Generator[dict[str, t.Any], t.Any, t.Any]:
         """singer-sdk 0.54.9's `Stream._sync_records` for a selected stream writing messages, less
-        what `_loop_is_plain` rules out (tests/tap/core/test_sync_loop.py compares the output)."""
+        what `_loop_is_plain` rules out (tests/tap/booking/test_sync_loop.py compares the output)."""
         assert self._direct is not None
         writer, stream, version = self._direct
         write_record = writer.write_record
@@ -173,6 +173,7 @@ class SelectedRecordMessages(_Base):
         select = self._selected_record if conforms or deselection.nested or deselection.top_level else None
         state = self.state_manager
         frequency = self.STATE_MSG_FREQUENCY
+        limit = self.ABORT_AT_RECORD_COUNT  # set before a sync (dry runs), not during one
         record_counter = self.get_record_counter()
         timer = self.get_sync_timer()
         record_index = 0
@@ -189,7 +190,7 @@ class SelectedRecordMessages(_Base):
                 # The tap's streams yield records, never the SDK's deprecated (record, context) tuples.
                 records = t.cast("Iterable[dict[str, t.Any]]", self.get_records(current_context))
                 for record in records:
-                    if self.ABORT_AT_RECORD_COUNT is not None:
+                    if limit is not None:
                         self._check_max_record_limit(current_record_index=record_index)
                     for key, value in partition_items:
                         if key not in record:

@@ -31,7 +31,6 @@ from .conftest import BOOKING_STREAM_NAMES
 from .factory import BOOKINGS, buchungsstapel
 
 if t.TYPE_CHECKING:
-
     from tap_datev.client import DatevClient
 
 TIME_EXTRACTED = re.compile(rb',"time_extracted":"([^"]+)"')
@@ -73,15 +72,19 @@ def _catalog(config: dict[str, t.Any], deselected: dict[str, set[str]]) -> dict[
 
 
 def _sync(
-    config: dict[str, t.Any], catalog: dict[str, t.Any], writer: t.Any
+    config: dict[str, t.Any], catalog: dict[str, t.Any], writer: t.Any, dry_run: int | None = None
 ) -> tuple[list[bytes], Exception | None]:
-    """The lines a sync writes to a binary-backed stdout (as a pipe is), and its error if any."""
+    """The lines a sync (a dry run of `dry_run` records per stream: `--test`) writes to a
+    binary-backed stdout (as a pipe is), and its error if any."""
     tap = TapDatev(config=config, catalog=catalog, validate_config=False, message_writer=writer)
     out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     error: Exception | None = None
     with contextlib.redirect_stdout(out):
         try:
-            tap.sync_all()
+            if dry_run is None:
+                tap.sync_all()
+            else:
+                tap.run_sync_dry_run(dry_run_record_limit=dry_run)
         except Exception as exc:
             error = exc
     out.flush()
@@ -89,13 +92,16 @@ def _sync(
 
 
 def _sdk_sync(
-    config: dict[str, t.Any], catalog: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
+    config: dict[str, t.Any],
+    catalog: dict[str, t.Any],
+    monkeypatch: pytest.MonkeyPatch,
+    dry_run: int | None = None,
 ) -> tuple[list[bytes], Exception | None]:
     """The same sync with singer-sdk's own record loop, RECORD messages and msgspec writer."""
     with monkeypatch.context() as patch:
         for name in SDK_METHODS:
             patch.setattr(SelectedRecordMessages, name, getattr(Stream, name))
-        return _sync(config, catalog, MsgSpecWriter())
+        return _sync(config, catalog, MsgSpecWriter(), dry_run)
 
 
 def _without_times(lines: list[bytes], started: dt.datetime) -> list[bytes]:
@@ -161,3 +167,16 @@ def test_a_failing_sync_has_written_the_same_lines_before_its_error(
     assert isinstance(error, DatevConfigError)
     assert _without_times(ours, started) == _without_times(sdk, started)
     assert sum(line.startswith(b'{"type":"RECORD","stream":"booking_lines"') for line in ours) == 2
+
+
+def test_a_dry_run_stops_where_the_sdk_stops(
+    submitted: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = _catalog(submitted, {})
+    started = dt.datetime.now(dt.UTC)
+    ours, error = _sync(submitted, catalog, DatevMessageWriter(), dry_run=2)
+    assert error is None
+    sdk, error = _sdk_sync(submitted, catalog, monkeypatch, dry_run=2)
+    assert error is None
+    assert _without_times(ours, started) == _without_times(sdk, started)
+    assert sum(line.startswith(b'{"type":"RECORD","stream":"booking_lines"') for line in ours) == 2 * 2  # per batch
