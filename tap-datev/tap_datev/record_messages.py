@@ -64,8 +64,8 @@ class SelectedRecordMessages(_Base):
     """For singer-sdk Streams: RECORD messages as the SDK writes them, its selection work done once."""
 
     _deselection: tuple[SelectionMask, Deselection] | None = None
-    # While a record loop writes through DatevMessageWriter.write_record: (writer, stream, version).
-    _direct: tuple[DatevMessageWriter, str, int | None] | None = None
+    # While a record loop writes through DatevMessageWriter.write_record: (writer, stream alias).
+    _direct: tuple[DatevMessageWriter, str] | None = None
 
     def deselection(self) -> Deselection:
         """The current selection's Deselection (the SDK builds a new mask when selection changes)."""
@@ -128,8 +128,8 @@ class SelectedRecordMessages(_Base):
         if direct is None:
             super()._write_record_message(record)
             return
-        writer, stream, version = direct
-        writer.write_record(stream, self._selected_record(record), version)
+        writer, stream = direct
+        writer.write_record(stream, self._selected_record(record), self._stream_version)
         self.state_manager.is_flushed = False
 
     @override
@@ -140,8 +140,7 @@ class SelectedRecordMessages(_Base):
         if not (write_messages and isinstance(writer, DatevMessageWriter) and self._only_map_is_identity):
             yield from super()._sync_records(context, write_messages=write_messages)
             return
-        # _stream_version is set by sync() before it calls this.
-        self._direct = (writer, self.stream_maps[0].stream_alias, self._stream_version)
+        self._direct = (writer, self.stream_maps[0].stream_alias)
         try:
             if self._loop_is_plain():
                 yield from self._sync_plain_records(context)
@@ -166,7 +165,7 @@ class SelectedRecordMessages(_Base):
         """singer-sdk 0.54.9's `Stream._sync_records` for a selected stream writing messages, less
         what `_loop_is_plain` rules out (tests/tap/booking/test_sync_loop.py compares the output)."""
         assert self._direct is not None
-        writer, stream, version = self._direct
+        writer, stream = self._direct
         write_record = writer.write_record
         deselection = self.deselection()  # the selection cannot change during the loop
         conforms = self.TYPE_CONFORMANCE_LEVEL is not TypeConformanceLevel.NONE
@@ -195,7 +194,8 @@ class SelectedRecordMessages(_Base):
                     for key, value in partition_items:
                         if key not in record:
                             record[key] = value
-                    write_record(stream, record if select is None else select(record), version)
+                    # _stream_version read per record: account_postings sets it per record
+                    write_record(stream, record if select is None else select(record), self._stream_version)
                     state.is_flushed = False
                     if (record_index + 1) % frequency == 0:
                         self._write_state_message()

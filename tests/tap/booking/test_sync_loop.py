@@ -4,7 +4,8 @@ record_messages.py encodes RECORD lines straight into the writer's block (no Rec
 a leaner copy of the SDK's record loop where its per-record steps do nothing. Against the SDK (its
 `Stream` methods and its msgspec writer), a whole sync of the booking streams gives the same lines
 in the same order (RECORDs, interim and final STATEs, SCHEMAs), `time_extracted` aside, for each
-selection, stream maps and flattening; and a sync that fails midway has written the same lines.
+selection, stream maps and flattening; and a sync that fails midway has written the same lines. The
+Accounting Data Exchange streams too: account_postings sets the RECORD version per record.
 """
 
 from __future__ import annotations
@@ -179,4 +180,55 @@ def test_a_dry_run_stops_where_the_sdk_stops(
     sdk, error = _sdk_sync(submitted, catalog, monkeypatch, dry_run=2)
     assert error is None
     assert _without_times(ours, started) == _without_times(sdk, started)
-    assert sum(line.startswith(b'{"type":"RECORD","stream":"booking_lines"') for line in ours) == 2 * 2  # per batch
+    assert (
+        sum(line.startswith(b'{"type":"RECORD","stream":"booking_lines"') for line in ours) == 2 * 2
+    )  # per batch
+
+
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+READ_AT = re.compile(rb'"read_at":"[^"]+"')
+
+
+def _per_run(lines: list[bytes]) -> list[bytes]:
+    """The lines with what each run makes anew taken out: export job ids, export times and the run's
+    own RECORD version (the one its ACTIVATE_VERSION names; the committed version stays)."""
+    (activate,) = [line for line in lines if line.startswith(b'{"type":"ACTIVATE_VERSION"')]
+    run_version = b'"version":' + re.findall(rb'"version":(\d+)', activate)[0]
+    return [READ_AT.sub(b"", UUID.sub(b"", line)).replace(run_version, b'"version":RUN') for line in lines]
+
+
+ADE_STREAM_NAMES = (
+    "fiscal_years",
+    "accounting_sequences",
+    "general_ledger_accounts",
+    "sums_and_balances",
+    "terms_of_payment",
+    "account_postings",
+)
+
+
+def test_the_ade_streams_write_what_the_sdk_writes(
+    tap_config: dict[str, t.Any],
+    consent: t.Callable[[str], None],
+    datev_emulator: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tap_datev.login import login
+
+    config = {**tap_config, "ade_enabled": True, "client_ids": ["29098-55003"]}
+    login(config, open_url=consent)
+    datev_emulator.control.set_job_delays(ade_seconds=0.2)
+    catalog = TapDatev(config=config, validate_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for meta in entry["metadata"]:
+            if meta["breadcrumb"] == []:
+                meta["metadata"]["selected"] = entry["tap_stream_id"] in ADE_STREAM_NAMES
+    started = dt.datetime.now(dt.UTC)
+    ours, error = _sync(config, catalog, DatevMessageWriter())
+    assert error is None
+    sdk, error = _sdk_sync(config, catalog, monkeypatch)
+    assert error is None
+    assert _per_run(_without_times(ours, started)) == _per_run(_without_times(sdk, started))
+    postings = [line for line in ours if line.startswith(b'{"type":"RECORD","stream":"account_postings"')]
+    versions = {re.search(rb',"version":(\d+)', line)[1] for line in postings}  # type: ignore[index]
+    assert postings and len(versions) == 2  # committed and not yet committed postings
