@@ -39,7 +39,8 @@ class DatevMessageWriter(MsgSpecWriter):
     Writes bytes to stdout's binary buffer; falls back to text when stdout has none (a redirect to
     a StringIO, as tests and embedding code do). RECORDs leave with a full buffer or with the next
     other message: a flush per record was a write(2) per record, and every STATE still goes out at
-    once, after the records it covers.
+    once, after the records it covers. Lines of `write_record` wait in the writer's own block
+    (BLOCK_BYTES) until it is full, another message comes or the record loop calls `write_block`.
     """
 
     def __init__(self) -> None:
