@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import typing as t
+from itertools import chain
 from pathlib import Path
 
 from singer_sdk import Stream
@@ -227,13 +228,13 @@ class BookingLinesStream(SelectedRecordMessages, ArrowBatchesMixin, Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        # No generator here: the lines come straight from the parser's iterator, no frame per line.
         if not context or "batch_id" not in context:
-            return
+            return ()
         with Ledger.open(settings.state_dir(self.config)) as ledger:
             row = ledger.require(str(context["batch_id"]))
             labels = shared_labels(self._tap).by_client.get(row.client_id, {})
-            lines = parse_batch_lines(ledger, row, labels, self.logger.warning)
-        yield from lines
+            return parse_batch_lines(ledger, row, labels, self.logger.warning)
 
 
 def parse_batch_lines(
@@ -293,9 +294,14 @@ def _then_warn(
     lines: Iterator[dict[str, t.Any]], warnings: list[str], warn: t.Callable[..., None]
 ) -> Iterator[dict[str, t.Any]]:
     """`lines`, then each of `warnings` (which the conversion appends to as it goes) logged once."""
-    yield from lines
+    return chain(lines, _warned(warnings, warn))  # chain: no Python frame per line
+
+
+def _warned(warnings: list[str], warn: t.Callable[..., None]) -> Iterator[dict[str, t.Any]]:
+    """Nothing, once each of `warnings` is logged (when the lines before it are all out)."""
     for message in warnings:
         warn("%s", message)
+    yield from ()
 
 
 # Labels: the gl_accounts setting, category 20 files, category 16 files -------------------------

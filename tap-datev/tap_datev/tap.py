@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import typing as t
 
 import click
 from singer_sdk import Stream, Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
-from singer_sdk.singerlib import SingerMessageType
 from typing_extensions import override
 
 from ml_credentials import CredentialStoreError
@@ -18,35 +15,13 @@ from tap_datev.ade_streams import ADE_STREAMS
 from tap_datev.booking_streams import BOOKING_STREAMS
 from tap_datev.client import DatevStream, shared_client
 from tap_datev.errors import DatevConfigError
+from tap_datev.message_writer import DatevMessageWriter
 from tap_datev.single_sync import hold_sync_lock
 from tap_datev.streams import STREAMS
 from tap_datev.tokens import TokenStore
 
 if t.TYPE_CHECKING:
     from tap_datev.client import DatevClient
-
-
-class DatevMessageWriter(MsgSpecWriter):
-    """singer-sdk's msgspec writer: about 1.8x the records/s of the default simplejson writer on
-    booking_lines (bench/bench_tap.py). Exact decimals are kept: money and rates are strings in
-    every schema, and a Decimal would be written as its exact JSON number by either writer.
-
-    Writes bytes to stdout's binary buffer; falls back to text when stdout has none (a redirect to
-    a StringIO, as tests and embedding code do). RECORDs leave with a full buffer or with the next
-    other message: a flush per record was a write(2) per record, and every STATE still goes out at
-    once, after the records it covers.
-    """
-
-    def write_message(self, message: t.Any) -> None:
-        line = self.format_message(message)
-        out = sys.stdout
-        buffer = getattr(out, "buffer", None)
-        if buffer is not None:
-            buffer.write(line)
-        else:
-            out.write(line.decode("utf-8"))
-        if message.type != SingerMessageType.RECORD:
-            out.flush()
 
 
 def stream_types(config: t.Mapping[str, t.Any] | None = None) -> list[type[Stream]]:
