@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import gc
 import gzip
 import json
 import os
@@ -155,7 +154,7 @@ class DatabricksSink(BatchSink):
         table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
         self.load_table(table, received_at)
         del table, parts, tables
-        _free_load_cycles()
+        _release_unused_memory()
 
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
         """BATCH message: each file straight into Arrow (no per-record Python), one load per file."""
@@ -267,14 +266,9 @@ class DatabricksSink(BatchSink):
         )
 
 
-def _free_load_cycles() -> None:
-    """An exception caught during a load (e.g. databricks-sdk's NotFound when the ledger is first
-    looked up) keeps the load's frames, and with them its Arrow tables, in a reference cycle, and the
-    RECORD path makes too few Python objects for the cycle collector to run soon: collect now, then
-    freeze the survivors so that the next collection only scans what the next batch makes. Then
-    hand the freed memory back to the system."""
-    gc.collect()
-    gc.freeze()
+def _release_unused_memory() -> None:
+    """A load's Arrow memory is freed when its last reference goes (no reference cycle holds it:
+    the workspace engine clears the frames of the errors it handles); hand it back to the system."""
     pa.default_memory_pool().release_unused()
 
 
