@@ -42,6 +42,9 @@ if t.TYPE_CHECKING:
 
 # Message keys the target adds to each RECORD/BATCH message before the SDK hands it to the sink.
 POSITION_KEY = "_ml_position"
+# A batch of RECORD lines also drains at this many input characters: 100,000 of tap-datev's
+# booking lines (~3.9 KB each, 144 columns) would otherwise hold ~10 times a narrow batch's memory.
+MAX_BATCH_CHARS = 64 * 2**20
 
 
 class DatabricksSink(BatchSink):
@@ -70,6 +73,7 @@ class DatabricksSink(BatchSink):
         self._table_ready = False
         self.current_batch_message: dict[str, t.Any] | None = None
         self._max_rows = self.max_size
+        self._batch_chars = 0
         read_schema = batches.record_line_schema(self.plan)
         # The target hands plain RECORD lines over undecoded (add_record_line) when Arrow can read them.
         self.record_lines = (
@@ -129,9 +133,18 @@ class DatabricksSink(BatchSink):
         if self._pending_batch is None:
             self._get_context({})  # the first record starts the batch: its start is the load's received_at
         self.record_lines.add(line, line_number)
+        self._batch_chars += len(line)
         self.tally_record_read()
         self.record_counter_metric.increment()
-        return self._batch_records_read >= self._max_rows
+        return self._batch_records_read >= self._max_rows or self._batch_chars >= MAX_BATCH_CHARS
+
+    @property
+    def is_full(self) -> bool:
+        return super().is_full or self._batch_chars >= MAX_BATCH_CHARS
+
+    def mark_drained(self) -> None:
+        super().mark_drained()
+        self._batch_chars = 0
 
     def _decoded_record(self, line: str, line_number: int) -> dict[str, t.Any]:
         """A line Arrow could not read, as the record dict of the decoded path (numbers exact)."""
