@@ -328,7 +328,11 @@ def bench(
                 result[f"{path_name}_sql_statements_per_100k"] = round(
                     snap["sql_statements_executed"] * per, 1
                 )
-                first, middle, last = _split_statements(emulator.control.sql_statements())
+                statements = emulator.control.sql_statements()
+                if wide:  # a batch of wide RECORD lines also ends at the target's size limit
+                    batches = sum(text.lstrip().startswith(_APPLY_VERBS) for text in statements)
+                    result[f"{path_name}_batches"] = batches
+                first, middle, last = _split_statements(statements)
                 result[f"{path_name}_sql_statements_first_batch_and_run_end"] = f"{first} + {last}"
                 if batches > 1:
                     result[f"{path_name}_sql_statements_per_batch_steady"] = round(middle / (batches - 1), 2)
