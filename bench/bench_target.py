@@ -11,6 +11,9 @@ and the orjson-decode floor of the same input (the ratio says how close the targ
         # each batch applied as a one-time Jobs run: runs and seconds per 100k-row batch
     .venv/bin/python bench/bench_target.py --engine both --rows 100000,1000000,5000000
         # peak RSS per size on both engines (5M rows: ~10 GB of temporary input, tens of minutes)
+    .venv/bin/python bench/bench_target.py --wide --engine both --rows 200000,1000000
+        # records as tap-datev emits booking_lines (its schema, 144 properties, most of them null),
+        # made by the tap's own EXTF parser: the memory of real records (~3.8 KB of JSON each)
 
 Each target run is a separate process (as Meltano runs it); wall time includes its start-up.
 """
@@ -34,6 +37,7 @@ import orjson
 import peak_rss
 import pyarrow as pa
 import pyarrow.parquet as pq
+from bench_extf import generate as generate_extf
 
 if t.TYPE_CHECKING:
     from databricks_emulator.server import RunningEmulator
@@ -104,14 +108,51 @@ def generate(n: int, seed: int = 7) -> t.Iterator[dict[str, t.Any]]:
         )
 
 
-def write_record_input(n: int, path: Path) -> None:
+# --wide: tap-datev's booking_lines as the tap emits them, from EXTF files of this many lines each.
+WIDE_LINES_PER_FILE = 50_000
+
+
+def wide_schema() -> tuple[dict[str, t.Any], list[str]]:
+    """tap-datev's own booking_lines schema and key properties."""
+    from tap_datev.booking_streams import BookingLinesStream
+
+    return BookingLinesStream.schema, list(BookingLinesStream.primary_keys)
+
+
+def generate_wide(n: int) -> t.Iterator[dict[str, t.Any]]:
+    """n booking_lines records made by the tap's parser (read_extf + booking_lines) from generated
+    Buchungsstapel files, one batch_id per file, so the key (client_id, batch_id, line_number) is
+    unique; one file's records in memory at a time."""
+    from tap_datev.extf import booking_lines, read_extf
+
+    made = 0
+    for file_number in range(-(-n // WIDE_LINES_PER_FILE)):
+        lines = min(WIDE_LINES_PER_FILE, n - made)
+        extf = read_extf(generate_extf(lines, seed=file_number), "EXTF_bench.csv")
+        batch_id = f"bench-{file_number:05d}"
+        yield from booking_lines(
+            extf, client_id="29098-55003", batch_id=batch_id, job_id=None, job_result=None
+        )
+        made += lines
+
+
+def shape(wide: bool) -> tuple[dict[str, t.Any], list[str], t.Callable[[int], t.Iterator[dict[str, t.Any]]]]:
+    """(schema, key properties, row generator) of the narrow (16 columns) or the wide case."""
+    if wide:
+        schema, keys = wide_schema()
+        return schema, keys, generate_wide
+    return SCHEMA, KEYS, generate
+
+
+def write_record_input(n: int, path: Path, wide: bool = False) -> None:
     extracted = "2024-12-31T00:00:00Z"
+    schema, keys, rows = shape(wide)
     with path.open("wb") as f:
         f.write(
-            orjson.dumps({"type": "SCHEMA", "stream": STREAM, "schema": SCHEMA, "key_properties": KEYS})
+            orjson.dumps({"type": "SCHEMA", "stream": STREAM, "schema": schema, "key_properties": keys})
             + b"\n"
         )
-        for row in generate(n):
+        for row in rows(n):
             f.write(
                 orjson.dumps({"type": "RECORD", "stream": STREAM, "record": row, "time_extracted": extracted})
                 + b"\n"
@@ -119,24 +160,32 @@ def write_record_input(n: int, path: Path) -> None:
         f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: n}}}) + b"\n")
 
 
-def write_batch_input(n: int, folder: Path, path: Path, rows_per_file: int) -> None:
-    """Typed Parquet files as a tap would write them (decimal128 money, strings for dates)."""
+def write_batch_input(n: int, folder: Path, path: Path, rows_per_file: int, wide: bool = False) -> None:
+    """Typed Parquet files as a tap would write them (decimal128 money, strings for dates); the
+    wide case's as tap-datev writes its BATCH files (its schema's Arrow types)."""
+    from tap_datev.arrow_batches import records_to_table as tap_table
+
+    schema, keys, generator = shape(wide)
     manifest = []
-    rows = generate(n)
+    rows = generator(n)
     for start in range(0, n, rows_per_file):
         chunk = [next(rows) for _ in range(min(rows_per_file, n - start))]
-        table = pa.Table.from_pylist(chunk)
-        table = table.set_column(
-            table.schema.get_field_index("amount"),
-            "amount",
-            pa.array([Decimal(r["amount"]) for r in chunk], pa.decimal128(15, 2)),
-        )
+        if wide:
+            table = tap_table(chunk, schema)
+        else:
+            table = pa.Table.from_pylist(chunk)
+            table = table.set_column(
+                table.schema.get_field_index("amount"),
+                "amount",
+                pa.array([Decimal(r["amount"]) for r in chunk], pa.decimal128(15, 2)),
+            )
         file = folder / f"part-{start // rows_per_file:05d}.parquet"
         pq.write_table(table, file)
         manifest.append(file.as_uri())
+        del chunk, table
     with path.open("wb") as f:
         f.write(
-            orjson.dumps({"type": "SCHEMA", "stream": STREAM, "schema": SCHEMA, "key_properties": KEYS})
+            orjson.dumps({"type": "SCHEMA", "stream": STREAM, "schema": schema, "key_properties": keys})
             + b"\n"
         )
         encoding = {"format": "parquet", "compression": "none"}
@@ -147,11 +196,16 @@ def write_batch_input(n: int, folder: Path, path: Path, rows_per_file: int) -> N
         f.write(orjson.dumps({"type": "STATE", "value": {"bookmarks": {STREAM: n}}}) + b"\n")
 
 
-def generate_inputs(n: int, workdir: Path, batch_size: int) -> None:
-    write_record_input(n, workdir / f"records-{n}.singer")
-    parquet_dir = workdir / f"parquet-{n}"
+def input_name(n: int, wide: bool) -> str:
+    return f"wide-{n}" if wide else str(n)
+
+
+def generate_inputs(n: int, workdir: Path, batch_size: int, wide: bool = False) -> None:
+    name = input_name(n, wide)
+    write_record_input(n, workdir / f"records-{name}.singer", wide)
+    parquet_dir = workdir / f"parquet-{name}"
     parquet_dir.mkdir(exist_ok=True)
-    write_batch_input(n, parquet_dir, workdir / f"batch-{n}.singer", batch_size)
+    write_batch_input(n, parquet_dir, workdir / f"batch-{name}.singer", batch_size, wide)
 
 
 def orjson_floor(path: Path) -> tuple[float, float]:
@@ -241,16 +295,23 @@ _APPLY_VERBS = ("MERGE", "COPY", "INSERT OVERWRITE")
 
 
 def bench(
-    n: int, engine: str, batch_size: int, workdir: Path, load_via: str = "statements"
+    n: int, engine: str, batch_size: int, workdir: Path, load_via: str = "statements", *, wide: bool = False
 ) -> dict[str, t.Any]:
-    record_input, batch_input = workdir / f"records-{n}.singer", workdir / f"batch-{n}.singer"
+    name = input_name(n, wide)
+    record_input, batch_input = workdir / f"records-{name}.singer", workdir / f"batch-{name}.singer"
     # Generated in a child process: a forked target inherits the parent's peak RSS in ru_maxrss, so
     # the parent must never hold the rows.
     if not batch_input.exists():  # --engine both: one input for both engines
-        subprocess.run(
-            [sys.executable, __file__, "--generate", str(n), str(workdir), "--batch-size", str(batch_size)],
-            check=True,
-        )
+        generate_cmd = [
+            sys.executable,
+            __file__,
+            "--generate",
+            str(n),
+            str(workdir),
+            "--batch-size",
+            str(batch_size),
+        ]
+        subprocess.run([*generate_cmd, *(["--wide"] if wide else [])], check=True)
     floor, floor_cpu = orjson_floor(record_input)
     result: dict[str, t.Any] = {
         "records": n,
@@ -267,10 +328,10 @@ def bench(
         base.update(extra, load_via=load_via)
     try:
         for path_name, input_path in (("record", record_input), ("batch_parquet", batch_input)):
-            config = {**base, "local_path": str(workdir / f"lake-{path_name}-{n}")}
+            config = {**base, "local_path": str(workdir / f"lake-{path_name}-{name}")}
             if emulator is not None:
                 emulator.control.reset_counters()
-                config["schema"] = f"bench_{path_name}_{n}"
+                config["schema"] = f"bench_{path_name}_{name.replace('-', '_')}"
             started = time.perf_counter()
             try:
                 run = run_target(config, input_path, workdir)
@@ -298,7 +359,11 @@ def bench(
                 result[f"{path_name}_sql_statements_per_100k"] = round(
                     snap["sql_statements_executed"] * per, 1
                 )
-                first, middle, last = _split_statements(emulator.control.sql_statements())
+                statements = emulator.control.sql_statements()
+                if wide:  # a batch of wide RECORD lines also ends at the target's size limit
+                    batches = sum(text.lstrip().startswith(_APPLY_VERBS) for text in statements)
+                    result[f"{path_name}_batches"] = batches
+                first, middle, last = _split_statements(statements)
                 result[f"{path_name}_sql_statements_first_batch_and_run_end"] = f"{first} + {last}"
                 if batches > 1:
                     result[f"{path_name}_sql_statements_per_batch_steady"] = round(middle / (batches - 1), 2)
@@ -373,6 +438,11 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per size")
     parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="records as tap-datev emits booking_lines (its schema: 144 properties, mostly null)",
+    )
+    parser.add_argument(
         "--small-run",
         action="store_true",
         help="only the statements of one whole small run (1,001 rows, one schema change), workspace",
@@ -380,7 +450,7 @@ def main() -> None:
     parser.add_argument("--generate", nargs=2, metavar=("ROWS", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
-        generate_inputs(int(args.generate[0]), Path(args.generate[1]), args.batch_size)
+        generate_inputs(int(args.generate[0]), Path(args.generate[1]), args.batch_size, args.wide)
         return
     with tempfile.TemporaryDirectory(prefix="bench-target-") as tmp:
         if args.small_run:
@@ -390,13 +460,18 @@ def main() -> None:
         engines = ["local", "workspace"] if args.engine == "both" else [args.engine]
         for n in (int(x) for x in args.rows.split(",")):
             for engine in engines:
-                result = bench(n, engine, args.batch_size, Path(tmp), args.load_via)
+                result = bench(n, engine, args.batch_size, Path(tmp), args.load_via, wide=args.wide)
                 if args.json:
                     print(json.dumps(result), flush=True)
                     continue
                 via = f", load_via={args.load_via}" if engine == "workspace" else ""
                 mib = result["input_mib"]
-                print(f"--- {n:,} booking-line records, engine={engine}{via}, input {mib} MiB")
+                what = (
+                    "tap-datev booking_lines records (144 properties)"
+                    if args.wide
+                    else "booking-line records"
+                )
+                print(f"--- {n:,} {what}, engine={engine}{via}, input {mib} MiB")
                 for key, value in result.items():
                     if key not in ("records", "engine", "input_mib"):
                         print(f"  {key:46} {value}", flush=True)

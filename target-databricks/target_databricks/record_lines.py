@@ -1,4 +1,5 @@
-"""A batch of one stream's RECORD lines, kept as raw JSON and typed by Arrow every CHUNK_ROWS lines.
+"""A batch of one stream's RECORD lines, kept as raw JSON and typed by Arrow every CHUNK_ROWS lines
+(or CHUNK_CHARS characters, whichever comes first).
 
 A batch never holds a Python dict per record (about 1.3 KiB each): memory stays bounded by the
 chunk, and Arrow's JSON reader decodes and types each chunk in C. Lines Arrow cannot read as their
@@ -23,6 +24,9 @@ if t.TYPE_CHECKING:
 
 # Lines per Arrow chunk: large enough for Arrow's reader to pay off, small enough to bound memory.
 CHUNK_ROWS = 10_000
+# ... and characters: a chunk's lines are held twice more while it is typed (joined, encoded), so
+# 10,000 of tap-datev's booking lines (~3.8 KB each) would hold ~150 MiB; this holds ~16 MiB.
+CHUNK_CHARS = 4 * 2**20
 
 # One thread types chunks while the main thread reads on: Arrow's JSON reader releases the GIL.
 _typing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-lines")
@@ -58,6 +62,7 @@ class RecordLines:
         self._decode = decode
         self._lines: list[str] = []
         self._line_numbers: list[int] = []
+        self._chars = 0
         self._chunks: list[Future[pa.Table]] = []
         # After one chunk Arrow could not read (e.g. numbers for a decimal), the rest are decoded.
         self._arrow_reads = True
@@ -65,7 +70,8 @@ class RecordLines:
     def add(self, line: str, line_number: int) -> None:
         self._lines.append(line)
         self._line_numbers.append(line_number)
-        if len(self._lines) >= CHUNK_ROWS:
+        self._chars += len(line)
+        if len(self._lines) >= CHUNK_ROWS or self._chars >= CHUNK_CHARS:
             self._type_chunk()
 
     def take_table(self) -> pa.Table | None:
@@ -83,7 +89,7 @@ class RecordLines:
         if self._chunks:
             self._chunks[-1].result()  # one chunk in the works at a time: memory stays bounded
         self._chunks.append(_typing.submit(self._typed, self._lines, self._line_numbers))
-        self._lines, self._line_numbers = [], []
+        self._lines, self._line_numbers, self._chars = [], [], 0
 
     def _typed(self, lines: list[str], numbers: list[int]) -> pa.Table:
         table = self._read(lines, numbers) if self._arrow_reads else None

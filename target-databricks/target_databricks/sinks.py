@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
-import gc
 import gzip
 import json
 import os
@@ -45,6 +44,9 @@ if t.TYPE_CHECKING:
 
 # Message keys the target adds to each RECORD/BATCH message before the SDK hands it to the sink.
 POSITION_KEY = "_ml_position"
+# A batch of RECORD lines also drains at this many input characters: 100,000 of tap-datev's
+# booking lines (~3.9 KB each, 144 columns) would otherwise hold ~10 times a narrow batch's memory.
+MAX_BATCH_CHARS = 64 * 2**20
 
 
 class DatabricksSink(BatchSink):
@@ -73,6 +75,7 @@ class DatabricksSink(BatchSink):
         self._table_ready = False
         self.current_batch_message: dict[str, t.Any] | None = None
         self._max_rows = self.max_size
+        self._batch_chars = 0
         read_schema = batches.record_line_schema(self.plan)
         # The target hands plain RECORD lines over undecoded (add_record_line) when Arrow can read them.
         self.record_lines = (
@@ -132,9 +135,18 @@ class DatabricksSink(BatchSink):
         if self._pending_batch is None:
             self._get_context({})  # the first record starts the batch: its start is the load's received_at
         self.record_lines.add(line, line_number)
+        self._batch_chars += len(line)
         self.tally_record_read()
         self.record_counter_metric.increment()
-        return self._batch_records_read >= self._max_rows
+        return self._batch_records_read >= self._max_rows or self._batch_chars >= MAX_BATCH_CHARS
+
+    @property
+    def is_full(self) -> bool:
+        return super().is_full or self._batch_chars >= MAX_BATCH_CHARS
+
+    def mark_drained(self) -> None:
+        super().mark_drained()
+        self._batch_chars = 0
 
     def _decoded_record(self, line: str, line_number: int) -> dict[str, t.Any]:
         """A line Arrow could not read, as the record dict of the decoded path (numbers exact)."""
@@ -157,7 +169,7 @@ class DatabricksSink(BatchSink):
         table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
         self.load_table(table, received_at)
         del table, parts, tables
-        _free_load_cycles()
+        _release_unused_memory()
 
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
         """BATCH message: each file straight into Arrow (no per-record Python), one load per file, in
@@ -300,14 +312,9 @@ class _PreparedBatch:
     read_rows: int  # rows before deduplication
 
 
-def _free_load_cycles() -> None:
-    """An exception caught during a load (e.g. databricks-sdk's NotFound when the ledger is first
-    looked up) keeps the load's frames, and with them its Arrow tables, in a reference cycle, and the
-    RECORD path makes too few Python objects for the cycle collector to run soon: collect now, then
-    freeze the survivors so that the next collection only scans what the next batch makes. Then
-    hand the freed memory back to the system."""
-    gc.collect()
-    gc.freeze()
+def _release_unused_memory() -> None:
+    """A load's Arrow memory is freed when its last reference goes (no reference cycle holds it:
+    the workspace engine clears the frames of the errors it handles); hand it back to the system."""
     pa.default_memory_pool().release_unused()
 
 

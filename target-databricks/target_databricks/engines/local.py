@@ -27,6 +27,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+# delta-rs allocates through its own jemalloc, which keeps freed pages for 10 s by default: a MERGE's
+# memory would still be held when the next batch is typed. Read when deltalake is first loaded.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
 from deltalake import (
     CommitProperties,
     DeltaTable,

@@ -14,7 +14,6 @@ same table id.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import datetime as dt
 import decimal
@@ -24,6 +23,7 @@ import logging
 import tempfile
 import threading
 import time
+import traceback
 import typing as t
 
 from target_databricks import audit
@@ -382,7 +382,8 @@ class WorkspaceEngine(Engine):
 
         try:
             return self.client.tables.get(ref.full_name)
-        except NotFound:
+        except NotFound as exc:
+            _release_frames(exc)
             self._absent.add(ref)
             return None
 
@@ -749,8 +750,10 @@ class WorkspaceEngine(Engine):
     def _delete_staged(self, staged: str) -> None:
         from databricks.sdk.errors import NotFound
 
-        with contextlib.suppress(NotFound):  # already gone: unstage is idempotent
+        try:
             self.client.files.delete(staged)
+        except NotFound as exc:  # already gone: unstage is idempotent
+            _release_frames(exc)
 
     def activate_version(self, spec: TableSpec, version: int, *, hard_delete: bool) -> None:
         existing = self._existing_columns(spec.ref)
@@ -779,7 +782,8 @@ class WorkspaceEngine(Engine):
             if self._ledger_ready is None:
                 try:
                     info = self.client.tables.get(sql.ledger_ref(self.catalog, self.schema).full_name)
-                except NotFound:
+                except NotFound as exc:
+                    _release_frames(exc)
                     self._ledger_ready = False
                 else:
                     self._converge_ledger(info)
@@ -926,6 +930,15 @@ class WorkspaceEngine(Engine):
             self.flush_ledger()
         finally:
             self._client = None
+
+
+def _release_frames(exc: BaseException) -> None:
+    """For an error caught and handled during a load: databricks-sdk keeps the error it raises in a
+    local of its retry wrapper (`last_err`), so error -> traceback -> that frame -> error is a cycle,
+    and the traceback reaches the load's own frames (their Arrow tables) through `f_back`. Clearing
+    the finished frames' locals breaks it: all of it is freed when the handler ends, not at the
+    cycle collector's next run."""
+    traceback.clear_frames(exc.__traceback__)
 
 
 def _column_types(info: TableInfo) -> dict[str, str]:
