@@ -15,6 +15,9 @@ DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "datev"
 DEFAULT_LOCAL_PATH = ".lake"
 DEFAULT_BATCH_SIZE_ROWS = 100_000
+# 100,000 of tap-datev's booking lines (~3.9 KB each, 144 columns) would hold ~10 times a narrow
+# batch's memory: a batch also ends at this much RECORD input.
+DEFAULT_BATCH_SIZE_BYTES = 64 * 2**20
 DEFAULT_VACUUM_RETENTION_HOURS = 168  # Delta's own safety default
 DEFAULT_CREDENTIALS_ENTRY = "databricks"
 DEFAULT_STAGING_VOLUME = "_ml_connector_staging"
@@ -71,6 +74,14 @@ CONFIG_SCHEMA: dict[str, t.Any] = th.PropertiesList(
         th.IntegerType,
         default=DEFAULT_BATCH_SIZE_ROWS,
         description="Rows per batch (one staged Parquet file and one commit per batch and stream).",
+    ),
+    th.Property(
+        "batch_size_bytes",
+        th.IntegerType(minimum=1),
+        default=DEFAULT_BATCH_SIZE_BYTES,
+        description="A batch of RECORD messages also ends at this much input (64 MiB: about 17,000 of "
+        "tap-datev's ~4 KB booking lines); bounds the target's memory on wide records. Larger: fewer "
+        "commits and statements, more memory.",
     ),
     th.Property(
         "validate_records",

@@ -33,7 +33,13 @@ from target_databricks.engines.base import (
 )
 from target_databricks.loads import run_load
 from target_databricks.record_lines import RecordLines, decode_message
-from target_databricks.settings import DEFAULT_BATCH_SIZE_ROWS, load_method_for, target_catalog, target_schema
+from target_databricks.settings import (
+    DEFAULT_BATCH_SIZE_BYTES,
+    DEFAULT_BATCH_SIZE_ROWS,
+    load_method_for,
+    target_catalog,
+    target_schema,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding
@@ -44,9 +50,6 @@ if t.TYPE_CHECKING:
 
 # Message keys the target adds to each RECORD/BATCH message before the SDK hands it to the sink.
 POSITION_KEY = "_ml_position"
-# A batch of RECORD lines also drains at this many input characters: 100,000 of tap-datev's
-# booking lines (~3.9 KB each, 144 columns) would otherwise hold ~10 times a narrow batch's memory.
-MAX_BATCH_CHARS = 64 * 2**20
 
 
 class DatabricksSink(BatchSink):
@@ -75,6 +78,8 @@ class DatabricksSink(BatchSink):
         self._table_ready = False
         self.current_batch_message: dict[str, t.Any] | None = None
         self._max_rows = self.max_size
+        # input characters of a batch of RECORD lines (JSON text: about its bytes)
+        self._max_chars = int(self.config.get("batch_size_bytes") or DEFAULT_BATCH_SIZE_BYTES)
         self._batch_chars = 0
         read_schema = batches.record_line_schema(self.plan)
         # The target hands plain RECORD lines over undecoded (add_record_line) when Arrow can read them.
@@ -138,11 +143,11 @@ class DatabricksSink(BatchSink):
         self._batch_chars += len(line)
         self.tally_record_read()
         self.record_counter_metric.increment()
-        return self._batch_records_read >= self._max_rows or self._batch_chars >= MAX_BATCH_CHARS
+        return self._batch_records_read >= self._max_rows or self._batch_chars >= self._max_chars
 
     @property
     def is_full(self) -> bool:
-        return super().is_full or self._batch_chars >= MAX_BATCH_CHARS
+        return super().is_full or self._batch_chars >= self._max_chars
 
     def mark_drained(self) -> None:
         super().mark_drained()

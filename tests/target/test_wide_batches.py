@@ -1,7 +1,7 @@
 """Wide records (tap-datev's booking_lines: ~145 columns, ~3.9 KB a line) are bounded in memory by
-input size as well as rows: a batch of RECORD lines drains at MAX_BATCH_CHARS characters, and its
-lines are typed in chunks of at most CHUNK_CHARS. What lands is the same whatever the bounds: every
-row with its values and types, in order, each batch one load."""
+input size as well as rows: a batch of RECORD lines drains at `batch_size_bytes` of input (default
+64 MiB), and its lines are typed in chunks of at most CHUNK_CHARS. What lands is the same whatever
+the bounds: every row with its values and types, in order, each batch one load."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pyarrow as pa
 import pytest
 from target_testlib import config, read, record_msg, run, schema_msg, state_msg
 
-from target_databricks import audit, record_lines, sinks
+from target_databricks import audit, record_lines
 from target_databricks.batches import POSITION_STRIDE
 from target_databricks.engines.local import LocalEngine
+from target_databricks.settings import DEFAULT_BATCH_SIZE_BYTES
 
 # Most of a wide record is null or empty, as in booking_lines.
 PROPS: dict[str, t.Any] = {
@@ -59,9 +60,8 @@ def test_a_batch_drains_at_its_size_in_characters(
     reference = config(tmp_path / "whole", batch_size_rows=10_000)
     run(reference, "".join(lines))
 
-    monkeypatch.setattr(sinks, "MAX_BATCH_CHARS", limit)
     monkeypatch.setattr(record_lines, "CHUNK_CHARS", 7_000)  # chunks end inside batches
-    cfg = config(tmp_path / "bounded", batch_size_rows=10_000)
+    cfg = config(tmp_path / "bounded", batch_size_rows=10_000, batch_size_bytes=limit)
     run(cfg, "".join(lines))
 
     loads = audit.current_loads(LocalEngine(cfg).ledger_read())
@@ -82,7 +82,7 @@ def test_a_batch_drains_at_its_size_in_characters(
 def test_a_batch_under_the_size_is_one_load_as_before(tmp_path: Path) -> None:
     # Narrow batches keep their boundaries (and so their load ids): only rows end them.
     lines = _lines()
-    assert sum(len(line) for line in lines) < sinks.MAX_BATCH_CHARS
+    assert sum(len(line) for line in lines) < DEFAULT_BATCH_SIZE_BYTES
     cfg = config(tmp_path, batch_size_rows=120)
     run(cfg, "".join(lines))
     assert len(audit.current_loads(LocalEngine(cfg).ledger_read())) == 3
