@@ -34,6 +34,10 @@ RUNS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        "target-databricks, wide records (tap-datev's booking_lines, 144 properties), both engines",
+        ["bench_target.py", "--wide", "--engine", "both", "--rows", "200000"],
+    ),
+    (
         "target-databricks, workspace engine, statements of one whole small run",
         ["bench_target.py", "--small-run"],
     ),

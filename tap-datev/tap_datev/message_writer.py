@@ -51,15 +51,9 @@ class DatevMessageWriter(MsgSpecWriter):
     def write_message(self, message: t.Any) -> None:
         if self._block:
             self.write_block()  # the records written before it go first
-        line = self.format_message(message)
-        out = sys.stdout
-        buffer = getattr(out, "buffer", None)
-        if buffer is not None:
-            buffer.write(line)
-        else:
-            out.write(line.decode("utf-8"))
+        _write_stdout(self.format_message(message))
         if message.type != SingerMessageType.RECORD:
-            out.flush()
+            sys.stdout.flush()
 
     def write_record(self, stream: str, record: t.Mapping[str, t.Any], version: int | None) -> None:
         """One RECORD line into the pending block, byte for byte what `write_message` makes of
@@ -76,11 +70,14 @@ class DatevMessageWriter(MsgSpecWriter):
 
     def write_block(self) -> None:
         """Writes the pending RECORD lines to stdout's buffer (a STATE after them flushes it)."""
-        block = self._block
-        out = sys.stdout
-        buffer = getattr(out, "buffer", None)
-        if buffer is not None:
-            buffer.write(block)
-        else:
-            out.write(block.decode("utf-8"))
-        block.clear()
+        _write_stdout(self._block)
+        self._block.clear()
+
+
+def _write_stdout(data: bytes | bytearray) -> None:
+    """Bytes to stdout's binary buffer, or as text where stdout has none (a test's StringIO)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        buffer.write(data)
+    else:
+        sys.stdout.write(data.decode("utf-8"))

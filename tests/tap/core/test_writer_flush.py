@@ -6,25 +6,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import typing as t
 
 from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
+from stdout_sink import Sink
 
 from tap_datev.tap import DatevMessageWriter
-
-
-class Sink(io.RawIOBase):
-    """A file descriptor's view: what has been written through, not what sits in a buffer."""
-
-    def __init__(self) -> None:
-        self.landed = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: t.Any) -> int:  # type: ignore[override]
-        self.landed += bytes(b)
-        return len(b)
 
 
 def test_a_state_goes_out_with_every_record_before_it() -> None:

@@ -7,12 +7,12 @@ import contextlib
 import datetime as dt
 import io
 import json
-import typing as t
 from decimal import Decimal
 
 import pytest
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.singerlib import RecordMessage, SchemaMessage, StateMessage
+from stdout_sink import Sink
 
 from tap_datev.message_writer import BLOCK_BYTES, DatevMessageWriter
 
@@ -25,20 +25,6 @@ RECORD = {
     "belegdatum": dt.date(2026, 3, 1),
     "extra": None,
 }
-
-
-class Sink(io.RawIOBase):
-    """A file descriptor's view: what has been written through, not what sits in a buffer."""
-
-    def __init__(self) -> None:
-        self.landed = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: t.Any) -> int:  # type: ignore[override]
-        self.landed += bytes(b)
-        return len(b)
 
 
 def _stdout(sink: Sink) -> io.TextIOWrapper:
