@@ -78,8 +78,9 @@ class DatabricksSink(BatchSink):
         self._table_ready = False
         self.current_batch_message: dict[str, t.Any] | None = None
         self._max_rows = self.max_size
-        # input characters of a batch of RECORD lines (JSON text: about its bytes)
-        self._max_chars = int(self.config.get("batch_size_bytes") or DEFAULT_BATCH_SIZE_BYTES)
+        # input characters of a batch of RECORD lines (JSON text: about its bytes); BATCH files: the
+        # Arrow bytes under which the next file is read ahead
+        self._batch_size_bytes = int(self.config.get("batch_size_bytes") or DEFAULT_BATCH_SIZE_BYTES)
         self._batch_chars = 0
         read_schema = batches.record_line_schema(self.plan)
         # The target hands plain RECORD lines over undecoded (add_record_line) when Arrow can read them.
@@ -143,11 +144,11 @@ class DatabricksSink(BatchSink):
         self._batch_chars += len(line)
         self.tally_record_read()
         self.record_counter_metric.increment()
-        return self._batch_records_read >= self._max_rows or self._batch_chars >= self._max_chars
+        return self._batch_records_read >= self._max_rows or self._batch_chars >= self._batch_size_bytes
 
     @property
     def is_full(self) -> bool:
-        return super().is_full or self._batch_chars >= self._max_chars
+        return super().is_full or self._batch_chars >= self._batch_size_bytes
 
     def mark_drained(self) -> None:
         super().mark_drained()
@@ -179,7 +180,9 @@ class DatabricksSink(BatchSink):
     def process_batch_files(self, encoding: BaseBatchFileEncoding, files: t.Sequence[str]) -> None:
         """BATCH message: each file straight into Arrow (no per-record Python), one load per file, in
         manifest order. While one file loads, the next is read, typed and hashed in a thread: those
-        steps run mostly in Arrow's native code, outside the GIL, and change nothing outside."""
+        steps run mostly in Arrow's native code, outside the GIL, and change nothing outside. Only
+        while the loading file holds less than batch_size_bytes of Arrow memory: two wide files at
+        once would double the peak."""
         message = self.current_batch_message or {}
         position = int(message.get(POSITION_KEY) or 0)
         with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-file") as ahead:
@@ -189,13 +192,18 @@ class DatabricksSink(BatchSink):
             for index in range(len(files)):
                 batch = pending.pop().result()
                 position += batch.read_rows
-                if index + 1 < len(files):
+                follows = index + 1 < len(files)
+                if follows and batch.table.nbytes < self._batch_size_bytes:
                     pending.append(
                         ahead.submit(self._file_batch, encoding, files[index + 1], message, position)
                     )
                 self.record_counter_metric.increment(batch.read_rows)
                 self._load_prepared(batch)
                 del batch
+                if follows and not pending:
+                    pending.append(
+                        ahead.submit(self._file_batch, encoding, files[index + 1], message, position)
+                    )
 
     def _file_batch(
         self, encoding: BaseBatchFileEncoding, path: str, message: t.Mapping[str, t.Any], position: int

@@ -57,10 +57,14 @@ def test_keys_that_rise_or_repeat_in_a_file_land_once_each(
     assert {k: r[other] for k, r in rows_by(cfg, "lines", key).items()} == landed
 
 
-def test_files_of_one_batch_message_land_in_order_one_load_each(tmp_path: Path) -> None:
-    """Later files of the manifest are read while earlier ones load: every file is one load, in
-    manifest order, so a key repeated in a later file ends with that file's value."""
-    cfg = config(tmp_path)
+@pytest.mark.parametrize("batch_size_bytes", [None, 1], ids=["read-ahead", "one-file-at-a-time"])
+def test_files_of_one_batch_message_land_in_order_one_load_each(
+    tmp_path: Path, batch_size_bytes: int | None
+) -> None:
+    """Later files of the manifest are read while earlier ones load (unless a file's table is as
+    big as batch_size_bytes): every file is one load, in manifest order, so a key repeated in a
+    later file ends with that file's value."""
+    cfg = config(tmp_path, **({"batch_size_bytes": batch_size_bytes} if batch_size_bytes else {}))
     files = [
         _file(
             tmp_path / f"part-{n}.parquet", [n * 10 + i for i in range(3)] + [1], ["x"] * 4, [f"{n}.25"] * 4
