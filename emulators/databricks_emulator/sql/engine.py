@@ -456,14 +456,19 @@ class SqlEngine:
         with self.lock:
             self.executed += 1
             self.executed_log.append(sql)
-            try:
-                return self._execute(sql.strip().rstrip(";"), params or [], session)
-            except duckdb.Error as exc:
-                self._rollback()
-                raise _error_from_duckdb(exc) from exc
-            except SqlError:
-                self._rollback()
-                raise
+            return self._execute_or_roll_back(sql.strip().rstrip(";"), params or [], session)
+
+    def _execute_or_roll_back(self, sql: str, params: list[Parameter], session: Session) -> SqlResult:
+        """One statement (the lock held); a failure rolls its open transaction back and answers as
+        Databricks would."""
+        try:
+            return self._execute(sql, params, session)
+        except duckdb.Error as exc:
+            self._rollback()
+            raise _error_from_duckdb(exc) from exc
+        except SqlError:
+            self._rollback()
+            raise
 
     def _execute_compound(self, sql: str, params: list[Parameter], session: Session) -> SqlResult:
         """A SQL script: one statement of the request, its statements run in order, each committed
@@ -479,14 +484,7 @@ class SqlEngine:
             self.executed_log.append(sql)
             answer = SqlResult()
             for statement in statements:
-                try:
-                    result = self._execute(statement, params, session)
-                except duckdb.Error as exc:
-                    self._rollback()
-                    raise _error_from_duckdb(exc) from exc
-                except SqlError:
-                    self._rollback()
-                    raise
+                result = self._execute_or_roll_back(statement, params, session)
                 if result.columns:
                     answer = result
             return answer

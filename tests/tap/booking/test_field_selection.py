@@ -12,28 +12,16 @@ from pathlib import Path
 
 from tap_datev.ledger import Ledger
 from tap_datev.submit import submit_extf
-from tap_datev.tap import TapDatev
 
+from .catalogs import selected_catalog
 from .factory import BOOKINGS, buchungsstapel
 
 if t.TYPE_CHECKING:
     from tap_datev.client import DatevClient
 
 TAP = Path(sys.executable).parent / "tap-datev"
+BOOKING_STREAMS = {"booking_batches", "booking_lines"}
 DESELECTED = {"booking_lines": {"buchungstext", "account_label"}, "booking_batches": {"sha256"}}
-
-
-def _catalog(config: dict[str, t.Any], deselected: dict[str, set[str]]) -> dict[str, t.Any]:
-    catalog = TapDatev(config=config, validate_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        stream = entry["tap_stream_id"]
-        for meta in entry["metadata"]:
-            crumb = meta["breadcrumb"]
-            if crumb == []:
-                meta["metadata"]["selected"] = stream in {"booking_batches", "booking_lines"}
-            elif crumb[-1] in deselected.get(stream, ()):
-                meta["metadata"]["selected"] = False
-    return catalog
 
 
 def _run(config: dict[str, t.Any], catalog: dict[str, t.Any], tmp_path: Path) -> list[dict[str, t.Any]]:
@@ -62,9 +50,10 @@ def test_deselected_fields_are_absent_from_schema_and_records(
 ) -> None:
     with Ledger.open(booking_config["state_dir"]) as ledger:  # closed: the tap process takes its lock
         submit_extf(datev, ledger, "EXTF_select.csv", buchungsstapel())
-    everything = _run(booking_config, _catalog(booking_config, {}), tmp_path)
+    everything = _run(booking_config, selected_catalog(booking_config, BOOKING_STREAMS), tmp_path)
     (tmp_path / "deselected").mkdir()
-    selected = _run(booking_config, _catalog(booking_config, DESELECTED), tmp_path / "deselected")
+    deselected = selected_catalog(booking_config, BOOKING_STREAMS, DESELECTED)
+    selected = _run(booking_config, deselected, tmp_path / "deselected")
 
     for stream, dropped in DESELECTED.items():
         (all_fields,) = set(map(frozenset, _fields(everything, "SCHEMA", stream)))

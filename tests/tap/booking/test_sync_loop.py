@@ -21,6 +21,7 @@ from singer_sdk import Stream
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_datev import booking_streams
+from tap_datev.ade_streams import ADE_STREAMS
 from tap_datev.errors import DatevConfigError
 from tap_datev.ledger import Ledger
 from tap_datev.message_writer import DatevMessageWriter
@@ -28,6 +29,7 @@ from tap_datev.record_messages import SelectedRecordMessages
 from tap_datev.submit import submit_extf
 from tap_datev.tap import TapDatev
 
+from .catalogs import selected_catalog
 from .conftest import BOOKING_STREAM_NAMES
 from .factory import BOOKINGS, buchungsstapel
 
@@ -57,19 +59,6 @@ OPTIONS: dict[str, dict[str, t.Any]] = {
     },
     "flattening": {"flattening_enabled": True, "flattening_max_depth": 1},
 }
-
-
-def _catalog(config: dict[str, t.Any], deselected: dict[str, set[str]]) -> dict[str, t.Any]:
-    catalog = TapDatev(config=config, validate_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        stream = entry["tap_stream_id"]
-        for meta in entry["metadata"]:
-            crumb = meta["breadcrumb"]
-            if crumb == []:
-                meta["metadata"]["selected"] = stream in BOOKING_STREAM_NAMES
-            elif crumb[-1] in deselected.get(stream, ()):
-                meta["metadata"]["selected"] = False
-    return catalog
 
 
 def _sync(
@@ -133,7 +122,7 @@ def test_same_lines_as_the_sdk(
 ) -> None:
     monkeypatch.setattr(Stream, "STATE_MSG_FREQUENCY", 2)
     config = {**submitted, **OPTIONS[options]}
-    catalog = _catalog(config, DESELECTED[selection])
+    catalog = selected_catalog(config, BOOKING_STREAM_NAMES, DESELECTED[selection])
     started = dt.datetime.now(dt.UTC)
     ours, error = _sync(config, catalog, DatevMessageWriter())
     assert error is None
@@ -160,7 +149,7 @@ def test_a_failing_sync_has_written_the_same_lines_before_its_error(
         raise DatevConfigError("the kept file went missing")
 
     monkeypatch.setattr(booking_streams, "parse_batch_lines", fails_after_two)
-    catalog = _catalog(submitted, {})
+    catalog = selected_catalog(submitted, BOOKING_STREAM_NAMES)
     started = dt.datetime.now(dt.UTC)
     ours, error = _sync(submitted, catalog, DatevMessageWriter())
     assert isinstance(error, DatevConfigError)
@@ -173,7 +162,7 @@ def test_a_failing_sync_has_written_the_same_lines_before_its_error(
 def test_a_dry_run_stops_where_the_sdk_stops(
     submitted: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    catalog = _catalog(submitted, {})
+    catalog = selected_catalog(submitted, BOOKING_STREAM_NAMES)
     started = dt.datetime.now(dt.UTC)
     ours, error = _sync(submitted, catalog, DatevMessageWriter(), dry_run=2)
     assert error is None
@@ -197,16 +186,6 @@ def _per_run(lines: list[bytes]) -> list[bytes]:
     return [READ_AT.sub(b"", UUID.sub(b"", line)).replace(run_version, b'"version":RUN') for line in lines]
 
 
-ADE_STREAM_NAMES = (
-    "fiscal_years",
-    "accounting_sequences",
-    "general_ledger_accounts",
-    "sums_and_balances",
-    "terms_of_payment",
-    "account_postings",
-)
-
-
 def test_the_ade_streams_write_what_the_sdk_writes(
     tap_config: dict[str, t.Any],
     consent: t.Callable[[str], None],
@@ -218,11 +197,7 @@ def test_the_ade_streams_write_what_the_sdk_writes(
     config = {**tap_config, "ade_enabled": True, "client_ids": ["29098-55003"]}
     login(config, open_url=consent)
     datev_emulator.control.set_job_delays(ade_seconds=0.2)
-    catalog = TapDatev(config=config, validate_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for meta in entry["metadata"]:
-            if meta["breadcrumb"] == []:
-                meta["metadata"]["selected"] = entry["tap_stream_id"] in ADE_STREAM_NAMES
+    catalog = selected_catalog(config, {stream.name for stream in ADE_STREAMS})
     started = dt.datetime.now(dt.UTC)
     ours, error = _sync(config, catalog, DatevMessageWriter())
     assert error is None
