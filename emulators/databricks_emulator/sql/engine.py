@@ -20,7 +20,6 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
 
 from databricks_emulator.auth import SERVICE_PRINCIPAL_ID
 from databricks_emulator.errors import SqlError
@@ -39,7 +38,7 @@ from databricks_emulator.sql.names import (
     unmap_message,
     volume_path_or_sql_error,
 )
-from databricks_emulator.sql.scripting import compound_body, is_compound
+from databricks_emulator.sql.scripting import compound_body, is_compound, split_statements
 from databricks_emulator.sql.types import (
     databricks_type,
     json_array_value,
@@ -105,23 +104,6 @@ class Parameter:
     name: str
     value: str | None
     type: str = "STRING"
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a script on top-level semicolons (string literals and comments respected)."""
-    try:
-        # The dialect's own tokenizer: Databricks strings escape quotes with a backslash.
-        tokens = sqlglot.Dialect.get_or_raise("databricks").tokenize(sql)
-    except TokenError as exc:
-        raise SqlError("PARSE_SYNTAX_ERROR", f"Syntax error: {exc}", "42601") from exc
-    pieces: list[str] = []
-    start = 0
-    for token in tokens:
-        if token.token_type == TokenType.SEMICOLON:
-            pieces.append(sql[start : token.start])
-            start = token.end + 1
-    pieces.append(sql[start:])
-    return [p.strip() for p in pieces if p.strip()]
 
 
 def _error_from_duckdb(exc: duckdb.Error) -> SqlError:

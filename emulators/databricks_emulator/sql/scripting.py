@@ -1,5 +1,6 @@
-"""Databricks SQL scripting, the part the emulator runs: a top-level `BEGIN … END` compound
-statement whose body is plain SQL statements, each ended by `;`.
+"""Statement boundaries: `;`-separated scripts (Jobs SQL files), and Databricks SQL scripting, the
+part the emulator runs: a top-level `BEGIN … END` compound statement whose body is plain SQL
+statements, each ended by `;`.
 
 As on Databricks (SQL warehouses, DBR 16.3+) the compound is one statement of a request: nothing may
 follow its `END` but one `;`, and a top-level compound takes no label. Its statements run in order,
@@ -42,6 +43,18 @@ def _tokens(sql: str) -> list[Token]:
         return sqlglot.Dialect.get_or_raise("databricks").tokenize(sql)
     except TokenError as exc:
         raise SqlError("PARSE_SYNTAX_ERROR", f"Syntax error: {exc}", "42601") from exc
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script on top-level semicolons (string literals and comments respected)."""
+    pieces: list[str] = []
+    start = 0
+    for token in _tokens(sql):
+        if token.token_type == TokenType.SEMICOLON:
+            pieces.append(sql[start : token.start])
+            start = token.end + 1
+    pieces.append(sql[start:])
+    return [p.strip() for p in pieces if p.strip()]
 
 
 def _syntax_error(near: str) -> SqlError:
