@@ -186,24 +186,20 @@ class DatabricksSink(BatchSink):
         message = self.current_batch_message or {}
         position = int(message.get(POSITION_KEY) or 0)
         with futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-file") as ahead:
-            pending = [
-                ahead.submit(self._file_batch, encoding, path, message, position) for path in files[:1]
-            ]
-            for index in range(len(files)):
-                batch = pending.pop().result()
+
+            def prepare(path: str) -> futures.Future[_PreparedBatch]:
+                return ahead.submit(self._file_batch, encoding, path, message, position)
+
+            following: futures.Future[_PreparedBatch] | None = None
+            for index, path in enumerate(files):
+                batch = (following or prepare(path)).result()
                 position += batch.read_rows
-                follows = index + 1 < len(files)
-                if follows and batch.table.nbytes < self._batch_size_bytes:
-                    pending.append(
-                        ahead.submit(self._file_batch, encoding, files[index + 1], message, position)
-                    )
+                after = files[index + 1 : index + 2]
+                small = batch.table.nbytes < self._batch_size_bytes
+                following = prepare(after[0]) if after and small else None  # else read after this load
                 self.record_counter_metric.increment(batch.read_rows)
                 self._load_prepared(batch)
                 del batch
-                if follows and not pending:
-                    pending.append(
-                        ahead.submit(self._file_batch, encoding, files[index + 1], message, position)
-                    )
 
     def _file_batch(
         self, encoding: BaseBatchFileEncoding, path: str, message: t.Mapping[str, t.Any], position: int
